@@ -1,0 +1,722 @@
+// Package sqlite is Jimu's embedded store: one SQLite file in WAL mode, one
+// writer connection and a pool of readers. Each entity is a table whose data
+// fields live in a JSON column; indexed and unique fields get expression
+// indexes on json_extract, which the query translator emits verbatim so
+// SQLite can use them.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/metadata"
+)
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	w *sql.DB // the single writer: SQLite serialises writes anyway
+	r *sql.DB // readers, concurrent under WAL
+
+	mu    sync.RWMutex
+	kinds map[string]map[string]metadata.Kind // entity → field → kind, from EnsureEntity
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+		}
+	}
+	q := url.Values{}
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
+	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
+	s := &Store{w: w, r: r, kinds: map[string]map[string]metadata.Kind{}}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS docs (kind TEXT NOT NULL, id TEXT NOT NULL, key TEXT, version INTEGER NOT NULL,
+			data TEXT NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID`,
+		`CREATE UNIQUE INDEX IF NOT EXISTS docs_key ON docs(kind, key) WHERE key IS NOT NULL AND key <> ''`,
+		`CREATE TABLE IF NOT EXISTS audit (id TEXT PRIMARY KEY, at TEXT NOT NULL, actor TEXT, ip TEXT,
+			action TEXT NOT NULL, entity TEXT, record_id TEXT, changes TEXT) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS audit_record ON audit(entity, record_id, id)`,
+		// The audit log is append-only: the database itself refuses to change it.
+		`CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+		`CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
+		`CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, type TEXT NOT NULL, entity TEXT, record_id TEXT,
+			actor TEXT, at TEXT NOT NULL, payload TEXT) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`,
+	}
+	for _, q := range stmts {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping checks that the file is readable.
+func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
+
+func recTable(entity string) string   { return `"rec_` + entity + `"` }
+func trashTable(entity string) string { return `"trash_` + entity + `"` }
+
+// EnsureEntity creates the entity's tables and brings its indexes in line
+// with the metadata.
+func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
+	if !metadata.ValidName(e.Name) {
+		return fmt.Errorf("sqlite: invalid entity name %q", e.Name)
+	}
+	cols := `id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+		created_by TEXT, updated_by TEXT, owner TEXT, data TEXT NOT NULL`
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS ` + recTable(e.Name) + ` (` + cols + `) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS ` + trashTable(e.Name) + ` (` + cols + `, deleted_at TEXT NOT NULL, deleted_by TEXT) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS "sx_` + e.Name + `_created_at" ON ` + recTable(e.Name) + `(created_at)`,
+		`CREATE INDEX IF NOT EXISTS "sx_` + e.Name + `_updated_at" ON ` + recTable(e.Name) + `(updated_at)`,
+		`CREATE INDEX IF NOT EXISTS "sx_` + e.Name + `_owner" ON ` + recTable(e.Name) + `(owner)`,
+	}
+	for _, q := range stmts {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlite: ensure %s: %w", e.Name, err)
+		}
+	}
+	want := map[string]string{} // index name → create statement
+	kinds := map[string]metadata.Kind{}
+	for _, f := range e.LiveFields() {
+		t, ok := metadata.LookupType(f.Type)
+		if !ok {
+			continue
+		}
+		kinds[f.Name] = t.Kind()
+		col := dataCol(f.Name)
+		if f.Unique {
+			name := "ux_" + e.Name + "_" + f.Name
+			want[name] = `CREATE UNIQUE INDEX "` + name + `" ON ` + recTable(e.Name) + `(` + col + `)`
+		} else if f.Indexed {
+			name := "ix_" + e.Name + "_" + f.Name
+			want[name] = `CREATE INDEX "` + name + `" ON ` + recTable(e.Name) + `(` + col + `)`
+		}
+	}
+	rows, err := s.w.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`, "rec_"+e.Name)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		have[n] = true
+	}
+	rows.Close()
+	for n := range have {
+		if (strings.HasPrefix(n, "ix_") || strings.HasPrefix(n, "ux_")) && want[n] == "" {
+			if _, err := s.w.ExecContext(ctx, `DROP INDEX "`+n+`"`); err != nil {
+				return err
+			}
+		}
+	}
+	for n, q := range want {
+		if have[n] {
+			continue
+		}
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			if strings.Contains(err.Error(), "UNIQUE") {
+				f := strings.TrimPrefix(n, "ux_"+e.Name+"_")
+				return fmt.Errorf("sqlite: existing records hold duplicate values of %s: %w", f, &store.UniqueError{Field: f})
+			}
+			return fmt.Errorf("sqlite: create index %s: %w", n, err)
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, `ANALYZE `+recTable(e.Name)); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.kinds[e.Name] = kinds
+	s.mu.Unlock()
+	return nil
+}
+
+func dataCol(field string) string { return `json_extract(data, '$.` + field + `')` }
+
+// --- records ---
+
+const recCols = `id, version, created_at, updated_at, created_by, updated_by, owner, data`
+
+func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
+	data, err := json.Marshal(r.Data)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO `+recTable(entity)+` (`+recCols+`) VALUES (?,?,?,?,?,?,?,?)`,
+			r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner, string(data))
+		if err != nil {
+			return mapErr(entity, err)
+		}
+		return writeSides(ctx, tx, sd)
+	})
+}
+
+func (s *Store) Get(ctx context.Context, entity, id string) (*store.Record, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM `+recTable(entity)+` WHERE id = ?`, id)
+	r, err := scanRecord(row)
+	if err != nil {
+		return nil, mapErr(entity, err)
+	}
+	return r, nil
+}
+
+func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
+	data, err := json.Marshal(r.Data)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE `+recTable(entity)+` SET version = ?, updated_at = ?, updated_by = ?, owner = ?, data = ?
+			WHERE id = ? AND version = ?`, r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner, string(data), r.ID, r.Version-1)
+		if err != nil {
+			return mapErr(entity, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return s.missingOrConflict(ctx, tx, entity, r.ID)
+		}
+		return writeSides(ctx, tx, sd)
+	})
+}
+
+func (s *Store) missingOrConflict(ctx context.Context, tx *sql.Tx, entity, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM `+recTable(entity)+` WHERE id = ?`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %s: %w", entity, id, store.ErrNotFound)
+	}
+	if err != nil {
+		return mapErr(entity, err)
+	}
+	return fmt.Errorf("%s %s: %w", entity, id, store.ErrConflict)
+}
+
+func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd store.Sides) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		actor := ""
+		if sd.Audit != nil {
+			actor = sd.Audit.Actor
+		}
+		cond := `id = ?`
+		args := []any{ts(time.Now()), actor, id}
+		if version > 0 {
+			cond += ` AND version = ?`
+			args = append(args, version)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+trashTable(entity)+` (`+recCols+`, deleted_at, deleted_by)
+			SELECT `+recCols+`, ?, ? FROM `+recTable(entity)+` WHERE `+cond, args...)
+		if err != nil {
+			return mapErr(entity, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return s.missingOrConflict(ctx, tx, entity, id)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+recTable(entity)+` WHERE id = ?`, id); err != nil {
+			return mapErr(entity, err)
+		}
+		return writeSides(ctx, tx, sd)
+	})
+}
+
+func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*store.Record, error) {
+	var b sqlBuilder
+	b.entity = entity
+	where, err := b.cond(q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	var sb strings.Builder
+	sb.WriteString(`SELECT ` + recCols + ` FROM ` + recTable(entity) + ` WHERE ` + where)
+	if len(q.Sort) > 0 {
+		sb.WriteString(` ORDER BY `)
+		for i, k := range q.Sort {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			col, err := column(k.Field)
+			if err != nil {
+				return nil, err
+			}
+			sb.WriteString(col)
+			if k.Desc {
+				sb.WriteString(" DESC")
+			}
+		}
+	}
+	if q.Limit > 0 {
+		fmt.Fprintf(&sb, " LIMIT %d", q.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, sb.String(), b.args...)
+	if err != nil {
+		return nil, mapErr(entity, err)
+	}
+	defer rows.Close()
+	var out []*store.Record
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		if q.Fields != nil {
+			keep := make(map[string]any, len(q.Fields))
+			for _, f := range q.Fields {
+				if v, ok := r.Data[f]; ok {
+					keep[f] = v
+				}
+			}
+			r.Data = keep
+		}
+		out = append(out, r)
+	}
+	return out, mapErr(entity, rows.Err())
+}
+
+func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, limit int64) (int64, bool, error) {
+	var b sqlBuilder
+	b.entity = entity
+	where, err := b.cond(filter)
+	if err != nil {
+		return 0, false, err
+	}
+	// Never an unbounded COUNT: the inner LIMIT stops the scan at the cap.
+	q := `SELECT count(*) FROM (SELECT 1 FROM ` + recTable(entity) + ` WHERE ` + where + fmt.Sprintf(` LIMIT %d)`, limit+1)
+	var n int64
+	if err := s.r.QueryRowContext(ctx, q, b.args...).Scan(&n); err != nil {
+		return 0, false, mapErr(entity, err)
+	}
+	if n > limit {
+		return limit, true, nil
+	}
+	return n, false, nil
+}
+
+func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQuery) ([]store.AggregateRow, error) {
+	var b sqlBuilder
+	b.entity = entity
+	where, err := b.cond(q.Filter)
+	if err != nil {
+		return nil, err
+	}
+	var sel, group []string
+	for _, g := range q.GroupBy {
+		name, bucket, _ := strings.Cut(g, ":")
+		col, err := column(name)
+		if err != nil {
+			return nil, err
+		}
+		switch bucket {
+		case "":
+		case "year":
+			col = "substr(" + col + ", 1, 4)"
+		case "month":
+			col = "substr(" + col + ", 1, 7)"
+		case "day":
+			col = "substr(" + col + ", 1, 10)"
+		default:
+			return nil, fmt.Errorf("unknown date bucket %q", bucket)
+		}
+		sel = append(sel, col)
+		group = append(group, col)
+	}
+	for _, m := range q.Measures {
+		col := "1"
+		if m.Op != "count" {
+			c, err := column(m.Field)
+			if err != nil {
+				return nil, err
+			}
+			col = c
+		}
+		switch m.Op {
+		case "count":
+			sel = append(sel, "count(*)")
+		case "sum", "avg", "min", "max":
+			sel = append(sel, m.Op+"("+col+")")
+		case "count_distinct":
+			sel = append(sel, "count(DISTINCT "+col+")")
+		default:
+			return nil, fmt.Errorf("unknown measure %q", m.Op)
+		}
+	}
+	query := `SELECT ` + strings.Join(sel, ", ") + ` FROM ` + recTable(entity) + ` WHERE ` + where
+	if len(group) > 0 {
+		query += ` GROUP BY ` + strings.Join(group, ", ") + ` ORDER BY ` + strings.Join(group, ", ")
+	}
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	rows, err := s.r.QueryContext(ctx, query, b.args...)
+	if err != nil {
+		return nil, mapErr(entity, err)
+	}
+	defer rows.Close()
+	var out []store.AggregateRow
+	n := len(q.GroupBy) + len(q.Measures)
+	for rows.Next() {
+		vals := make([]any, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		for i, v := range vals {
+			if b, ok := v.([]byte); ok {
+				vals[i] = string(b)
+			}
+		}
+		out = append(out, store.AggregateRow{Keys: vals[:len(q.GroupBy)], Values: vals[len(q.GroupBy):]})
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) UnsetField(ctx context.Context, entity, field string) error {
+	if !metadata.ValidName(field) {
+		return fmt.Errorf("invalid field name %q", field)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, t := range []string{recTable(entity), trashTable(entity)} {
+			if _, err := tx.ExecContext(ctx, `UPDATE `+t+` SET data = json_remove(data, '$.`+field+`') WHERE `+dataCol(field)+` IS NOT NULL`); err != nil {
+				return mapErr(entity, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) NextSequence(ctx context.Context, name string) (int64, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO sequences (name, value) VALUES (?, 1)
+			ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`, name).Scan(&n)
+	})
+	return n, err
+}
+
+// --- system documents ---
+
+func (s *Store) GetDoc(ctx context.Context, kind, id string) (*store.Doc, error) {
+	return scanDoc(s.r.QueryRowContext(ctx, `SELECT kind, id, key, version, data FROM docs WHERE kind = ? AND id = ?`, kind, id))
+}
+
+func (s *Store) GetDocByKey(ctx context.Context, kind, key string) (*store.Doc, error) {
+	return scanDoc(s.r.QueryRowContext(ctx, `SELECT kind, id, key, version, data FROM docs WHERE kind = ? AND key = ?`, kind, key))
+}
+
+func (s *Store) ListDocs(ctx context.Context, kind string) ([]*store.Doc, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, id, key, version, data FROM docs WHERE kind = ? ORDER BY id`, kind)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Doc
+	for rows.Next() {
+		d, err := scanDoc(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error {
+	var key any
+	if d.Key != "" {
+		key = d.Key
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if d.Version <= 1 {
+			_, err := tx.ExecContext(ctx, `INSERT INTO docs (kind, id, key, version, data) VALUES (?,?,?,?,?)`,
+				d.Kind, d.ID, key, 1, string(d.Data))
+			if err != nil {
+				if isConstraint(err) {
+					return fmt.Errorf("%s %s: %w", d.Kind, d.ID, store.ErrExists)
+				}
+				return err
+			}
+			d.Version = 1
+		} else {
+			res, err := tx.ExecContext(ctx, `UPDATE docs SET key = ?, version = ?, data = ? WHERE kind = ? AND id = ? AND version = ?`,
+				key, d.Version, string(d.Data), d.Kind, d.ID, d.Version-1)
+			if err != nil {
+				if isConstraint(err) {
+					return fmt.Errorf("%s %s key: %w", d.Kind, d.ID, store.ErrExists)
+				}
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				var one int
+				if err := tx.QueryRowContext(ctx, `SELECT 1 FROM docs WHERE kind = ? AND id = ?`, d.Kind, d.ID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("%s %s: %w", d.Kind, d.ID, store.ErrNotFound)
+				}
+				return fmt.Errorf("%s %s: %w", d.Kind, d.ID, store.ErrConflict)
+			}
+		}
+		return writeSides(ctx, tx, sd)
+	})
+}
+
+func (s *Store) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE kind = ? AND id = ?`, kind, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%s %s: %w", kind, id, store.ErrNotFound)
+		}
+		return writeSides(ctx, tx, sd)
+	})
+}
+
+// --- audit and outbox ---
+
+func (s *Store) AppendAudit(ctx context.Context, a *store.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return writeSides(ctx, tx, store.Sides{Audit: a}) })
+}
+
+func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.AuditEntry, error) {
+	var where []string
+	var args []any
+	add := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("entity", q.Entity)
+	add("record_id", q.RecordID)
+	add("actor", q.Actor)
+	add("action", q.Action)
+	if q.Before != "" {
+		where = append(where, "id < ?")
+		args = append(args, q.Before)
+	}
+	query := `SELECT id, at, actor, ip, action, entity, record_id, changes FROM audit`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	query += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.AuditEntry
+	for rows.Next() {
+		var a store.AuditEntry
+		var at string
+		var actor, ip, entity, recID, changes sql.NullString
+		if err := rows.Scan(&a.ID, &at, &actor, &ip, &a.Action, &entity, &recID, &changes); err != nil {
+			return nil, err
+		}
+		a.At, _ = time.Parse(metadata.DateTimeLayout, at)
+		a.Actor, a.IP, a.Entity, a.RecordID = actor.String, ip.String, entity.String, recID.String
+		if changes.Valid && changes.String != "" {
+			_ = json.Unmarshal([]byte(changes.String), &a.Changes)
+		}
+		out = append(out, &a)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) Events(ctx context.Context, after string, limit int) ([]*store.Event, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id, type, entity, record_id, actor, at, payload FROM outbox
+		WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Event
+	for rows.Next() {
+		var e store.Event
+		var at string
+		var entity, recID, actor, payload sql.NullString
+		if err := rows.Scan(&e.ID, &e.Type, &entity, &recID, &actor, &at, &payload); err != nil {
+			return nil, err
+		}
+		e.At, _ = time.Parse(metadata.DateTimeLayout, at)
+		e.Entity, e.RecordID, e.Actor = entity.String, recID.String, actor.String
+		if payload.Valid && payload.String != "" {
+			_ = json.Unmarshal([]byte(payload.String), &e.Payload)
+		}
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+func writeSides(ctx context.Context, tx *sql.Tx, sd store.Sides) error {
+	if a := sd.Audit; a != nil {
+		var changes any
+		if a.Changes != nil {
+			b, err := json.Marshal(a.Changes)
+			if err != nil {
+				return err
+			}
+			changes = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (id, at, actor, ip, action, entity, record_id, changes) VALUES (?,?,?,?,?,?,?,?)`,
+			a.ID, ts(a.At), a.Actor, a.IP, a.Action, a.Entity, a.RecordID, changes); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
+	if e := sd.Event; e != nil {
+		var payload any
+		if e.Payload != nil {
+			b, err := json.Marshal(e.Payload)
+			if err != nil {
+				return err
+			}
+			payload = string(b)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, type, entity, record_id, actor, at, payload) VALUES (?,?,?,?,?,?,?)`,
+			e.ID, e.Type, e.Entity, e.RecordID, e.Actor, ts(e.At), payload); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+	}
+	return nil
+}
+
+// --- helpers ---
+
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func ts(t time.Time) string { return metadata.FormatDateTime(t) }
+
+type scanner interface{ Scan(...any) error }
+
+func scanRecord(sc scanner) (*store.Record, error) {
+	var r store.Record
+	var created, updated, data string
+	var createdBy, updatedBy, owner sql.NullString
+	if err := sc.Scan(&r.ID, &r.Version, &created, &updated, &createdBy, &updatedBy, &owner, &data); err != nil {
+		return nil, err
+	}
+	r.CreatedAt, _ = time.Parse(metadata.DateTimeLayout, created)
+	r.UpdatedAt, _ = time.Parse(metadata.DateTimeLayout, updated)
+	r.CreatedBy, r.UpdatedBy, r.Owner = createdBy.String, updatedBy.String, owner.String
+	dec := json.NewDecoder(strings.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&r.Data); err != nil {
+		return nil, fmt.Errorf("record %s: corrupt data: %w", r.ID, err)
+	}
+	r.Data = store.PlainNumbers(r.Data)
+	return &r, nil
+}
+
+func scanDoc(sc scanner) (*store.Doc, error) {
+	var d store.Doc
+	var key sql.NullString
+	var data string
+	if err := sc.Scan(&d.Kind, &d.ID, &key, &d.Version, &data); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, store.ErrNotFound
+		}
+		return nil, err
+	}
+	d.Key = key.String
+	d.Data = []byte(data)
+	return &d, nil
+}
+
+func isConstraint(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "constraint failed")
+}
+
+// mapErr turns driver errors into the store's errors.
+func mapErr(entity string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", entity, store.ErrNotFound)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "no such table") {
+		return fmt.Errorf("entity %s: %w", entity, store.ErrNotFound)
+	}
+	if strings.Contains(msg, "UNIQUE constraint failed") {
+		if i := strings.Index(msg, "ux_"+entity+"_"); i >= 0 {
+			f := msg[i+len("ux_"+entity+"_"):]
+			f = strings.TrimRight(f, "' )")
+			if j := strings.IndexAny(f, "' ()"); j >= 0 {
+				f = f[:j]
+			}
+			return &store.UniqueError{Field: f}
+		}
+		if strings.Contains(msg, ".id") {
+			return fmt.Errorf("%s: %w", entity, store.ErrExists)
+		}
+	}
+	return err
+}
