@@ -1,0 +1,484 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jimu-crm/jimu/engine/identity"
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// Token kinds.
+const (
+	tokenSession = "session"
+	tokenAPI     = "api"
+)
+
+const (
+	// TokenPrefix starts every bearer token Jimu issues.
+	TokenPrefix   = "jimu_"
+	secretBytes   = 32
+	tokenLen      = len(TokenPrefix) + (secretBytes*8+5)/6 // 43 base64url characters
+	maxTokenName  = 100
+	cacheTTL      = 10 * time.Second
+	maxCacheSize  = 10000
+	touchInterval = 5 * time.Minute // how stale last_used_at may get
+	pruneInterval = time.Hour
+)
+
+// Token describes a session or API token; the token itself is never stored
+// and is not part of it.
+type Token struct {
+	ID         string     `json:"id"`
+	UserID     string     `json:"user_id"`
+	Name       string     `json:"name"`
+	Kind       string     `json:"kind"` // session or api
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	Revoked    bool       `json:"revoked"`
+	// Current marks, in ListTokens, the token the request came with.
+	Current bool `json:"current,omitempty"`
+}
+
+// tokenDoc is the stored form (Doc.Data) of a token; its SHA-256 is the
+// Doc's Key.
+type tokenDoc struct {
+	UserID     string     `json:"user_id"`
+	Name       string     `json:"name"`
+	Kind       string     `json:"kind"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	Revoked    bool       `json:"revoked"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+func (t *tokenDoc) usable(now time.Time) bool {
+	return !t.Revoked && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
+func decodeToken(d *store.Doc) (*tokenDoc, error) {
+	var td tokenDoc
+	if err := json.Unmarshal(d.Data, &td); err != nil {
+		return nil, fmt.Errorf("auth: token %s: corrupt document: %w", d.ID, err)
+	}
+	return &td, nil
+}
+
+func (t *tokenDoc) public(id string) *Token {
+	return &Token{ID: id, UserID: t.UserID, Name: t.Name, Kind: t.Kind, CreatedAt: t.CreatedAt,
+		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, Revoked: t.Revoked}
+}
+
+// newSecret returns a fresh bearer token and its hash.
+func newSecret() (plain, hash string, err error) {
+	b := make([]byte, secretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", fmt.Errorf("auth: token: %w", err)
+	}
+	plain = TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return plain, hashToken(plain), nil
+}
+
+// hashToken is what is stored of a token: its SHA-256, hex. The token
+// carries 256 random bits, so a fast hash is enough.
+func hashToken(plain string) string {
+	sum := sha256.Sum256([]byte(plain))
+	return hex.EncodeToString(sum[:])
+}
+
+// parseBearer extracts a well-formed token from a bearer value (with or
+// without the "Bearer " scheme), or returns "".
+func parseBearer(bearer string) string {
+	t := strings.TrimSpace(bearer)
+	if len(t) > 7 && strings.EqualFold(t[:7], "bearer ") {
+		t = strings.TrimSpace(t[7:])
+	}
+	if len(t) != tokenLen || !strings.HasPrefix(t, TokenPrefix) {
+		return ""
+	}
+	if b, err := base64.RawURLEncoding.Strict().DecodeString(t[len(TokenPrefix):]); err != nil || len(b) != secretBytes {
+		return ""
+	}
+	return t
+}
+
+// insertToken creates a token document, committing audit with it.
+func (s *Service) insertToken(ctx context.Context, userID, name, kind string, exp *time.Time, now time.Time, audit *store.AuditEntry) (string, *Token, error) {
+	plain, hash, err := newSecret()
+	if err != nil {
+		return "", nil, err
+	}
+	td := &tokenDoc{UserID: userID, Name: name, Kind: kind, CreatedAt: now, ExpiresAt: exp}
+	data, err := json.Marshal(td)
+	if err != nil {
+		return "", nil, err
+	}
+	d := &store.Doc{Kind: KindToken, ID: newID(), Key: hash, Version: 1, Data: data}
+	if audit != nil {
+		if audit.Entity == KindToken {
+			audit.RecordID = d.ID
+		} else {
+			if audit.Changes == nil {
+				audit.Changes = map[string]any{}
+			}
+			audit.Changes["token_id"] = d.ID
+		}
+	}
+	if err := s.st.PutDoc(ctx, d, store.Sides{Audit: audit}); err != nil {
+		return "", nil, err
+	}
+	return plain, td.public(d.ID), nil
+}
+
+// Authenticate resolves a bearer token to its principal. An unknown,
+// expired or revoked token, or one whose user is gone or inactive, gives
+// ErrUnauthenticated. Results are cached in memory for a few seconds;
+// revocations and deactivations through this Service take effect at once.
+func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*identity.Principal, error) {
+	tok := parseBearer(bearer)
+	if tok == "" {
+		return nil, ErrUnauthenticated
+	}
+	key := hashToken(tok)
+	now := s.clock()
+	if p, ok := s.cache.get(key, now); ok {
+		p.IP = ip
+		return p, nil
+	}
+	gen := s.cache.generation()
+	d, err := s.st.GetDocByKey(ctx, KindToken, key)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrUnauthenticated
+		}
+		return nil, err
+	}
+	td, err := decodeToken(d)
+	if err != nil {
+		return nil, err
+	}
+	if !td.usable(now) {
+		return nil, ErrUnauthenticated
+	}
+	_, u, _, err := s.loadUser(ctx, td.UserID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, ErrUnauthenticated
+		}
+		return nil, err
+	}
+	if !u.Active {
+		return nil, ErrUnauthenticated
+	}
+	p := identity.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, Teams: u.Teams, TokenID: d.ID}
+	until := now.Add(cacheTTL)
+	if td.ExpiresAt != nil && td.ExpiresAt.Before(until) {
+		until = *td.ExpiresAt
+	}
+	s.cache.put(key, p, now, until, gen)
+	s.touch(ctx, d, td, now)
+	out := clonePrincipal(p)
+	out.IP = ip
+	return out, nil
+}
+
+// touch records when a token was last used, at most every touchInterval.
+// Best effort: a concurrent change (a revocation) wins.
+func (s *Service) touch(ctx context.Context, d *store.Doc, td *tokenDoc, now time.Time) {
+	if td.LastUsedAt != nil && now.Sub(*td.LastUsedAt) < touchInterval {
+		return
+	}
+	td.LastUsedAt = &now
+	data, err := json.Marshal(td)
+	if err != nil {
+		return
+	}
+	nd := &store.Doc{Kind: KindToken, ID: d.ID, Key: d.Key, Version: d.Version + 1, Data: data}
+	if err := s.st.PutDoc(ctx, nd, store.Sides{}); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("auth: token last-used update", "token", d.ID, "err", err)
+	}
+}
+
+// Logout revokes the session the principal came with. A principal that came
+// with an API token is left alone: API tokens are revoked with RevokeToken.
+func (s *Service) Logout(ctx context.Context, p *identity.Principal) error {
+	if p == nil || p.TokenID == "" {
+		return ErrUnauthenticated
+	}
+	err := s.revoke(ctx, p, p.TokenID, "auth.logout", func(td *tokenDoc) error {
+		if td.UserID != p.UserID {
+			return ErrForbidden
+		}
+		if td.Kind != tokenSession {
+			return errSkip
+		}
+		return nil
+	})
+	if errors.Is(err, errSkip) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+var errSkip = errors.New("skip")
+
+// CreateToken creates an API token for the principal's user, named name,
+// expiring at expiresAt (nil: never). The token is returned only here.
+func (s *Service) CreateToken(ctx context.Context, p *identity.Principal, name string, expiresAt *time.Time) (string, *Token, error) {
+	if p == nil || p.UserID == "" {
+		return "", nil, ErrUnauthenticated
+	}
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", nil, &InputError{Field: "name", Message: "is required"}
+	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "", nil, &InputError{Field: "name", Message: "contains invalid characters"}
+	case utf8.RuneCountInString(name) > maxTokenName:
+		return "", nil, &InputError{Field: "name", Message: fmt.Sprintf("must be at most %d characters", maxTokenName)}
+	}
+	now := s.clock()
+	var exp *time.Time
+	if expiresAt != nil {
+		if !expiresAt.After(now) {
+			return "", nil, &InputError{Field: "expires_at", Message: "must be in the future"}
+		}
+		e := expiresAt.UTC()
+		exp = &e
+	}
+	// The principal may be up to a cache lifetime old: do not mint tokens
+	// for a user deactivated meanwhile.
+	if _, u, _, err := s.loadUser(ctx, p.UserID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return "", nil, ErrUnauthenticated
+		}
+		return "", nil, err
+	} else if !u.Active {
+		return "", nil, ErrUnauthenticated
+	}
+	changes := map[string]any{"name": name, "kind": tokenAPI}
+	if exp != nil {
+		changes["expires_at"] = *exp
+	}
+	a := s.audit(now, p.UserID, p.IP, "token.create", KindToken, "", changes)
+	return s.insertToken(ctx, p.UserID, name, tokenAPI, exp, now, a)
+}
+
+// ListTokens returns the principal's live (unrevoked, unexpired) session and
+// API tokens, oldest first.
+func (s *Service) ListTokens(ctx context.Context, p *identity.Principal) ([]*Token, error) {
+	if p == nil || p.UserID == "" {
+		return nil, ErrUnauthenticated
+	}
+	docs, err := s.st.ListDocs(ctx, KindToken)
+	if err != nil {
+		return nil, err
+	}
+	now := s.clock()
+	out := []*Token{}
+	for _, d := range docs {
+		td, err := decodeToken(d)
+		if err != nil {
+			s.log.Warn("auth: skipping unreadable token", "token", d.ID, "err", err)
+			continue
+		}
+		if td.UserID != p.UserID || !td.usable(now) {
+			continue
+		}
+		t := td.public(d.ID)
+		t.Current = d.ID == p.TokenID
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *Token) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// RevokeToken revokes a token by id. A user may revoke their own tokens, an
+// admin anyone's. Revoking a revoked token is not an error.
+func (s *Service) RevokeToken(ctx context.Context, p *identity.Principal, id string) error {
+	if p == nil || p.UserID == "" {
+		return ErrUnauthenticated
+	}
+	return s.revoke(ctx, p, id, "token.revoke", func(td *tokenDoc) error {
+		if td.UserID != p.UserID && !p.IsAdmin() {
+			return ErrForbidden
+		}
+		return nil
+	})
+}
+
+// revoke marks a token revoked, after check allows it, with an audit entry.
+func (s *Service) revoke(ctx context.Context, p *identity.Principal, id, action string, check func(*tokenDoc) error) error {
+	for attempt := 0; ; attempt++ {
+		d, err := s.st.GetDoc(ctx, KindToken, id)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("token %s: %w", id, ErrNotFound)
+			}
+			return err
+		}
+		td, err := decodeToken(d)
+		if err != nil {
+			return err
+		}
+		if err := check(td); err != nil {
+			return err
+		}
+		if td.Revoked {
+			s.cache.drop(d.Key)
+			return nil
+		}
+		now := s.clock()
+		td.Revoked, td.RevokedAt = true, &now
+		data, err := json.Marshal(td)
+		if err != nil {
+			return err
+		}
+		nd := &store.Doc{Kind: KindToken, ID: d.ID, Key: d.Key, Version: d.Version + 1, Data: data}
+		a := s.audit(now, p.UserID, p.IP, action, KindToken, d.ID,
+			map[string]any{"user_id": td.UserID, "name": td.Name, "kind": td.Kind})
+		err = s.st.PutDoc(ctx, nd, store.Sides{Audit: a})
+		if errors.Is(err, store.ErrConflict) && attempt < 3 {
+			continue // e.g. a last-used update; read again
+		}
+		if err != nil {
+			return err
+		}
+		s.cache.drop(d.Key)
+		return nil
+	}
+}
+
+// PruneTokens deletes expired and revoked tokens; it returns how many. Login
+// calls it at most hourly.
+func (s *Service) PruneTokens(ctx context.Context) (int, error) {
+	docs, err := s.st.ListDocs(ctx, KindToken)
+	if err != nil {
+		return 0, err
+	}
+	now := s.clock()
+	n := 0
+	for _, d := range docs {
+		td, err := decodeToken(d)
+		if err != nil || td.usable(now) {
+			continue
+		}
+		if err := s.st.DeleteDoc(ctx, KindToken, d.ID, store.Sides{}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return n, err
+		}
+		s.cache.drop(d.Key)
+		n++
+	}
+	return n, nil
+}
+
+func (s *Service) maybePrune(ctx context.Context) {
+	s.pruneMu.Lock()
+	now := s.clock()
+	due := now.Sub(s.lastPrune) >= pruneInterval
+	if due {
+		s.lastPrune = now
+	}
+	s.pruneMu.Unlock()
+	if !due {
+		return
+	}
+	if n, err := s.PruneTokens(ctx); err != nil {
+		s.log.Warn("auth: pruning tokens", "err", err)
+	} else if n > 0 {
+		s.log.Info("auth: pruned tokens", "count", n)
+	}
+}
+
+// --- cache ---
+
+type cacheEntry struct {
+	p     identity.Principal
+	until time.Time
+}
+
+// tokenCache maps token hashes to principals for a few seconds. gen counts
+// invalidations: a lookup that started before one must not fill the cache
+// with what it read.
+type tokenCache struct {
+	mu  sync.Mutex
+	m   map[string]cacheEntry
+	gen uint64
+}
+
+func (c *tokenCache) get(key string, now time.Time) (*identity.Principal, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[key]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.until) {
+		delete(c.m, key)
+		return nil, false
+	}
+	return clonePrincipal(e.p), true
+}
+
+func (c *tokenCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *tokenCache) put(key string, p identity.Principal, now, until time.Time, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if len(c.m) >= maxCacheSize {
+		for k, e := range c.m {
+			if !now.Before(e.until) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= maxCacheSize {
+			clear(c.m)
+		}
+	}
+	c.m[key] = cacheEntry{p: p, until: until}
+}
+
+func (c *tokenCache) drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, key)
+}
+
+func (c *tokenCache) dropUser(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for k, e := range c.m {
+		if e.p.UserID == id {
+			delete(c.m, k)
+		}
+	}
+}
+
+func clonePrincipal(p identity.Principal) *identity.Principal {
+	p.Roles = slices.Clone(p.Roles)
+	p.Teams = slices.Clone(p.Teams)
+	return &p
+}

@@ -1,0 +1,193 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jimu-crm/jimu/engine/identity"
+	"github.com/jimu-crm/jimu/engine/problem"
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/metadata"
+)
+
+// maxReported bounds the list of records a refused conversion reports.
+const maxReported = 50
+
+// conversion is one field whose type changed, with the new value of every
+// record that holds it.
+type conversion struct {
+	field   string
+	updates map[string]any // record id → converted value
+}
+
+// planConversions checks every existing record against each changed field
+// type. It either returns the converted values of all of them, or a 422
+// listing the records that would not convert; nothing is written yet.
+func (c *Catalog) planConversions(ctx context.Context, old, next *metadata.Entity) ([]conversion, error) {
+	var out []conversion
+	var failures []problem.FieldError
+	failed := 0
+	for _, nf := range next.LiveFields() {
+		of := old.Field(nf.Name)
+		if of == nil || of.Type == nf.Type || nf.Type == "formula" {
+			continue
+		}
+		t, ok := metadata.LookupType(nf.Type)
+		if !ok {
+			continue
+		}
+		probe, err := metadata.Compile(&metadata.Entity{Name: "probe", Fields: []*metadata.Field{nf}})
+		if err != nil {
+			return nil, err
+		}
+		conv := conversion{field: nf.Name, updates: map[string]any{}}
+		err = eachRecord(ctx, c.st, next.Name, nf.Name, func(r *store.Record) {
+			v, ok := r.Data[nf.Name]
+			if !ok || v == nil {
+				return
+			}
+			nv, err := convertValue(v, t, nf)
+			if err == nil {
+				if errs := probe.Validate(map[string]any{nf.Name: nv}); len(errs) > 0 {
+					err = errors.New(errs[0].Message)
+				}
+			}
+			if err != nil {
+				failed++
+				if len(failures) < maxReported {
+					failures = append(failures, problem.FieldError{Field: nf.Name, Code: "conversion",
+						Message: fmt.Sprintf("record %s: %v cannot become %s: %v", r.ID, v, nf.Type, err)})
+				}
+				return
+			}
+			conv.updates[r.ID] = nv
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, conv)
+	}
+	if failed > 0 {
+		return nil, &problem.Error{Status: http.StatusUnprocessableEntity, Type: "about:blank", Title: "Type change refused",
+			Detail: fmt.Sprintf("%d records would not convert; nothing was changed", failed), Errors: failures}
+	}
+	return out, nil
+}
+
+// eachRecord pages through the records holding field, by id.
+func eachRecord(ctx context.Context, st store.Store, entity, field string, fn func(*store.Record)) error {
+	after := ""
+	for {
+		filter := &store.Cond{Op: store.OpNotNull, Field: field}
+		if after != "" {
+			filter = store.And(filter, &store.Cond{Op: store.OpGt, Field: "id", Kind: metadata.KindString, Value: after})
+		}
+		page, err := st.Find(ctx, entity, store.Query{Filter: filter, Sort: []store.SortKey{{Field: "id"}}, Limit: 500})
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			fn(r)
+		}
+		if len(page) < 500 {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+// applyConversions writes the planned values, bumping each record's
+// version so a client holding an old copy gets a conflict.
+func (c *Catalog) applyConversions(ctx context.Context, p *identity.Principal, entity string, convs []conversion) error {
+	uid, _ := actor(p)
+	for _, conv := range convs {
+		for id, v := range conv.updates {
+			for attempt := 0; ; attempt++ {
+				r, err := c.st.Get(ctx, entity, id)
+				if errors.Is(err, store.ErrNotFound) {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				r.Data[conv.field] = v
+				r.Version++
+				r.UpdatedAt = time.Now().UTC()
+				r.UpdatedBy = uid
+				err = c.st.Update(ctx, entity, r, store.Sides{})
+				if err == nil || errors.Is(err, store.ErrNotFound) {
+					break
+				}
+				if !errors.Is(err, store.ErrConflict) || attempt > 3 {
+					return fmt.Errorf("convert %s.%s of %s: %w", entity, conv.field, id, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// convertValue turns a stored value into one of the new type: text from
+// anything, numbers and booleans from text, a list from a single value.
+func convertValue(v any, t metadata.FieldType, f *metadata.Field) (any, error) {
+	switch t.Kind() {
+	case metadata.KindString, metadata.KindDate, metadata.KindDateTime:
+		switch x := v.(type) {
+		case float64:
+			v = strconv.FormatFloat(x, 'f', -1, 64)
+		case int64:
+			v = strconv.FormatInt(x, 10)
+		case bool:
+			v = strconv.FormatBool(x)
+		case []any:
+			parts := make([]string, len(x))
+			for i, p := range x {
+				parts[i] = fmt.Sprint(p)
+			}
+			v = strings.Join(parts, ", ")
+		}
+	case metadata.KindNumber, metadata.KindInteger:
+		switch x := v.(type) {
+		case string:
+			v = json.Number(strings.TrimSpace(x))
+			if _, err := v.(json.Number).Float64(); err != nil {
+				return nil, fmt.Errorf("%q is not a number", x)
+			}
+		case bool:
+			if x {
+				v = json.Number("1")
+			} else {
+				v = json.Number("0")
+			}
+		case int64:
+			v = json.Number(strconv.FormatInt(x, 10))
+		case float64:
+			v = json.Number(strconv.FormatFloat(x, 'f', -1, 64))
+		}
+	case metadata.KindBoolean:
+		if s, ok := v.(string); ok {
+			switch strings.ToLower(strings.TrimSpace(s)) {
+			case "true", "yes", "1", "y", "是":
+				v = true
+			case "false", "no", "0", "n", "否", "":
+				v = false
+			default:
+				return nil, fmt.Errorf("%q is not true or false", s)
+			}
+		}
+		if n, ok := v.(int64); ok {
+			v = n != 0
+		}
+	case metadata.KindList:
+		if s, ok := v.(string); ok {
+			v = []any{s}
+		}
+	}
+	return t.Normalize(f, v)
+}

@@ -1,0 +1,72 @@
+// Package problem is the one error type of Jimu's API: an HTTP status, a
+// safe title and detail, and the fields concerned. It is written as
+// application/problem+json (RFC 9457). Services return it; the HTTP layer
+// only serialises it.
+package problem
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// FieldError names one field and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error is an API error.
+type Error struct {
+	Status int          `json:"status"`
+	Type   string       `json:"type"`
+	Title  string       `json:"title"`
+	Detail string       `json:"detail,omitempty"`
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Detail != "" {
+		return e.Title + ": " + e.Detail
+	}
+	return e.Title
+}
+
+// New returns an error with a status and a detail message.
+func New(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Type: "about:blank", Title: http.StatusText(status), Detail: fmt.Sprintf(format, args...)}
+}
+
+// Invalid is a 422 listing field errors.
+func Invalid(errs ...FieldError) *Error {
+	return &Error{Status: http.StatusUnprocessableEntity, Type: "about:blank", Title: "Validation failed",
+		Detail: summary(errs), Errors: errs}
+}
+
+// BadRequest is a 400 about one input (a query parameter, the body).
+func BadRequest(field, code, format string, args ...any) *Error {
+	msg := fmt.Sprintf(format, args...)
+	return &Error{Status: http.StatusBadRequest, Type: "about:blank", Title: "Bad request", Detail: msg,
+		Errors: []FieldError{{Field: field, Code: code, Message: msg}}}
+}
+
+// NotFound is a 404.
+func NotFound(format string, args ...any) *Error { return New(http.StatusNotFound, format, args...) }
+
+// Conflict is a 409.
+func Conflict(format string, args ...any) *Error { return New(http.StatusConflict, format, args...) }
+
+func summary(errs []FieldError) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	s := errs[0].Field
+	if s != "" {
+		s += ": "
+	}
+	s += errs[0].Message
+	if len(errs) > 1 {
+		s += fmt.Sprintf(" (and %d more)", len(errs)-1)
+	}
+	return s
+}

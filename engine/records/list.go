@@ -1,0 +1,339 @@
+package records
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/expression"
+	"github.com/jimu-crm/jimu/engine/identity"
+	"github.com/jimu-crm/jimu/engine/problem"
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/metadata"
+)
+
+// Limits of a list request.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// ListParams are a list request's parameters, as the client sent them.
+type ListParams struct {
+	Filter string
+	Sort   string // "-amount,name"
+	Fields string // "name,amount"
+	Limit  int
+	Cursor string
+	Count  bool
+}
+
+// ListResult is one page.
+type ListResult struct {
+	Items       []*store.Record
+	Fields      []string // projection asked for (nil: all)
+	NextCursor  string
+	Count       *int64
+	CountCapped bool
+}
+
+// List returns one page of the records the principal may read. The filter,
+// the row scope, the sort and the count all run inside the store.
+func (s *Service) List(ctx context.Context, p *identity.Principal, entity string, lp ListParams) (*ListResult, *catalog.Entity, error) {
+	e, err := s.entity(ctx, p, entity, OpRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := s.resolver(p, e)
+	filter, err := expression.Pushdown(lp.Filter, res, s.now())
+	if err != nil {
+		return nil, nil, filterErr(err)
+	}
+	scope, err := s.policy.Scope(ctx, p, e, OpRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	sortKeys, err := parseSort(lp.Sort, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	fields, err := parseFields(lp.Fields, e, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	limit := lp.Limit
+	switch {
+	case limit == 0:
+		limit = DefaultLimit
+	case limit < 0 || limit > MaxLimit:
+		return nil, nil, problem.BadRequest("limit", "range", "limit must be between 1 and %d", MaxLimit)
+	}
+	where := store.And(filter, scope)
+	page := where
+	sig := cursorSig(entity, lp.Filter, sortKeys)
+	if lp.Cursor != "" {
+		after, err := decodeCursor(lp.Cursor, sig, sortKeys, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		page = store.And(where, after)
+	}
+	items, err := s.st.Find(ctx, e.Name, store.Query{Filter: page, Sort: sortKeys, Fields: projection(fields, sortKeys), Limit: limit + 1})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &ListResult{Fields: fields}
+	if len(items) > limit {
+		items = items[:limit]
+		out.NextCursor = encodeCursor(sig, sortKeys, items[len(items)-1])
+	}
+	out.Items = items
+	if lp.Count {
+		n, capped, err := s.st.Count(ctx, e.Name, where, s.CountCap)
+		if err != nil {
+			return nil, nil, err
+		}
+		out.Count, out.CountCapped = &n, capped
+	}
+	return out, e, nil
+}
+
+// resolver is what the principal may name in filters and sorts: live
+// fields that are not hidden from them, and the user variable.
+func (s *Service) resolver(p *identity.Principal, e *catalog.Entity) *expression.EntityResolver {
+	return &expression.EntityResolver{
+		Entity: e.Entity,
+		Hidden: func(f string) bool { h, _ := s.policy.Field(p, e, f); return h },
+		Vars:   map[string]any{"user": p.Vars()},
+	}
+}
+
+func filterErr(err error) error {
+	if fe, ok := err.(*expression.Error); ok {
+		return problem.BadRequest("filter", "invalid_filter", "%s", fe.Error())
+	}
+	return problem.BadRequest("filter", "invalid_filter", "%v", err)
+}
+
+func parseSort(src string, res *expression.EntityResolver) ([]store.SortKey, error) {
+	var keys []store.SortKey
+	hasID := false
+	if strings.TrimSpace(src) == "" {
+		src = "-id" // newest first: ids are time-ordered
+	}
+	for _, part := range strings.Split(src, ",") {
+		part = strings.TrimSpace(part)
+		desc := strings.HasPrefix(part, "-")
+		name := strings.TrimPrefix(strings.TrimPrefix(part, "-"), "+")
+		if name == "" {
+			return nil, problem.BadRequest("sort", "invalid_sort", "empty sort key in %q", src)
+		}
+		if _, err := res.Field(name); err != nil {
+			return nil, problem.BadRequest("sort", "invalid_sort", "cannot sort by %q: %v", name, err)
+		}
+		if len(keys) >= 5 {
+			return nil, problem.BadRequest("sort", "invalid_sort", "at most 5 sort keys")
+		}
+		keys = append(keys, store.SortKey{Field: name, Desc: desc})
+		if name == "id" {
+			hasID = true
+			break // id is unique: later keys never decide anything
+		}
+	}
+	if !hasID {
+		// The id makes the order total, so keyset paging never skips or
+		// repeats a record.
+		keys = append(keys, store.SortKey{Field: "id"})
+	}
+	return keys, nil
+}
+
+func parseFields(src string, e *catalog.Entity, res *expression.EntityResolver) ([]string, error) {
+	if strings.TrimSpace(src) == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, name := range strings.Split(src, ",") {
+		name = strings.TrimSpace(name)
+		if _, sys := metadata.SystemFields[name]; sys {
+			continue // system fields are always returned
+		}
+		if e.Field(name) == nil || res.Hidden(name) {
+			return nil, problem.BadRequest("fields", "unknown_field", "%s has no field %q", e.Name, name)
+		}
+		out = append(out, name)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// projection adds the sort keys to the fields read, so the cursor can be
+// built from the last record.
+func projection(fields []string, keys []store.SortKey) []string {
+	if fields == nil {
+		return nil
+	}
+	out := append([]string(nil), fields...)
+	for _, k := range keys {
+		if _, sys := metadata.SystemFields[k.Field]; !sys {
+			out = append(out, k.Field)
+		}
+	}
+	return out
+}
+
+// cursor is the last row's sort values; sig ties it to the query it came
+// from, so a cursor cannot be replayed against another filter or order.
+type cursor struct {
+	Sig    string `json:"s"`
+	Values []any  `json:"v"`
+}
+
+func cursorSig(entity, filter string, keys []store.SortKey) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%v", entity, filter, keys)
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:9])
+}
+
+func encodeCursor(sig string, keys []store.SortKey, last *store.Record) string {
+	c := cursor{Sig: sig}
+	for _, k := range keys {
+		c.Values = append(c.Values, last.Value(k.Field))
+	}
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s, sig string, keys []store.SortKey, e *catalog.Entity) (*store.Cond, error) {
+	bad := problem.BadRequest("cursor", "invalid_cursor", "cursor is not valid for this query; start again without it")
+	if len(s) > 4096 {
+		return nil, bad
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, bad
+	}
+	var c cursor
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	if err := dec.Decode(&c); err != nil || c.Sig != sig || len(c.Values) != len(keys) {
+		return nil, bad
+	}
+	vals := make([]any, len(keys))
+	kinds := make([]metadata.Kind, len(keys))
+	for i, k := range keys {
+		kind, _ := e.KindOf(k.Field)
+		kinds[i] = kind
+		v := c.Values[i]
+		if n, ok := v.(json.Number); ok {
+			if kind == metadata.KindInteger {
+				x, err := n.Int64()
+				if err != nil {
+					return nil, bad
+				}
+				v = x
+			} else {
+				x, err := n.Float64()
+				if err != nil {
+					return nil, bad
+				}
+				v = x
+			}
+		}
+		switch v.(type) {
+		case nil, string, float64, int64, bool:
+		default:
+			return nil, bad
+		}
+		vals[i] = v
+	}
+	return After(keys, kinds, vals), nil
+}
+
+// After is the keyset condition "comes after these sort values" under the
+// stores' null order (nulls first ascending, last descending).
+func After(keys []store.SortKey, kinds []metadata.Kind, vals []any) *store.Cond {
+	var alts []*store.Cond
+	for i, k := range keys {
+		var eqs []*store.Cond
+		for j := 0; j < i; j++ {
+			eqs = append(eqs, equal(keys[j].Field, kinds[j], vals[j]))
+		}
+		eqs = append(eqs, beyond(k, kinds[i], vals[i]))
+		alts = append(alts, store.And(eqs...))
+	}
+	return store.Or(alts...)
+}
+
+func equal(field string, kind metadata.Kind, v any) *store.Cond {
+	if v == nil {
+		return &store.Cond{Op: store.OpIsNull, Field: field, Kind: kind}
+	}
+	return &store.Cond{Op: store.OpEq, Field: field, Kind: kind, Value: v}
+}
+
+func beyond(k store.SortKey, kind metadata.Kind, v any) *store.Cond {
+	switch {
+	case !k.Desc && v == nil:
+		return &store.Cond{Op: store.OpNotNull, Field: k.Field, Kind: kind}
+	case !k.Desc:
+		return &store.Cond{Op: store.OpGt, Field: k.Field, Kind: kind, Value: v}
+	case v == nil:
+		return &store.Cond{Op: store.OpFalse}
+	default:
+		return store.Or(&store.Cond{Op: store.OpLt, Field: k.Field, Kind: kind, Value: v},
+			&store.Cond{Op: store.OpIsNull, Field: k.Field, Kind: kind})
+	}
+}
+
+// Render is a record as the API shows it to p: system fields, then the data
+// fields p may see (restricted to fields when given), numbers in their
+// field's kind.
+func (s *Service) Render(p *identity.Principal, e *catalog.Entity, r *store.Record, fields []string) map[string]any {
+	out := make(map[string]any, len(r.Data)+8)
+	out["id"] = r.ID
+	out["version"] = r.Version
+	out["created_at"] = metadata.FormatDateTime(r.CreatedAt)
+	out["updated_at"] = metadata.FormatDateTime(r.UpdatedAt)
+	out["created_by"] = r.CreatedBy
+	out["updated_by"] = r.UpdatedBy
+	if e.Ownership {
+		out["owner"] = r.Owner
+	}
+	want := func(string) bool { return true }
+	if fields != nil {
+		set := map[string]bool{}
+		for _, f := range fields {
+			set[f] = true
+		}
+		want = func(f string) bool { return set[f] }
+	}
+	for _, f := range e.LiveFields() {
+		v, ok := r.Data[f.Name]
+		if !ok || !want(f.Name) {
+			continue
+		}
+		if hidden, _ := s.policy.Field(p, e, f.Name); hidden {
+			continue
+		}
+		kind, _ := e.KindOf(f.Name)
+		switch kind {
+		case metadata.KindNumber:
+			if n, ok := v.(int64); ok {
+				v = float64(n)
+			}
+		case metadata.KindInteger:
+			if n, ok := v.(float64); ok {
+				v = int64(n)
+			}
+		}
+		out[f.Name] = v
+	}
+	return out
+}

@@ -1,0 +1,444 @@
+// Package records is the write pipeline and the read path of every entity,
+// in one place: decode → mass-assignment check → access → normalize →
+// defaults → formulas → JSON Schema → validation rules → lookups and
+// uniqueness → one store transaction with the audit entry and the outbox
+// event. Every entity is served by this one generic service.
+package records
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/identity"
+	"github.com/jimu-crm/jimu/engine/problem"
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/metadata"
+)
+
+// Operations a Policy is asked about.
+const (
+	OpCreate = "create"
+	OpRead   = "read"
+	OpUpdate = "update"
+	OpDelete = "delete"
+)
+
+// Policy decides what a principal may do. The access-control module
+// implements it; Open (every authenticated user may do everything) is the
+// default until roles are configured.
+type Policy interface {
+	// Allowed reports whether p may perform op on the entity at all.
+	Allowed(ctx context.Context, p *identity.Principal, e *catalog.Entity, op string) bool
+	// Scope returns the row condition that limits op for p (nil: all rows).
+	// It is pushed down into every query, so a record outside it is never
+	// read.
+	Scope(ctx context.Context, p *identity.Principal, e *catalog.Entity, op string) (*store.Cond, error)
+	// Field returns whether a field is hidden from p or read-only for p.
+	Field(p *identity.Principal, e *catalog.Entity, field string) (hidden, readOnly bool)
+	// CanAssignOwner reports whether p may set or change a record's owner.
+	CanAssignOwner(p *identity.Principal, e *catalog.Entity) bool
+}
+
+// Open is the policy of a Jimu without roles: any authenticated principal
+// may do anything.
+type Open struct{}
+
+func (Open) Allowed(context.Context, *identity.Principal, *catalog.Entity, string) bool { return true }
+func (Open) Scope(context.Context, *identity.Principal, *catalog.Entity, string) (*store.Cond, error) {
+	return nil, nil
+}
+func (Open) Field(*identity.Principal, *catalog.Entity, string) (bool, bool)  { return false, false }
+func (Open) CanAssignOwner(*identity.Principal, *catalog.Entity) bool        { return true }
+
+// Hook runs around the write pipeline: Before hooks see the record about to
+// be written and may change it or stop the write with an error; After hooks
+// see the committed record. Workflows and plugins attach here.
+type Hook struct {
+	Before func(ctx context.Context, w *Write) error
+	After  func(ctx context.Context, w *Write)
+}
+
+// Write is one write passing through the pipeline.
+type Write struct {
+	Op        string // create, update, delete
+	Entity    *catalog.Entity
+	Principal *identity.Principal
+	Old       *store.Record // nil on create
+	New       *store.Record // nil on delete
+}
+
+// Service serves records of every entity.
+type Service struct {
+	st       store.Store
+	cat      *catalog.Catalog
+	policy   Policy
+	hooks    []Hook
+	log      *slog.Logger
+	CountCap int64
+	now      func() time.Time
+}
+
+// New returns the records service.
+func New(st store.Store, cat *catalog.Catalog, policy Policy, log *slog.Logger) *Service {
+	if policy == nil {
+		policy = Open{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{st: st, cat: cat, policy: policy, log: log, CountCap: 100_000, now: time.Now}
+}
+
+// AddHook registers a hook. Call it at start-up, before serving.
+func (s *Service) AddHook(h Hook) { s.hooks = append(s.hooks, h) }
+
+func (s *Service) entity(ctx context.Context, p *identity.Principal, name, op string) (*catalog.Entity, error) {
+	e, err := s.cat.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	if !s.policy.Allowed(ctx, p, e, op) {
+		return nil, problem.New(http.StatusForbidden, "you may not %s %s records", op, name)
+	}
+	return e, nil
+}
+
+// Get returns one record the principal may read, or 404.
+func (s *Service) Get(ctx context.Context, p *identity.Principal, entity, id string) (*store.Record, *catalog.Entity, error) {
+	e, err := s.entity(ctx, p, entity, OpRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := s.scopedGet(ctx, p, e, id, OpRead)
+	return r, e, err
+}
+
+// scopedGet reads a record through the principal's row scope for op: a
+// record outside it is reported exactly like a missing one.
+func (s *Service) scopedGet(ctx context.Context, p *identity.Principal, e *catalog.Entity, id, op string) (*store.Record, error) {
+	if !validID(id) {
+		return nil, problem.NotFound("%s %s not found", e.Name, id)
+	}
+	scope, err := s.policy.Scope(ctx, p, e, op)
+	if err != nil {
+		return nil, err
+	}
+	if scope == nil {
+		r, err := s.st.Get(ctx, e.Name, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, problem.NotFound("%s %s not found", e.Name, id)
+		}
+		return r, err
+	}
+	rs, err := s.st.Find(ctx, e.Name, store.Query{Filter: store.And(idCond(id), scope), Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(rs) == 0 {
+		return nil, problem.NotFound("%s %s not found", e.Name, id)
+	}
+	return rs[0], nil
+}
+
+func idCond(id string) *store.Cond {
+	return &store.Cond{Op: store.OpEq, Field: "id", Kind: metadata.KindString, Value: id}
+}
+
+func validID(id string) bool {
+	_, err := uuid.Parse(id)
+	return err == nil && len(id) == 36
+}
+
+// Create runs the write pipeline for a new record.
+func (s *Service) Create(ctx context.Context, p *identity.Principal, entity string, body map[string]any) (*store.Record, error) {
+	e, err := s.entity(ctx, p, entity, OpCreate)
+	if err != nil {
+		return nil, err
+	}
+	if _, has := body["version"]; has {
+		return nil, problem.Invalid(problem.FieldError{Field: "version", Code: "read_only", Message: "version is set by the system"})
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	r := &store.Record{ID: uuid.Must(uuid.NewV7()).String(), Version: 1, CreatedAt: now, UpdatedAt: now,
+		CreatedBy: p.UserID, UpdatedBy: p.UserID, Data: map[string]any{}}
+	if e.Ownership {
+		r.Owner = p.UserID
+	}
+	// Input errors and validation errors are reported together, so a form
+	// shows every problem at once.
+	inputErr := s.assign(p, e, r, body, true)
+	if err := s.defaults(e, p, r); err != nil {
+		return nil, merge(inputErr, err)
+	}
+	if err := merge(inputErr, s.check(ctx, p, e, r)); err != nil {
+		return nil, err
+	}
+	if err := s.autoNumbers(ctx, e, r); err != nil {
+		return nil, err
+	}
+	w := &Write{Op: OpCreate, Entity: e, Principal: p, New: r}
+	if err := s.before(ctx, w); err != nil {
+		return nil, err
+	}
+	sides := s.sides(p, now, "record.create", "record.created", e.Name, r.ID, diff(e, nil, r))
+	if err := s.st.Insert(ctx, e.Name, r, sides); err != nil {
+		return nil, s.storeErr(e, r.ID, err)
+	}
+	s.after(ctx, w)
+	return r, nil
+}
+
+// Update applies a change to a record. With replace (PUT) the body is the
+// whole record: data fields it leaves out are removed. expected is the
+// version the client read (If-Match or "version" in the body; 0: none).
+func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id string, body map[string]any, expected int64, replace bool) (*store.Record, error) {
+	e, err := s.entity(ctx, p, entity, OpUpdate)
+	if err != nil {
+		return nil, err
+	}
+	if v, has := body["version"]; has {
+		n, ok := toInt(v)
+		if !ok || n < 1 {
+			return nil, problem.Invalid(problem.FieldError{Field: "version", Code: "type", Message: "version must be a positive integer"})
+		}
+		if expected != 0 && expected != n {
+			return nil, problem.BadRequest("version", "mismatch", "If-Match %d and body version %d disagree", expected, n)
+		}
+		expected = n
+		delete(body, "version")
+	}
+	old, err := s.scopedGet(ctx, p, e, id, OpUpdate)
+	if err != nil {
+		return nil, err
+	}
+	if expected != 0 && expected != old.Version {
+		return nil, versionConflict(e.Name, id, old.Version, expected)
+	}
+	r := cloneRecord(old)
+	if replace {
+		// PUT keeps what the caller may not write: read-only and hidden
+		// fields stay as they are.
+		for name := range r.Data {
+			f := e.Field(name)
+			if f == nil || metadata.IsReadOnly(f) {
+				continue
+			}
+			if hidden, ro := s.policy.Field(p, e, name); hidden || ro {
+				continue
+			}
+			delete(r.Data, name)
+		}
+	}
+	if err := merge(s.assign(p, e, r, body, false), s.check(ctx, p, e, r)); err != nil {
+		return nil, err
+	}
+	changes := diff(e, old, r)
+	if len(changes) == 0 && r.Owner == old.Owner {
+		return old, nil // nothing changed: no new version, no event
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	r.Version = old.Version + 1
+	r.UpdatedAt = now
+	r.UpdatedBy = p.UserID
+	w := &Write{Op: OpUpdate, Entity: e, Principal: p, Old: old, New: r}
+	if err := s.before(ctx, w); err != nil {
+		return nil, err
+	}
+	sides := s.sides(p, now, "record.update", "record.updated", e.Name, r.ID, changes)
+	if err := s.st.Update(ctx, e.Name, r, sides); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			cur, _ := s.st.Get(ctx, e.Name, id)
+			v := int64(0)
+			if cur != nil {
+				v = cur.Version
+			}
+			return nil, versionConflict(e.Name, id, v, old.Version)
+		}
+		return nil, s.storeErr(e, r.ID, err)
+	}
+	s.after(ctx, w)
+	return r, nil
+}
+
+// Delete moves a record to the recycle bin.
+func (s *Service) Delete(ctx context.Context, p *identity.Principal, entity, id string, expected int64) error {
+	e, err := s.entity(ctx, p, entity, OpDelete)
+	if err != nil {
+		return err
+	}
+	old, err := s.scopedGet(ctx, p, e, id, OpDelete)
+	if err != nil {
+		return err
+	}
+	if expected != 0 && expected != old.Version {
+		return versionConflict(e.Name, id, old.Version, expected)
+	}
+	w := &Write{Op: OpDelete, Entity: e, Principal: p, Old: old}
+	if err := s.before(ctx, w); err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	sides := s.sides(p, now, "record.delete", "record.deleted", e.Name, id, diff(e, old, nil))
+	if err := s.st.Delete(ctx, e.Name, id, old.Version, sides); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return problem.Conflict("%s %s changed while it was being deleted; reload and try again", e.Name, id)
+		}
+		return s.storeErr(e, id, err)
+	}
+	s.after(ctx, w)
+	return nil
+}
+
+func versionConflict(entity, id string, have, want int64) error {
+	return &problem.Error{Status: http.StatusConflict, Type: "about:blank", Title: "Version conflict",
+		Detail: fmt.Sprintf("%s %s is at version %d, not %d; reload it and apply your change again", entity, id, have, want),
+		Errors: []problem.FieldError{{Field: "version", Code: "conflict", Message: fmt.Sprintf("current version is %d", have)}}}
+}
+
+func (s *Service) before(ctx context.Context, w *Write) error {
+	for _, h := range s.hooks {
+		if h.Before != nil {
+			if err := h.Before(ctx, w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) after(ctx context.Context, w *Write) {
+	for _, h := range s.hooks {
+		if h.After != nil {
+			h.After(ctx, w)
+		}
+	}
+}
+
+func (s *Service) sides(p *identity.Principal, at time.Time, action, evType, entity, id string, changes map[string]any) store.Sides {
+	return store.Sides{
+		Audit: &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), At: at, Actor: p.UserID, IP: p.IP,
+			Action: action, Entity: entity, RecordID: id, Changes: changes},
+		Event: &store.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: evType, Entity: entity, RecordID: id,
+			Actor: p.UserID, At: at, Payload: map[string]any{"changes": changes}},
+	}
+}
+
+func (s *Service) storeErr(e *catalog.Entity, id string, err error) error {
+	var ue *store.UniqueError
+	switch {
+	case errors.As(err, &ue):
+		label := ue.Field
+		if f := e.Field(ue.Field); f != nil && f.Label != "" {
+			label = f.Label
+		}
+		return &problem.Error{Status: http.StatusConflict, Type: "about:blank", Title: "Duplicate value",
+			Detail: fmt.Sprintf("another %s record already has this %s", e.Name, label),
+			Errors: []problem.FieldError{{Field: ue.Field, Code: "unique", Message: "must be unique; another record has this value"}}}
+	case errors.Is(err, store.ErrNotFound):
+		return problem.NotFound("%s %s not found", e.Name, id)
+	case errors.Is(err, store.ErrExists):
+		return problem.Conflict("%s %s already exists", e.Name, id)
+	}
+	return err
+}
+
+// diff lists changed data fields as field → {from, to}, for the audit log
+// and the event payload. Hidden-field redaction happens when the log is read.
+func diff(e *catalog.Entity, old, cur *store.Record) map[string]any {
+	out := map[string]any{}
+	var a, b map[string]any
+	if old != nil {
+		a = old.Data
+	}
+	if cur != nil {
+		b = cur.Data
+	}
+	names := map[string]bool{}
+	for k := range a {
+		names[k] = true
+	}
+	for k := range b {
+		names[k] = true
+	}
+	keys := make([]string, 0, len(names))
+	for k := range names {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		av, bv := a[k], b[k]
+		if reflect.DeepEqual(av, bv) || sameNumber(av, bv) {
+			continue
+		}
+		ch := map[string]any{}
+		if av != nil {
+			ch["from"] = av
+		}
+		if bv != nil {
+			ch["to"] = bv
+		}
+		out[k] = ch
+	}
+	if old != nil && cur != nil && old.Owner != cur.Owner {
+		out["owner"] = map[string]any{"from": old.Owner, "to": cur.Owner}
+	}
+	return out
+}
+
+func sameNumber(a, b any) bool {
+	fa, ok1 := toFloat(a)
+	fb, ok2 := toFloat(b)
+	return ok1 && ok2 && fa == fb
+}
+
+func toFloat(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+func cloneRecord(r *store.Record) *store.Record {
+	c := *r
+	c.Data = make(map[string]any, len(r.Data))
+	for k, v := range r.Data {
+		c.Data[k] = v
+	}
+	return &c
+}
+
+// merge joins an input error with a validation error into one 422 that
+// names each field once (the input error wins: it is the cause).
+func merge(input, validation error) error {
+	if input == nil {
+		return validation
+	}
+	a, ok1 := input.(*problem.Error)
+	b, ok2 := validation.(*problem.Error)
+	if !ok1 || !ok2 || a.Status != http.StatusUnprocessableEntity || b.Status != http.StatusUnprocessableEntity {
+		return input
+	}
+	seen := map[string]bool{}
+	out := append([]problem.FieldError(nil), a.Errors...)
+	for _, fe := range a.Errors {
+		seen[fe.Field] = true
+	}
+	for _, fe := range b.Errors {
+		if !seen[fe.Field] {
+			out = append(out, fe)
+		}
+	}
+	return problem.Invalid(out...)
+}

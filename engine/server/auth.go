@@ -1,0 +1,173 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/jimu-crm/jimu/engine/auth"
+	"github.com/jimu-crm/jimu/engine/problem"
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// authErr maps the auth service's errors to answers. Unknown user and wrong
+// password give the same answer on purpose.
+func authErr(err error) error {
+	var ie *auth.InputError
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		return problem.New(http.StatusUnauthorized, "wrong e-mail or password")
+	case errors.Is(err, auth.ErrThrottled):
+		return problem.New(http.StatusTooManyRequests, "too many failed sign-ins; wait a few minutes and try again")
+	case errors.Is(err, auth.ErrEmailTaken):
+		return &problem.Error{Status: http.StatusConflict, Type: "about:blank", Title: "Duplicate value", Detail: "a user with this e-mail exists",
+			Errors: []problem.FieldError{{Field: "email", Code: "unique", Message: "a user with this e-mail exists"}}}
+	case errors.Is(err, auth.ErrForbidden):
+		return problem.New(http.StatusForbidden, "not allowed")
+	case errors.Is(err, auth.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return problem.NotFound("not found")
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return problem.New(http.StatusUnauthorized, "the token is unknown, expired or revoked")
+	case errors.As(err, &ie):
+		return problem.Invalid(problem.FieldError{Field: ie.Field, Code: "invalid", Message: ie.Message})
+	}
+	return err
+}
+
+type loginBody struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(c *fiber.Ctx) error {
+	var b loginBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	if b.Email == "" || b.Password == "" {
+		return problem.Invalid(problem.FieldError{Field: "email", Code: "required", Message: "email and password are required"})
+	}
+	token, u, err := s.Auth.Login(c.UserContext(), b.Email, b.Password, c.IP())
+	if err != nil {
+		return authErr(err)
+	}
+	return c.JSON(fiber.Map{"token": token, "user": u})
+}
+
+func (s *Server) logout(c *fiber.Ctx) error {
+	if err := s.Auth.Logout(c.UserContext(), principal(c)); err != nil {
+		return authErr(err)
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+func (s *Server) me(c *fiber.Ctx) error {
+	u, err := s.Auth.GetUser(c.UserContext(), principal(c).UserID)
+	if err != nil {
+		return authErr(err)
+	}
+	return c.JSON(u)
+}
+
+type setupBody struct {
+	Token    string `json:"token"`
+	Email    string `json:"email"`
+	Name     string `json:"name"`
+	Password string `json:"password"`
+}
+
+// setup completes first start: the one-time link printed in the log
+// carries the token; it creates the first admin.
+func (s *Server) setup(c *fiber.Ctx) error {
+	var b setupBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	u, err := s.Auth.CompleteSetup(c.UserContext(), b.Token, auth.NewUser{Email: b.Email, Name: b.Name, Password: b.Password})
+	if err != nil {
+		if errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrForbidden) {
+			return problem.New(http.StatusForbidden, "the setup token is wrong, used or expired")
+		}
+		return authErr(err)
+	}
+	return c.Status(http.StatusCreated).JSON(u)
+}
+
+type tokenBody struct {
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+func (s *Server) createToken(c *fiber.Ctx) error {
+	var b tokenBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	token, t, err := s.Auth.CreateToken(c.UserContext(), principal(c), b.Name, b.ExpiresAt)
+	if err != nil {
+		return authErr(err)
+	}
+	return c.Status(http.StatusCreated).JSON(fiber.Map{"token": token, "info": t})
+}
+
+func (s *Server) listTokens(c *fiber.Ctx) error {
+	ts, err := s.Auth.ListTokens(c.UserContext(), principal(c))
+	if err != nil {
+		return authErr(err)
+	}
+	return c.JSON(fiber.Map{"items": ts})
+}
+
+func (s *Server) revokeToken(c *fiber.Ctx) error {
+	if err := s.Auth.RevokeToken(c.UserContext(), principal(c), c.Params("id")); err != nil {
+		return authErr(err)
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+type userBody struct {
+	Email    string   `json:"email"`
+	Name     string   `json:"name"`
+	Password string   `json:"password"`
+	Roles    []string `json:"roles"`
+	Teams    []string `json:"teams"`
+}
+
+func (s *Server) createUser(c *fiber.Ctx) error {
+	var b userBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	u, err := s.Auth.CreateUser(c.UserContext(), principal(c), auth.NewUser{Email: b.Email, Name: b.Name, Password: b.Password, Roles: b.Roles})
+	if err != nil {
+		return authErr(err)
+	}
+	return c.Status(http.StatusCreated).JSON(u)
+}
+
+func (s *Server) listUsers(c *fiber.Ctx) error {
+	us, err := s.Auth.ListUsers(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": us})
+}
+
+func (s *Server) listAudit(c *fiber.Ctx) error {
+	q := store.AuditQuery{Entity: c.Query("entity"), RecordID: c.Query("record_id"), Actor: c.Query("actor"),
+		Action: c.Query("action"), Before: c.Query("before"), Limit: c.QueryInt("limit", 100)}
+	if q.Limit < 1 || q.Limit > 1000 {
+		return problem.BadRequest("limit", "range", "limit must be between 1 and 1000")
+	}
+	items, err := s.Store.ListAudit(c.UserContext(), q)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(items) == q.Limit {
+		next = items[len(items)-1].ID
+	}
+	return c.JSON(fiber.Map{"items": items, "next_before": next})
+}

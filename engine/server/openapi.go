@@ -1,0 +1,145 @@
+package server
+
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/jimu-crm/jimu/engine/catalog"
+)
+
+// openAPI answers with an OpenAPI 3.1 document generated from the live
+// metadata. Each entity's request body schema is its JSON Schema, the same
+// document every write is validated against.
+func (s *Server) openAPI(c *fiber.Ctx) error {
+	return c.JSON(OpenAPI(s.Catalog.List(), s.Version))
+}
+
+// OpenAPI builds the document.
+func OpenAPI(entities []*catalog.Entity, version string) map[string]any {
+	schemas := map[string]any{
+		"Problem": map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"status": map[string]any{"type": "integer"},
+				"title":  map[string]any{"type": "string"},
+				"detail": map[string]any{"type": "string"},
+				"errors": map[string]any{"type": "array", "items": map[string]any{
+					"type": "object",
+					"properties": map[string]any{
+						"field": map[string]any{"type": "string"}, "code": map[string]any{"type": "string"},
+						"message": map[string]any{"type": "string"},
+					},
+				}},
+			},
+		},
+	}
+	paths := map[string]any{
+		"/auth/login": map[string]any{"post": op("Sign in", "auth", jsonBody(map[string]any{
+			"type": "object", "required": []string{"email", "password"},
+			"properties": map[string]any{"email": map[string]any{"type": "string"}, "password": map[string]any{"type": "string"}},
+		}), map[string]any{"200": okJSON("A bearer token and the user", map[string]any{"type": "object"})}, false)},
+	}
+	problem := func(d string) map[string]any {
+		return map[string]any{"description": d, "content": map[string]any{"application/problem+json": map[string]any{
+			"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
+	}
+	idParam := map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}}
+	for _, e := range entities {
+		input := map[string]any{}
+		for k, v := range e.Schema {
+			if k != "$schema" && k != "$id" {
+				input[k] = v
+			}
+		}
+		name := e.Name
+		schemas[name+"_input"] = input
+		props := map[string]any{
+			"id": map[string]any{"type": "string", "readOnly": true}, "version": map[string]any{"type": "integer", "readOnly": true},
+			"created_at": map[string]any{"type": "string", "format": "date-time", "readOnly": true},
+			"updated_at": map[string]any{"type": "string", "format": "date-time", "readOnly": true},
+			"created_by": map[string]any{"type": "string", "readOnly": true}, "updated_by": map[string]any{"type": "string", "readOnly": true},
+		}
+		if e.Ownership {
+			props["owner"] = map[string]any{"type": "string"}
+		}
+		if p, ok := e.Schema["properties"].(map[string]any); ok {
+			for k, v := range p {
+				props[k] = v
+			}
+		}
+		schemas[name] = map[string]any{"type": "object", "title": e.Schema["title"], "properties": props}
+		ref := map[string]any{"$ref": "#/components/schemas/" + name}
+		inRef := map[string]any{"$ref": "#/components/schemas/" + name + "_input"}
+		errs := map[string]any{"400": problem("Bad request"), "401": problem("Not signed in"), "404": problem("Not found"),
+			"409": problem("Version conflict or duplicate value"), "422": problem("Validation failed")}
+		with := func(code string, resp map[string]any) map[string]any {
+			out := map[string]any{code: resp}
+			for k, v := range errs {
+				out[k] = v
+			}
+			return out
+		}
+		paths["/records/"+name] = map[string]any{
+			"get": withParams(op("List "+name+" records", name, nil, with("200", okJSON("One page", map[string]any{
+				"type": "object", "properties": map[string]any{
+					"items": map[string]any{"type": "array", "items": ref}, "next_cursor": map[string]any{"type": []string{"string", "null"}},
+					"count": map[string]any{"type": "integer"}, "count_capped": map[string]any{"type": "boolean"},
+				}})), true), []any{
+				query("filter", "An expression, e.g. stage in [\"won\"] and amount >= 1000"),
+				query("sort", "Comma-separated fields, - for descending, e.g. -amount,name"),
+				query("fields", "Comma-separated fields to return"),
+				map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+				query("cursor", "next_cursor of the previous page"),
+				map[string]any{"name": "count", "in": "query", "schema": map[string]any{"type": "boolean"}},
+			}),
+			"post": op("Create a "+name+" record", name, jsonBody(inRef), with("201", okJSON("Created", ref)), true),
+		}
+		paths["/records/"+name+"/{id}"] = map[string]any{
+			"parameters": []any{idParam},
+			"get":        op("Get a "+name+" record", name, nil, with("200", okJSON("The record", ref)), true),
+			"patch":      op("Change fields of a "+name+" record (If-Match: version)", name, jsonBody(map[string]any{"type": "object"}), with("200", okJSON("Updated", ref)), true),
+			"put":        op("Replace a "+name+" record (If-Match: version)", name, jsonBody(inRef), with("200", okJSON("Replaced", ref)), true),
+			"delete":     op("Move a "+name+" record to the recycle bin", name, nil, with("204", map[string]any{"description": "Deleted"}), true),
+		}
+	}
+	return map[string]any{
+		"openapi": "3.1.0",
+		"info": map[string]any{"title": "Jimu API", "version": version,
+			"description": "Generated from the live metadata: every entity is served by the same records API."},
+		"jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+		"servers":           []any{map[string]any{"url": "/api/v1"}},
+		"security":          []any{map[string]any{"bearer": []any{}}},
+		"paths":             paths,
+		"components": map[string]any{
+			"schemas":         schemas,
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+		},
+	}
+}
+
+func op(summary, tag string, body map[string]any, responses map[string]any, secured bool) map[string]any {
+	o := map[string]any{"summary": summary, "tags": []string{tag}, "responses": responses}
+	if body != nil {
+		o["requestBody"] = body
+	}
+	if !secured {
+		o["security"] = []any{}
+	}
+	return o
+}
+
+func withParams(o map[string]any, params []any) map[string]any {
+	o["parameters"] = params
+	return o
+}
+
+func query(name, desc string) map[string]any {
+	return map[string]any{"name": name, "in": "query", "description": desc, "schema": map[string]any{"type": "string"}}
+}
+
+func jsonBody(schema map[string]any) map[string]any {
+	return map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schema}}}
+}
+
+func okJSON(desc string, schema map[string]any) map[string]any {
+	return map[string]any{"description": desc, "content": map[string]any{"application/json": map[string]any{"schema": schema}}}
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/jimu-crm/jimu/engine/problem"
+	"github.com/jimu-crm/jimu/engine/records"
+)
+
+func (s *Server) listRecords(c *fiber.Ctx) error {
+	lp := records.ListParams{Filter: c.Query("filter"), Sort: c.Query("sort"), Fields: c.Query("fields"), Cursor: c.Query("cursor")}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return problem.BadRequest("limit", "type", "limit must be a whole number")
+		}
+		if n == 0 {
+			return problem.BadRequest("limit", "range", "limit must be between 1 and %d", records.MaxLimit)
+		}
+		lp.Limit = n
+	}
+	if v := c.Query("count"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return problem.BadRequest("count", "type", "count must be true or false")
+		}
+		lp.Count = b
+	}
+	p := principal(c)
+	res, e, err := s.Records.List(c.UserContext(), p, c.Params("entity"), lp)
+	if err != nil {
+		return err
+	}
+	items := make([]map[string]any, len(res.Items))
+	for i, r := range res.Items {
+		items[i] = s.Records.Render(p, e, r, res.Fields)
+	}
+	out := fiber.Map{"items": items, "next_cursor": nil}
+	if res.NextCursor != "" {
+		out["next_cursor"] = res.NextCursor
+	}
+	if res.Count != nil {
+		out["count"] = *res.Count
+		if res.CountCapped {
+			out["count_capped"] = true
+		}
+	}
+	return c.JSON(out)
+}
+
+func (s *Server) createRecord(c *fiber.Ctx) error {
+	body, err := decodeObject(c)
+	if err != nil {
+		return err
+	}
+	p := principal(c)
+	r, err := s.Records.Create(c.UserContext(), p, c.Params("entity"), body)
+	if err != nil {
+		return err
+	}
+	e, err := s.Catalog.Get(c.Params("entity"))
+	if err != nil {
+		return err
+	}
+	c.Location("/api/v1/records/" + e.Name + "/" + r.ID)
+	c.Set(fiber.HeaderETag, etag(r.Version))
+	return c.Status(http.StatusCreated).JSON(s.Records.Render(p, e, r, nil))
+}
+
+func (s *Server) getRecord(c *fiber.Ctx) error {
+	p := principal(c)
+	r, e, err := s.Records.Get(c.UserContext(), p, c.Params("entity"), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderETag, etag(r.Version))
+	return c.JSON(s.Records.Render(p, e, r, nil))
+}
+
+func (s *Server) patchRecord(c *fiber.Ctx) error { return s.updateRecord(c, false) }
+func (s *Server) putRecord(c *fiber.Ctx) error   { return s.updateRecord(c, true) }
+
+func (s *Server) updateRecord(c *fiber.Ctx, replace bool) error {
+	body, err := decodeObject(c)
+	if err != nil {
+		return err
+	}
+	expected, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	p := principal(c)
+	r, err := s.Records.Update(c.UserContext(), p, c.Params("entity"), c.Params("id"), body, expected, replace)
+	if err != nil {
+		return err
+	}
+	e, err := s.Catalog.Get(c.Params("entity"))
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderETag, etag(r.Version))
+	return c.JSON(s.Records.Render(p, e, r, nil))
+}
+
+func (s *Server) deleteRecord(c *fiber.Ctx) error {
+	expected, err := ifMatch(c)
+	if err != nil {
+		return err
+	}
+	if err := s.Records.Delete(c.UserContext(), principal(c), c.Params("entity"), c.Params("id"), expected); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
+}

@@ -1,0 +1,313 @@
+// Package server is Jimu's HTTP API on Fiber: authentication, the metadata
+// API, the generic records API, the audit log and the OpenAPI document. It
+// decodes and encodes; every decision is the services' (catalog, records,
+// auth).
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/jimu-crm/jimu/engine/auth"
+	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/identity"
+	"github.com/jimu-crm/jimu/engine/problem"
+	"github.com/jimu-crm/jimu/engine/records"
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// BodyLimit is the largest request body accepted.
+const BodyLimit = 1 << 20
+
+// Deps are the services the server exposes.
+type Deps struct {
+	Store   store.Store
+	Catalog *catalog.Catalog
+	Records *records.Service
+	Auth    *auth.Service
+	Log     *slog.Logger
+	Version string
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Deps
+	app *fiber.App
+}
+
+// New builds the routes.
+func New(d Deps) *Server {
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	s := &Server{Deps: d}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "jimu",
+		BodyLimit:             BodyLimit,
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		JSONEncoder:           json.Marshal,
+		JSONDecoder:           json.Unmarshal,
+	})
+	s.routes()
+	return s
+}
+
+// App returns the Fiber app (tests use App().Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Listen serves on addr until Shutdown.
+func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+
+// Shutdown stops accepting requests and waits for those in flight.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+func (s *Server) routes() {
+	a := s.app
+	a.Use(s.logRequests, secureHeaders)
+	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	a.Get("/readyz", s.ready)
+
+	v1 := a.Group("/api/v1")
+	v1.Post("/auth/login", s.login)
+	v1.Post("/setup", s.setup)
+
+	api := v1.Group("", s.authenticate)
+	api.Post("/auth/logout", s.logout)
+	api.Get("/auth/me", s.me)
+	api.Get("/auth/tokens", s.listTokens)
+	api.Post("/auth/tokens", s.createToken)
+	api.Delete("/auth/tokens/:id", s.revokeToken)
+
+	api.Get("/openapi.json", s.openAPI)
+
+	admin := api.Group("", requireAdmin)
+	admin.Get("/users", s.listUsers)
+	admin.Post("/users", s.createUser)
+	admin.Get("/audit", s.listAudit)
+
+	meta := admin.Group("/meta")
+	meta.Get("/field-types", s.fieldTypes)
+	meta.Get("/entities", s.listEntities)
+	meta.Post("/entities", s.createEntity)
+	meta.Get("/entities/:entity", s.getEntity)
+	meta.Put("/entities/:entity", s.replaceEntity)
+	meta.Delete("/entities/:entity", s.deleteEntity)
+	meta.Get("/entities/:entity/history", s.entityHistory)
+	meta.Post("/entities/:entity/fields", s.addField)
+	meta.Get("/entities/:entity/fields/:field", s.getField)
+	meta.Put("/entities/:entity/fields/:field", s.updateField)
+	meta.Patch("/entities/:entity/fields/:field", s.patchField)
+	meta.Delete("/entities/:entity/fields/:field", s.deleteField)
+	meta.Post("/entities/:entity/fields/:field/purge", s.purgeField)
+	// The schema is the public contract of an entity: any signed-in user
+	// (and integration) may read it.
+	api.Get("/meta/entities/:entity/schema", s.entitySchema)
+
+	rec := api.Group("/records/:entity")
+	rec.Get("", s.listRecords)
+	rec.Post("", s.createRecord)
+	rec.Get("/:id", s.getRecord)
+	rec.Patch("/:id", s.patchRecord)
+	rec.Put("/:id", s.putRecord)
+	rec.Delete("/:id", s.deleteRecord)
+
+	a.Use(func(c *fiber.Ctx) error {
+		return problem.NotFound("no route for %s %s", c.Method(), c.Path())
+	})
+}
+
+func (s *Server) ready(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.Ping(ctx); err != nil {
+		return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "error": "store not reachable"})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+func secureHeaders(c *fiber.Ctx) error {
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set("X-Frame-Options", "DENY")
+	c.Set("Referrer-Policy", "no-referrer")
+	c.Set("Cache-Control", "no-store")
+	return c.Next()
+}
+
+func (s *Server) logRequests(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	status := c.Response().StatusCode()
+	if err != nil {
+		var pe *problem.Error
+		var fe *fiber.Error
+		switch {
+		case errors.As(err, &pe):
+			status = pe.Status
+		case errors.As(err, &fe):
+			status = fe.Code
+		default:
+			status = 500
+		}
+	}
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	} else if status >= 400 {
+		level = slog.LevelInfo
+	}
+	s.Log.Log(c.UserContext(), level, "http", "method", c.Method(), "path", c.Path(), "status", status,
+		"dur_ms", float64(time.Since(start).Microseconds())/1000, "ip", c.IP())
+	return err
+}
+
+// errorHandler writes every error as application/problem+json. Errors that
+// are not problem.Errors are logged and answered with a bare 500, so no
+// internal detail leaks.
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	var pe *problem.Error
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &pe):
+	case errors.As(err, &fe):
+		pe = problem.New(fe.Code, "%s", fe.Message)
+		if fe.Code == http.StatusRequestEntityTooLarge {
+			pe.Detail = "request body is larger than " + strconv.Itoa(BodyLimit) + " bytes"
+		}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		pe = problem.New(http.StatusServiceUnavailable, "the request was cancelled or timed out")
+	default:
+		s.Log.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
+		pe = problem.New(http.StatusInternalServerError, "internal error")
+	}
+	b, _ := json.Marshal(pe)
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	return c.Status(pe.Status).Send(b)
+}
+
+// --- authentication ---
+
+func principal(c *fiber.Ctx) *identity.Principal {
+	p, _ := c.Locals("principal").(*identity.Principal)
+	return p
+}
+
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="jimu"`)
+		return problem.New(http.StatusUnauthorized, "sign in: send Authorization: Bearer <token>")
+	}
+	p, err := s.Auth.Authenticate(c.UserContext(), strings.TrimSpace(token), c.IP())
+	if err != nil {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="jimu", error="invalid_token"`)
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			return problem.New(http.StatusUnauthorized, "the token is unknown, expired or revoked")
+		}
+		return err
+	}
+	c.Locals("principal", p)
+	c.SetUserContext(identity.With(c.UserContext(), p))
+	return c.Next()
+}
+
+func requireAdmin(c *fiber.Ctx) error {
+	if !principal(c).IsAdmin() {
+		return problem.New(http.StatusForbidden, "this needs the admin role")
+	}
+	return c.Next()
+}
+
+// --- decoding ---
+
+// decodeObject reads a JSON object strictly: one value, no trailing data,
+// numbers kept exact (json.Number) until a field type decides.
+func decodeObject(c *fiber.Ctx) (map[string]any, error) {
+	body := c.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, problem.BadRequest("body", "empty", "the request body must be a JSON object")
+	}
+	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.Contains(ct, "json") {
+		return nil, &problem.Error{Status: http.StatusUnsupportedMediaType, Type: "about:blank", Title: "Unsupported media type",
+			Detail: "send Content-Type: application/json"}
+	}
+	return DecodeObject(body)
+}
+
+// DecodeObject is the strict decoder behind every JSON body.
+func DecodeObject(body []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, problem.BadRequest("body", "malformed_json", "the body is not valid JSON: %s", jsonErr(err))
+	}
+	if m == nil {
+		return nil, problem.BadRequest("body", "not_object", "the request body must be a JSON object")
+	}
+	if dec.More() {
+		return nil, problem.BadRequest("body", "trailing_data", "the body holds data after the JSON object")
+	}
+	if _, err := dec.Token(); err == nil {
+		return nil, problem.BadRequest("body", "trailing_data", "the body holds data after the JSON object")
+	}
+	return m, nil
+}
+
+// decodeStrict decodes into a struct, refusing unknown keys by name.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return problem.BadRequest("body", "malformed_json", "%s", jsonErr(err))
+	}
+	if dec.More() {
+		return problem.BadRequest("body", "trailing_data", "the body holds data after the JSON object")
+	}
+	return nil
+}
+
+func jsonErr(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return se.Error() + " at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "value"
+		}
+		return field + ": expected " + te.Type.String() + ", got JSON " + te.Value
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// ifMatch reads the expected version from If-Match ("3", "\"3\"", W/"3").
+func ifMatch(c *fiber.Ctx) (int64, error) {
+	h := strings.TrimSpace(c.Get(fiber.HeaderIfMatch))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	h = strings.Trim(strings.TrimPrefix(h, "W/"), `"`)
+	n, err := strconv.ParseInt(h, 10, 64)
+	if err != nil || n < 1 {
+		return 0, problem.BadRequest("If-Match", "invalid", "If-Match must be a record version such as \"3\"")
+	}
+	return n, nil
+}
+
+func etag(v int64) string { return `"` + strconv.FormatInt(v, 10) + `"` }
