@@ -612,32 +612,36 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (string
 		return "", nil, err
 	}
 	if rehash {
-		s.rehash(ctx, d.ID, password)
+		if v := s.rehash(ctx, d.ID, password); v > 0 {
+			u.Version = v
+		}
 	}
 	return plain, u, nil
 }
 
-// rehash replaces a user's password hash made with outdated parameters.
-// Best effort: a concurrent change of the user wins.
-func (s *Service) rehash(ctx context.Context, id, password string) {
+// rehash replaces a user's password hash made with outdated parameters and
+// returns the user's new version (0 if it did not). Best effort: a
+// concurrent change of the user wins.
+func (s *Service) rehash(ctx context.Context, id, password string) int64 {
 	h, err := s.hash(ctx, password)
 	if err != nil {
-		return
+		return 0
 	}
 	d, _, ud, err := s.loadUser(ctx, id)
-	if err != nil {
-		return
-	}
-	if !needsRehash(ud.PasswordHash) {
-		return // changed meanwhile
+	if err != nil || !needsRehash(ud.PasswordHash) {
+		return 0
 	}
 	ud.PasswordHash = h
 	data, err := json.Marshal(ud)
 	if err != nil {
-		return
+		return 0
 	}
 	nd := &store.Doc{Kind: KindUser, ID: d.ID, Key: d.Key, Version: d.Version + 1, Data: data}
-	if err := s.st.PutDoc(ctx, nd, store.Sides{}); err != nil && !errors.Is(err, store.ErrConflict) {
-		s.log.Warn("auth: password rehash", "user", id, "err", err)
+	if err := s.st.PutDoc(ctx, nd, store.Sides{}); err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			s.log.Warn("auth: password rehash", "user", id, "err", err)
+		}
+		return 0
 	}
+	return nd.Version
 }

@@ -122,17 +122,26 @@ func parsePHC(s string) (phcHash, error) {
 	if p < 1 || p > maxThreads || t < 1 || t > maxTime || m < 8*p || m > maxMemory {
 		return h, errBadHash
 	}
-	salt, err := b64.DecodeString(parts[4])
+	salt, err := decodeB64(parts[4])
 	if err != nil || len(salt) < minSaltLen || len(salt) > maxSaltLen {
 		return h, errBadHash
 	}
-	key, err := b64.DecodeString(parts[5])
+	key, err := decodeB64(parts[5])
 	if err != nil || len(key) < minKeyLen || len(key) > maxKeyLen {
 		return h, errBadHash
 	}
 	h.Params = argonParams{Memory: uint32(m), Time: uint32(t), Threads: uint8(p)}
 	h.Salt, h.Key = salt, key
 	return h, nil
+}
+
+// decodeB64 decodes unpadded standard base64, refusing the line breaks the
+// decoder would otherwise skip.
+func decodeB64(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errBadHash
+	}
+	return b64.DecodeString(s)
 }
 
 // cutDecimal parses "<prefix><n>" where n is a canonical decimal (no sign, no

@@ -1,0 +1,232 @@
+// Command jimu is the Jimu CRM server: `jimu serve`, `jimu admin create`,
+// `jimu version`. Every flag has a JIMU_* environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jimu-crm/jimu/engine/auth"
+	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/records"
+	"github.com/jimu-crm/jimu/engine/server"
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/engine/store/mongo"
+	"github.com/jimu-crm/jimu/engine/store/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "jimu:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Jimu (积木) — a low-code, metadata-driven CRM.
+
+Usage:
+  jimu serve [flags]          start the server
+  jimu admin create [flags]   create an admin user
+  jimu version                print the version
+
+Run "jimu <command> -h" for a command's flags.
+`
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "admin":
+		if len(args) < 2 || args[1] != "create" {
+			fmt.Fprint(stderr, usage)
+			return errors.New(`unknown admin command; did you mean "jimu admin create"?`)
+		}
+		return adminCreate(args[2:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "jimu", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// config is what serve and admin create share.
+type config struct {
+	http, data, db, logLevel, logFormat string
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.http, "http", env("JIMU_HTTP", "127.0.0.1:8080"), "listen address (JIMU_HTTP)")
+	fs.StringVar(&c.data, "data", env("JIMU_DATA", "./jimu_data"), "data directory of the embedded store (JIMU_DATA)")
+	fs.StringVar(&c.db, "db", env("JIMU_DB", ""), "store URL: sqlite:///path/jimu.db or mongodb://host/db (JIMU_DB; default: SQLite in the data directory)")
+	fs.StringVar(&c.logLevel, "log-level", env("JIMU_LOG_LEVEL", "info"), "debug, info, warn or error (JIMU_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", env("JIMU_LOG_FORMAT", "text"), "text or json (JIMU_LOG_FORMAT)")
+}
+
+func (c *config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+}
+
+// openStore opens the store the URL names.
+func (c *config) openStore(ctx context.Context) (store.Store, string, error) {
+	u := c.db
+	if u == "" {
+		u = "sqlite://" + filepath.Join(c.data, "jimu.db")
+	}
+	switch {
+	case strings.HasPrefix(u, "mongodb://"), strings.HasPrefix(u, "mongodb+srv://"):
+		s, err := mongo.Open(ctx, u)
+		return s, "mongodb", err
+	case strings.HasPrefix(u, "sqlite://"):
+		s, err := sqlite.Open(ctx, strings.TrimPrefix(u, "sqlite://"))
+		return s, "sqlite", err
+	}
+	return nil, "", fmt.Errorf("--db %q: use sqlite://path or mongodb://host/db", u)
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config
+	cfg.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, kind, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cat := catalog.New(st, log)
+	if err := cat.Load(ctx); err != nil {
+		return err
+	}
+	au := auth.New(st, auth.Options{Logger: log})
+	if err := firstAdmin(ctx, au, log, stderr, cfg.http); err != nil {
+		return err
+	}
+	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, nil, log), Auth: au, Log: log, Version: version})
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Listen(cfg.http) }()
+	log.Info("jimu serving", "version", version, "http", "http://"+cfg.http, "store", kind, "entities", len(cat.List()))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// firstAdmin makes sure an empty Jimu can be signed into: from
+// JIMU_ADMIN_EMAIL/JIMU_ADMIN_PASSWORD, or with a one-time setup link.
+func firstAdmin(ctx context.Context, au *auth.Service, log *slog.Logger, w io.Writer, addr string) error {
+	email, pass := os.Getenv("JIMU_ADMIN_EMAIL"), os.Getenv("JIMU_ADMIN_PASSWORD")
+	if email != "" && pass != "" {
+		u, created, err := au.EnsureAdmin(ctx, email, pass)
+		if err != nil {
+			return fmt.Errorf("JIMU_ADMIN_EMAIL: %w", err)
+		}
+		if created {
+			log.Info("created the first admin from JIMU_ADMIN_EMAIL", "email", u.Email)
+		}
+		return nil
+	}
+	has, err := au.HasUsers(ctx)
+	if err != nil || has {
+		return err
+	}
+	token, err := au.SetupToken(ctx)
+	if err != nil {
+		return err
+	}
+	log.Warn("no users yet: create the first admin with the one-time setup command printed below (valid 24 hours)")
+	fmt.Fprintf(w, "\n  Jimu has no users yet. Create the first admin (this token works once, for 24 hours):\n\n"+
+		"  curl -X POST http://%s/api/v1/setup -H 'Content-Type: application/json' \\\n"+
+		"    -d '{\"token\":\"%s\",\"email\":\"you@example.com\",\"name\":\"Admin\",\"password\":\"choose-a-long-password\"}'\n\n"+
+		"  or restart with JIMU_ADMIN_EMAIL and JIMU_ADMIN_PASSWORD set, or run: jimu admin create --email … --password …\n\n", addr, token)
+	return nil
+}
+
+func adminCreate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config
+	cfg.flags(fs)
+	email := fs.String("email", os.Getenv("JIMU_ADMIN_EMAIL"), "the admin's e-mail (JIMU_ADMIN_EMAIL)")
+	pass := fs.String("password", os.Getenv("JIMU_ADMIN_PASSWORD"), "the admin's password (JIMU_ADMIN_PASSWORD)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *email == "" || *pass == "" {
+		return errors.New("admin create needs --email and --password (or JIMU_ADMIN_EMAIL and JIMU_ADMIN_PASSWORD)")
+	}
+	ctx := context.Background()
+	st, _, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	u, created, err := auth.New(st, auth.Options{Logger: log}).EnsureAdmin(ctx, *email, *pass)
+	if err != nil {
+		return err
+	}
+	if !created {
+		return fmt.Errorf("a user with e-mail %s already exists", u.Email)
+	}
+	fmt.Fprintf(stdout, "created admin %s (%s)\n", u.Email, u.ID)
+	return nil
+}

@@ -1,0 +1,462 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// groupKey is one GroupBy entry: a field, maybe bucketed to a prefix of its
+// date or datetime string ("2026-03-01T…" → "2026" / "2026-03" /
+// "2026-03-01").
+type groupKey struct {
+	path   string
+	prefix int // bytes kept; 0: the value itself
+}
+
+type measure struct {
+	op   string
+	path string // empty for count
+}
+
+var bucketBytes = map[string]int{"year": 4, "month": 7, "day": 10}
+
+func parseAggregate(q store.AggregateQuery) ([]groupKey, []measure, error) {
+	keys := make([]groupKey, len(q.GroupBy))
+	for i, g := range q.GroupBy {
+		name, bucket, hasBucket := strings.Cut(g, ":")
+		p, err := path(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys[i].path = p
+		if hasBucket {
+			n, ok := bucketBytes[bucket]
+			if !ok {
+				return nil, nil, fmt.Errorf("unknown date bucket %q", bucket)
+			}
+			keys[i].prefix = n
+		}
+	}
+	ms := make([]measure, len(q.Measures))
+	for i, m := range q.Measures {
+		ms[i].op = m.Op
+		switch m.Op {
+		case "count":
+			continue
+		case "sum", "avg", "min", "max", "count_distinct":
+		default:
+			return nil, nil, fmt.Errorf("unknown measure %q", m.Op)
+		}
+		p, err := path(m.Field)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", m.Op, err)
+		}
+		ms[i].path = p
+	}
+	return keys, ms, nil
+}
+
+// keyName and measureName name the group's keys inside _id and the
+// measures in a result document; fixed names keep field names out of the
+// pipeline's output keys.
+func keyName(i int) string     { return fmt.Sprintf("k%d", i) }
+func measureName(i int) string { return fmt.Sprintf("m%d", i) }
+
+// pipeline builds the aggregation: $match, $group by the keys, the size of
+// each distinct set, $sort by the keys (nulls first, as on SQLite), $limit.
+// Field paths come from checked names; the only user values are inside the
+// $match filter, which Translate built.
+func pipeline(filter bson.D, keys []groupKey, ms []measure, limit int) mongo.Pipeline {
+	var id any // nil: one group of everything
+	if len(keys) > 0 {
+		idDoc := bson.D{}
+		for i, k := range keys {
+			var expr any = "$" + k.path
+			if k.prefix > 0 {
+				// $substrBytes turns null and missing into "", so only
+				// strings are cut and anything else groups as null.
+				expr = bson.D{{Key: "$cond", Value: bson.A{
+					bson.D{{Key: "$eq", Value: bson.A{bson.D{{Key: "$type", Value: "$" + k.path}}, "string"}}},
+					bson.D{{Key: "$substrBytes", Value: bson.A{"$" + k.path, 0, k.prefix}}},
+					nil,
+				}}}
+			} else {
+				// A missing field would otherwise be left out of _id and
+				// form a group apart from explicit nulls.
+				expr = bson.D{{Key: "$ifNull", Value: bson.A{expr, nil}}}
+			}
+			idDoc = append(idDoc, bson.E{Key: keyName(i), Value: expr})
+		}
+		id = idDoc
+	}
+	group := bson.D{{Key: "_id", Value: id}}
+	var sizes bson.D
+	for i, m := range ms {
+		var acc bson.D
+		switch m.op {
+		case "count":
+			acc = bson.D{{Key: "$sum", Value: 1}}
+		case "count_distinct":
+			acc = bson.D{{Key: "$addToSet", Value: "$" + m.path}}
+			sizes = append(sizes, bson.E{Key: measureName(i), Value: bson.D{{Key: "$size", Value: "$" + measureName(i)}}})
+		default:
+			acc = bson.D{{Key: "$" + m.op, Value: "$" + m.path}}
+		}
+		group = append(group, bson.E{Key: measureName(i), Value: acc})
+	}
+	p := mongo.Pipeline{
+		{{Key: "$match", Value: filter}},
+		{{Key: "$group", Value: group}},
+	}
+	if len(sizes) > 0 {
+		p = append(p, bson.D{{Key: "$addFields", Value: sizes}})
+	}
+	if len(keys) > 0 {
+		sortDoc := bson.D{}
+		for i := range keys {
+			sortDoc = append(sortDoc, bson.E{Key: "_id." + keyName(i), Value: 1})
+		}
+		p = append(p, bson.D{{Key: "$sort", Value: sortDoc}})
+	}
+	if limit > 0 {
+		p = append(p, bson.D{{Key: "$limit", Value: int64(limit)}})
+	}
+	return p
+}
+
+// Aggregate groups the matching records and computes the measures. Rows
+// come sorted by their keys. Without GroupBy there is exactly one row, even
+// when nothing matches (count 0), as SQL answers.
+func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQuery) ([]store.AggregateRow, error) {
+	coll, err := s.records(entity)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := Translate(q.Filter)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", entity, err)
+	}
+	keys, ms, err := parseAggregate(q)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", entity, err)
+	}
+	var rows []store.AggregateRow
+	if s.ferret {
+		rows, err = aggregateLocal(ctx, coll, filter, keys, ms, q.Limit)
+	} else {
+		rows, err = aggregateServer(ctx, coll, filter, keys, ms, q.Limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: aggregate %s: %w", entity, err)
+	}
+	if len(keys) == 0 && len(rows) == 0 {
+		row := store.AggregateRow{Keys: []any{}, Values: make([]any, len(ms))}
+		for i, m := range ms {
+			if m.op == "count" || m.op == "count_distinct" {
+				row.Values[i] = int64(0)
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func aggregateServer(ctx context.Context, coll *mongo.Collection, filter bson.D, keys []groupKey, ms []measure, limit int) ([]store.AggregateRow, error) {
+	cur, err := coll.Aggregate(ctx, pipeline(filter, keys, ms, limit))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	var rows []store.AggregateRow
+	for cur.Next(ctx) {
+		raw := cur.Current
+		row := store.AggregateRow{Keys: make([]any, len(keys)), Values: make([]any, len(ms))}
+		if id, ok := raw.Lookup("_id").DocumentOK(); ok {
+			for i := range keys {
+				if row.Keys[i], err = value(id, keyName(i)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for i := range ms {
+			if row.Values[i], err = value(raw, measureName(i)); err != nil {
+				return nil, err
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, cur.Err()
+}
+
+// value reads one field of a document; missing is nil.
+func value(raw bson.Raw, key string) (any, error) {
+	v, err := raw.LookupErr(key)
+	if err != nil {
+		return nil, nil
+	}
+	return fromBSON(v)
+}
+
+// aggregateLocal computes an aggregate in this process from the matching
+// records, for FerretDB v1: its $group knows only $sum and $count, and it
+// has neither $cond nor $substrBytes. The filter still runs on the server
+// and only the grouped and measured fields are read. This is for tests and
+// development against FerretDB; a MongoDB server always gets the pipeline.
+// Results follow MongoDB's: $sum ignores non-numbers and is 0 over none,
+// $avg/$min/$max ignore nulls and are null over none.
+func aggregateLocal(ctx context.Context, coll *mongo.Collection, filter bson.D, keys []groupKey, ms []measure, limit int) ([]store.AggregateRow, error) {
+	proj := bson.D{}
+	seen := map[string]bool{}
+	for _, p := range append(keyPaths(keys), measurePaths(ms)...) {
+		if !seen[p] {
+			seen[p] = true
+			proj = append(proj, bson.E{Key: p, Value: 1})
+		}
+	}
+	if !seen["_id"] {
+		proj = append(proj, bson.E{Key: "_id", Value: 0})
+	}
+	cur, err := coll.Find(ctx, filter, options.Find().SetProjection(proj))
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	type group struct {
+		keys []any
+		accs []*accumulator
+	}
+	groups := map[string]*group{}
+	var order []*group
+	for cur.Next(ctx) {
+		raw := cur.Current
+		kv := make([]any, len(keys))
+		var sig strings.Builder
+		for i, k := range keys {
+			v, err := value(raw, k.path)
+			if err != nil {
+				return nil, err
+			}
+			if k.prefix > 0 {
+				if s, ok := v.(string); ok {
+					v = s[:min(len(s), k.prefix)]
+				} else {
+					v = nil
+				}
+			}
+			kv[i] = v
+			sig.WriteString(identity(v))
+			sig.WriteByte(0)
+		}
+		g := groups[sig.String()]
+		if g == nil {
+			g = &group{keys: kv, accs: make([]*accumulator, len(ms))}
+			for i, m := range ms {
+				g.accs[i] = &accumulator{op: m.op, distinct: map[string]bool{}}
+			}
+			groups[sig.String()] = g
+			order = append(order, g)
+		}
+		for i, m := range ms {
+			var v any
+			if m.path != "" {
+				if v, err = value(raw, m.path); err != nil {
+					return nil, err
+				}
+			}
+			g.accs[i].add(v)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		for i := range keys {
+			if c := compare(order[a].keys[i], order[b].keys[i]); c != 0 {
+				return c < 0
+			}
+		}
+		return false
+	})
+	if limit > 0 && len(order) > limit {
+		order = order[:limit]
+	}
+	rows := make([]store.AggregateRow, len(order))
+	for i, g := range order {
+		rows[i] = store.AggregateRow{Keys: g.keys, Values: make([]any, len(ms))}
+		for j, a := range g.accs {
+			rows[i].Values[j] = a.result()
+		}
+	}
+	return rows, nil
+}
+
+func keyPaths(keys []groupKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.path
+	}
+	return out
+}
+
+func measurePaths(ms []measure) []string {
+	var out []string
+	for _, m := range ms {
+		if m.path != "" {
+			out = append(out, m.path)
+		}
+	}
+	return out
+}
+
+type accumulator struct {
+	op       string
+	n        int64 // count; numbers seen for avg
+	isum     int64
+	fsum     float64
+	float    bool // a double was summed: the sum is a double, as in MongoDB
+	best     any  // min or max so far
+	distinct map[string]bool
+}
+
+func (a *accumulator) add(v any) {
+	switch a.op {
+	case "count":
+		a.n++
+		return
+	case "count_distinct":
+		if v != nil {
+			a.distinct[identity(v)] = true
+		}
+		return
+	case "min", "max":
+		if v == nil {
+			return
+		}
+		if a.best == nil {
+			a.best = v
+			return
+		}
+		c := compare(v, a.best)
+		if (a.op == "min" && c < 0) || (a.op == "max" && c > 0) {
+			a.best = v
+		}
+		return
+	}
+	switch x := v.(type) {
+	case int64:
+		a.isum += x
+		a.fsum += float64(x)
+		a.n++
+	case float64:
+		a.fsum += x
+		a.float = true
+		a.n++
+	}
+}
+
+func (a *accumulator) result() any {
+	switch a.op {
+	case "count":
+		return a.n
+	case "count_distinct":
+		return int64(len(a.distinct))
+	case "min", "max":
+		return a.best
+	case "avg":
+		if a.n == 0 {
+			return nil
+		}
+		return a.fsum / float64(a.n)
+	}
+	if a.float {
+		return a.fsum
+	}
+	return a.isum
+}
+
+// identity is a value's group identity: numbers by value (1 and 1.0 are the
+// same, as in MongoDB), everything else by type and content.
+func identity(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case int64:
+		return fmt.Sprintf("n:%v", float64(x))
+	case float64:
+		return fmt.Sprintf("n:%v", x)
+	case string:
+		return "s:" + x
+	}
+	return fmt.Sprintf("%T:%v", v, v)
+}
+
+// rank orders values of different types the way BSON comparison does:
+// null, numbers, strings, objects, arrays, booleans.
+func rank(v any) int {
+	switch v.(type) {
+	case nil:
+		return 0
+	case int64, float64:
+		return 1
+	case string:
+		return 2
+	case map[string]any:
+		return 3
+	case []any:
+		return 4
+	case bool:
+		return 5
+	}
+	return 6
+}
+
+func compare(a, b any) int {
+	ra, rb := rank(a), rank(b)
+	if ra != rb {
+		return ra - rb
+	}
+	switch x := a.(type) {
+	case nil:
+		return 0
+	case int64, float64:
+		fa, fb := toFloat(x), toFloat(b)
+		switch {
+		case fa < fb:
+			return -1
+		case fa > fb:
+			return 1
+		}
+		return 0
+	case string:
+		return strings.Compare(x, b.(string))
+	case bool:
+		y := b.(bool)
+		switch {
+		case x == y:
+			return 0
+		case !x:
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+}
+
+func toFloat(v any) float64 {
+	switch x := v.(type) {
+	case int64:
+		return float64(x)
+	case float64:
+		return x
+	}
+	return math.NaN()
+}
