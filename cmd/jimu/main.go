@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jimu-crm/jimu/engine/access"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/records"
@@ -151,7 +152,13 @@ func serve(args []string, stderr io.Writer) error {
 	if err := firstAdmin(ctx, au, log, stderr, cfg.http); err != nil {
 		return err
 	}
-	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, nil, log), Auth: au, Log: log, Version: version})
+	roles := access.NewRoles(st, cat)
+	if err := roles.Load(ctx); err != nil {
+		return err
+	}
+	policy := &access.Policy{Roles: roles, Dir: access.NewDirectory(st, au), St: st, Log: log}
+	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, policy, log), Auth: au,
+		Access: policy, Log: log, Version: version})
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Listen(cfg.http) }()

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/mail"
 	"runtime"
 	"slices"
@@ -82,8 +83,25 @@ func (e *InputError) Error() string { return e.Field + ": " + e.Message }
 
 // Options configure a Service.
 type Options struct {
-	// SessionTTL is how long a login session lasts (default 12h).
+	// SessionTTL is how long a login session lasts at most, however busy
+	// (the absolute timeout; default 12h).
 	SessionTTL time.Duration
+	// SessionIdleTimeout ends a session unused for this long (default
+	// DefaultIdleTimeout; negative: no idle timeout). It slides: each use
+	// moves it on, recorded at most every idle/10 (5 min at most).
+	SessionIdleTimeout time.Duration
+	// RequireSecondFactor reports whether a user holding these roles must
+	// sign in with a second factor (TOTP). nil: never required. A user who
+	// must but has none set up gets, at login, a session restricted to
+	// setting it up (identity.RestrictedTOTPSetup).
+	RequireSecondFactor func(roles []string) bool
+	// TOTPIssuer names the instance in authenticator apps (default "Jimu").
+	TOTPIssuer string
+	// AlwaysSecureCookies makes the HTTP layer mark the session cookies
+	// Secure even on plain-HTTP requests to a loopback host, which it
+	// otherwise leaves unmarked so development on http://localhost works
+	// in every browser. Every other request gets Secure cookies regardless.
+	AlwaysSecureCookies bool
 	// Now replaces the clock (tests).
 	Now func() time.Time
 	// Logger receives warnings about best-effort work that failed (default
@@ -93,15 +111,18 @@ type Options struct {
 
 // User is a user as the API shows it. The password hash is not part of it.
 type User struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Name      string    `json:"name"`
-	Roles     []string  `json:"roles"`
-	Teams     []string  `json:"teams"`
-	Active    bool      `json:"active"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-	Version   int64     `json:"version"`
+	ID    string   `json:"id"`
+	Email string   `json:"email"`
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+	Teams []string `json:"teams"`
+	// Attributes are what row rules read besides id, roles and teams
+	// (user.region, user.department).
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Active     bool              `json:"active"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+	Version    int64             `json:"version"`
 }
 
 // NewUser is the input of CreateUser and CompleteSetup.
@@ -110,19 +131,23 @@ type NewUser struct {
 	Name     string   `json:"name"`
 	Password string   `json:"password"`
 	Roles    []string `json:"roles,omitempty"`
+	Teams    []string `json:"teams,omitempty"`
+	// Attributes are free user attributes row rules may read (user.region).
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // userDoc is the stored form of a user (Doc.Data); ID and version live on
 // the Doc, the e-mail also as its Key.
 type userDoc struct {
-	Email        string    `json:"email"`
-	Name         string    `json:"name"`
-	Roles        []string  `json:"roles"`
-	Teams        []string  `json:"teams,omitempty"`
-	Active       bool      `json:"active"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	PasswordHash string    `json:"password_hash"`
+	Email        string            `json:"email"`
+	Name         string            `json:"name"`
+	Roles        []string          `json:"roles"`
+	Teams        []string          `json:"teams,omitempty"`
+	Attributes   map[string]string `json:"attributes,omitempty"`
+	Active       bool              `json:"active"`
+	CreatedAt    time.Time         `json:"created_at"`
+	UpdatedAt    time.Time         `json:"updated_at"`
+	PasswordHash string            `json:"password_hash"`
 }
 
 // Service is the auth service. It is safe for concurrent use.
@@ -145,6 +170,8 @@ type Service struct {
 
 	pruneMu   sync.Mutex
 	lastPrune time.Time
+
+	sess sessionConfig // idle timeout, second factor, cookies (session.go)
 }
 
 // New returns a Service over st.
@@ -167,6 +194,7 @@ func New(st store.Store, opts Options) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.sess = newSessionConfig(opts)
 	return s
 }
 
@@ -304,7 +332,7 @@ func decodeUser(d *store.Doc) (*User, *userDoc, error) {
 	if err := json.Unmarshal(d.Data, &ud); err != nil {
 		return nil, nil, fmt.Errorf("auth: user %s: corrupt document: %w", d.ID, err)
 	}
-	u := &User{ID: d.ID, Email: ud.Email, Name: ud.Name, Roles: slices.Clone(ud.Roles), Teams: slices.Clone(ud.Teams),
+	u := &User{ID: d.ID, Email: ud.Email, Name: ud.Name, Roles: slices.Clone(ud.Roles), Teams: slices.Clone(ud.Teams), Attributes: maps.Clone(ud.Attributes),
 		Active: ud.Active, CreatedAt: ud.CreatedAt, UpdatedAt: ud.UpdatedAt, Version: d.Version}
 	if u.Roles == nil {
 		u.Roles = []string{}
@@ -413,7 +441,8 @@ func (s *Service) prepareUser(ctx context.Context, in NewUser) (*store.Doc, *Use
 		return nil, nil, err
 	}
 	now := s.clock()
-	ud := userDoc{Email: email, Name: name, Roles: roles, Active: true, CreatedAt: now, UpdatedAt: now, PasswordHash: h}
+	ud := userDoc{Email: email, Name: name, Roles: roles, Teams: slices.Clone(in.Teams), Attributes: maps.Clone(in.Attributes),
+		Active: true, CreatedAt: now, UpdatedAt: now, PasswordHash: h}
 	data, err := json.Marshal(ud)
 	if err != nil {
 		return nil, nil, err
@@ -536,18 +565,32 @@ func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (*Use
 // be longer, so longer input is refused without hashing.
 const maxLoginPasswordBytes = MaxPasswordLen * utf8.UTFMax
 
-// Login checks an e-mail and password and opens a session, returning its
-// bearer token. An unknown e-mail, a wrong password and an inactive account
-// all return ErrInvalidCredentials, after the same amount of hashing. Too
-// many recent failures for the e-mail or the address return ErrThrottled
-// before the password is looked at.
-func (s *Service) Login(ctx context.Context, email, password, ip string) (string, *User, error) {
+// credentials are a user whose password checked out at a login.
+type credentials struct {
+	d       *store.Doc
+	u       *User
+	ud      *userDoc
+	rehash  bool      // the hash's parameters are outdated
+	started time.Time // when the throttled attempt began
+	acct    string    // throttle keys
+	ipk     string
+}
+
+// checkCredentials checks an e-mail and password, the first step of every
+// login. An unknown e-mail, a wrong password and an inactive account all
+// return ErrInvalidCredentials, after the same amount of hashing (and an
+// "auth.login_failed" audit entry). Too many recent failures for the
+// e-mail or the address return ErrThrottled before the password is looked
+// at. On success the attempt is still counted: the caller ends it with
+// s.thr.succeed (a complete login) or s.thr.abort (a second factor is
+// still due, so the failures stay counted).
+func (s *Service) checkCredentials(ctx context.Context, email, password, ip string) (*credentials, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	started := s.clock()
 	acct, ipk := accountKey(email), ipKey(ip)
 	if !s.thr.begin(acct, ipk, started) {
 		s.log.Info("auth: login throttled", "email", acct, "ip", ip)
-		return "", nil, ErrThrottled
+		return nil, ErrThrottled
 	}
 	s.maybePrune(ctx)
 
@@ -563,7 +606,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (string
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.thr.abort(acct, ipk, started) // not the caller's failure
-			return "", nil, err
+			return nil, err
 		}
 	}
 	encoded := s.dummy()
@@ -577,7 +620,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (string
 		if err != nil {
 			if ctx.Err() != nil {
 				s.thr.abort(acct, ipk, started)
-				return "", nil, ctx.Err()
+				return nil, ctx.Err()
 			}
 			s.log.Error("auth: stored password hash unreadable", "email", email, "err", err)
 			ok = false
@@ -601,22 +644,9 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (string
 		if err := s.st.AppendAudit(ctx, a); err != nil {
 			s.log.Warn("auth: audit of failed login", "err", err)
 		}
-		return "", nil, ErrInvalidCredentials
+		return nil, ErrInvalidCredentials
 	}
-	s.thr.succeed(acct, ipk, started)
-
-	exp := now.Add(s.ttl)
-	plain, _, err := s.insertToken(ctx, d.ID, "session", tokenSession, &exp, now,
-		s.audit(now, d.ID, ip, "auth.login", KindUser, d.ID, nil))
-	if err != nil {
-		return "", nil, err
-	}
-	if rehash {
-		if v := s.rehash(ctx, d.ID, password); v > 0 {
-			u.Version = v
-		}
-	}
-	return plain, u, nil
+	return &credentials{d: d, u: u, ud: ud, rehash: rehash, started: started, acct: acct, ipk: ipk}, nil
 }
 
 // rehash replaces a user's password hash made with outdated parameters and

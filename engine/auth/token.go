@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -20,10 +21,12 @@ import (
 	"github.com/jimu-crm/jimu/engine/store"
 )
 
-// Token kinds.
+// Token kinds. Only sessions and API tokens are credentials; a challenge
+// is the pending second step of a login (login.go).
 const (
-	tokenSession = "session"
-	tokenAPI     = "api"
+	tokenSession   = "session"
+	tokenAPI       = "api"
+	tokenChallenge = "challenge"
 )
 
 const (
@@ -49,6 +52,14 @@ type Token struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	Revoked    bool       `json:"revoked"`
+	// Scope of an API token; none: the owner's roles, read and write.
+	ReadOnly bool     `json:"read_only,omitempty"`
+	Roles    []string `json:"roles,omitempty"`
+	// Sessions: opened with a second factor, carried in a browser cookie,
+	// restricted to a purpose (identity.RestrictedTOTPSetup).
+	SecondFactor bool   `json:"second_factor,omitempty"`
+	Cookie       bool   `json:"cookie,omitempty"`
+	Restricted   string `json:"restricted,omitempty"`
 	// Current marks, in ListTokens, the token the request came with.
 	Current bool `json:"current,omitempty"`
 }
@@ -64,10 +75,21 @@ type tokenDoc struct {
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	Revoked    bool       `json:"revoked"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+	// IdleSeconds ends the token once unused for this long (sessions).
+	IdleSeconds int64 `json:"idle_timeout_s,omitempty"`
+	// Scope (scope.go) and session flags, as in Token.
+	ReadOnly     bool     `json:"read_only,omitempty"`
+	Roles        []string `json:"roles,omitempty"`
+	SecondFactor bool     `json:"second_factor,omitempty"`
+	Cookie       bool     `json:"cookie,omitempty"`
+	Restricted   string   `json:"restricted,omitempty"`
 }
 
+// usable reports whether the token is neither revoked nor past its absolute
+// expiry or its idle timeout.
 func (t *tokenDoc) usable(now time.Time) bool {
-	return !t.Revoked && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+	end, ok := t.end()
+	return !t.Revoked && (!ok || now.Before(end))
 }
 
 func decodeToken(d *store.Doc) (*tokenDoc, error) {
@@ -80,7 +102,8 @@ func decodeToken(d *store.Doc) (*tokenDoc, error) {
 
 func (t *tokenDoc) public(id string) *Token {
 	return &Token{ID: id, UserID: t.UserID, Name: t.Name, Kind: t.Kind, CreatedAt: t.CreatedAt,
-		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, Revoked: t.Revoked}
+		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, Revoked: t.Revoked,
+		ReadOnly: t.ReadOnly, Roles: slices.Clone(t.Roles), SecondFactor: t.SecondFactor, Cookie: t.Cookie, Restricted: t.Restricted}
 }
 
 // newSecret returns a fresh bearer token and its hash.
@@ -116,13 +139,12 @@ func parseBearer(bearer string) string {
 	return t
 }
 
-// insertToken creates a token document, committing audit with it.
-func (s *Service) insertToken(ctx context.Context, userID, name, kind string, exp *time.Time, now time.Time, audit *store.AuditEntry) (string, *Token, error) {
+// insertTokenDoc stores td under a fresh token, committing audit with it.
+func (s *Service) insertTokenDoc(ctx context.Context, td *tokenDoc, audit *store.AuditEntry) (string, *Token, error) {
 	plain, hash, err := newSecret()
 	if err != nil {
 		return "", nil, err
 	}
-	td := &tokenDoc{UserID: userID, Name: name, Kind: kind, CreatedAt: now, ExpiresAt: exp}
 	data, err := json.Marshal(td)
 	if err != nil {
 		return "", nil, err
@@ -144,9 +166,12 @@ func (s *Service) insertToken(ctx context.Context, userID, name, kind string, ex
 	return plain, td.public(d.ID), nil
 }
 
-// Authenticate resolves a bearer token to its principal. An unknown,
-// expired or revoked token, or one whose user is gone or inactive, gives
-// ErrUnauthenticated. Results are cached in memory for a few seconds;
+// Authenticate resolves a bearer token (or a session cookie's value) to its
+// principal. An unknown, expired or revoked token, a session idle past its
+// idle timeout or older than its absolute one, a login challenge, or a
+// token whose user is gone or inactive, gives ErrUnauthenticated. Each use
+// slides a session's idle deadline. The principal carries the token's
+// scope (roles narrowed to the token's, ReadOnly, Restricted). Results are cached in memory for a few seconds;
 // revocations and deactivations through this Service take effect at once.
 func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*identity.Principal, error) {
 	tok := parseBearer(bearer)
@@ -171,7 +196,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 	if err != nil {
 		return nil, err
 	}
-	if !td.usable(now) {
+	if !td.usable(now) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
 		return nil, ErrUnauthenticated
 	}
 	_, u, _, err := s.loadUser(ctx, td.UserID)
@@ -184,10 +209,12 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 	if !u.Active {
 		return nil, ErrUnauthenticated
 	}
-	p := identity.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, Teams: u.Teams, TokenID: d.ID}
+	p := identity.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, Teams: u.Teams, Attributes: u.Attributes, TokenID: d.ID}
+	applyToken(&p, td)
+	// The cache never outlives the token's expiry or idle deadline.
 	until := now.Add(cacheTTL)
-	if td.ExpiresAt != nil && td.ExpiresAt.Before(until) {
-		until = *td.ExpiresAt
+	if end, ok := td.end(); ok && end.Before(until) {
+		until = end
 	}
 	s.cache.put(key, p, now, until, gen)
 	s.touch(ctx, d, td, now)
@@ -199,7 +226,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 // touch records when a token was last used, at most every touchInterval.
 // Best effort: a concurrent change (a revocation) wins.
 func (s *Service) touch(ctx context.Context, d *store.Doc, td *tokenDoc, now time.Time) {
-	if td.LastUsedAt != nil && now.Sub(*td.LastUsedAt) < touchInterval {
+	if td.LastUsedAt != nil && now.Sub(*td.LastUsedAt) < td.touchEvery() {
 		return
 	}
 	td.LastUsedAt = &now
@@ -237,10 +264,22 @@ func (s *Service) Logout(ctx context.Context, p *identity.Principal) error {
 var errSkip = errors.New("skip")
 
 // CreateToken creates an API token for the principal's user, named name,
-// expiring at expiresAt (nil: never). The token is returned only here.
+// expiring at expiresAt (nil: never). The token is returned only here. It
+// is CreateScopedToken without a scope.
 func (s *Service) CreateToken(ctx context.Context, p *identity.Principal, name string, expiresAt *time.Time) (string, *Token, error) {
+	return s.CreateScopedToken(ctx, p, name, expiresAt, nil)
+}
+
+// CreateScopedToken creates an API token like CreateToken, limited by scope
+// (nil: none; see TokenScope). A token never gets more than the principal
+// creating it has: a read-only or restricted principal may not create
+// tokens at all, and one whose roles are limited passes the limit on.
+func (s *Service) CreateScopedToken(ctx context.Context, p *identity.Principal, name string, expiresAt *time.Time, scope *TokenScope) (string, *Token, error) {
 	if p == nil || p.UserID == "" {
 		return "", nil, ErrUnauthenticated
+	}
+	if p.ReadOnly || p.Restricted != "" {
+		return "", nil, ErrForbidden
 	}
 	name = strings.TrimSpace(name)
 	switch {
@@ -262,7 +301,8 @@ func (s *Service) CreateToken(ctx context.Context, p *identity.Principal, name s
 	}
 	// The principal may be up to a cache lifetime old: do not mint tokens
 	// for a user deactivated meanwhile.
-	if _, u, _, err := s.loadUser(ctx, p.UserID); err != nil {
+	_, u, _, err := s.loadUser(ctx, p.UserID)
+	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return "", nil, ErrUnauthenticated
 		}
@@ -270,12 +310,22 @@ func (s *Service) CreateToken(ctx context.Context, p *identity.Principal, name s
 	} else if !u.Active {
 		return "", nil, ErrUnauthenticated
 	}
+	td := &tokenDoc{UserID: p.UserID, Name: name, Kind: tokenAPI, CreatedAt: now, ExpiresAt: exp}
+	if err := scopeToken(td, scope, p, u); err != nil {
+		return "", nil, err
+	}
 	changes := map[string]any{"name": name, "kind": tokenAPI}
 	if exp != nil {
 		changes["expires_at"] = *exp
 	}
+	if td.ReadOnly {
+		changes["read_only"] = true
+	}
+	if td.Roles != nil {
+		changes["roles"] = td.Roles
+	}
 	a := s.audit(now, p.UserID, p.IP, "token.create", KindToken, "", changes)
-	return s.insertToken(ctx, p.UserID, name, tokenAPI, exp, now, a)
+	return s.insertTokenDoc(ctx, td, a)
 }
 
 // ListTokens returns the principal's live (unrevoked, unexpired) session and
@@ -296,7 +346,7 @@ func (s *Service) ListTokens(ctx context.Context, p *identity.Principal) ([]*Tok
 			s.log.Warn("auth: skipping unreadable token", "token", d.ID, "err", err)
 			continue
 		}
-		if td.UserID != p.UserID || !td.usable(now) {
+		if td.UserID != p.UserID || !td.usable(now) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
 			continue
 		}
 		t := td.public(d.ID)
@@ -480,5 +530,6 @@ func (c *tokenCache) dropUser(id string) {
 func clonePrincipal(p identity.Principal) *identity.Principal {
 	p.Roles = slices.Clone(p.Roles)
 	p.Teams = slices.Clone(p.Teams)
+	p.Attributes = maps.Clone(p.Attributes)
 	return &p
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -24,6 +25,12 @@ func authErr(err error) error {
 	case errors.Is(err, auth.ErrEmailTaken):
 		return &problem.Error{Status: http.StatusConflict, Type: "about:blank", Title: "Duplicate value", Detail: "a user with this e-mail exists",
 			Errors: []problem.FieldError{{Field: "email", Code: "unique", Message: "a user with this e-mail exists"}}}
+	case errors.Is(err, auth.ErrInvalidCode):
+		return problem.Invalid(problem.FieldError{Field: "code", Code: "invalid", Message: "wrong, expired or already used code"})
+	case errors.Is(err, auth.ErrTOTPEnabled), errors.Is(err, auth.ErrTOTPNotEnabled), errors.Is(err, auth.ErrTOTPNotSetUp):
+		return problem.Conflict("%s", err.Error())
+	case errors.Is(err, auth.ErrSecondFactorMandatory), errors.Is(err, auth.ErrSessionOnly):
+		return problem.New(http.StatusForbidden, "%s", strings.TrimPrefix(err.Error(), auth.ErrForbidden.Error()+": "))
 	case errors.Is(err, auth.ErrForbidden):
 		return problem.New(http.StatusForbidden, "not allowed")
 	case errors.Is(err, auth.ErrNotFound), errors.Is(err, store.ErrNotFound):
@@ -39,8 +46,14 @@ func authErr(err error) error {
 type loginBody struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	// Session is how the session travels: "bearer" (the default: the token
+	// is in the answer) or "cookie" (a browser session in cookies; see
+	// session.go).
+	Session string `json:"session"`
 }
 
+// login is the first (often only) step of a sign-in; see loginAnswer for
+// what it answers.
 func (s *Server) login(c *fiber.Ctx) error {
 	var b loginBody
 	if err := decodeStrict(c.Body(), &b); err != nil {
@@ -49,16 +62,29 @@ func (s *Server) login(c *fiber.Ctx) error {
 	if b.Email == "" || b.Password == "" {
 		return problem.Invalid(problem.FieldError{Field: "email", Code: "required", Message: "email and password are required"})
 	}
-	token, u, err := s.Auth.Login(c.UserContext(), b.Email, b.Password, c.IP())
+	cookie, err := sessionMode(b.Session)
+	if err != nil {
+		return err
+	}
+	if err := sameOrigin(c); err != nil {
+		return err
+	}
+	r, err := s.Auth.BeginLogin(c.UserContext(), auth.LoginRequest{Email: b.Email, Password: b.Password, IP: c.IP(),
+		Held: c.Cookies(SessionCookie), Cookie: cookie})
 	if err != nil {
 		return authErr(err)
 	}
-	return c.JSON(fiber.Map{"token": token, "user": u})
+	return s.loginAnswer(c, r, cookie)
 }
 
+// logout ends the session the request came with (an API token is left
+// alone) and, for a browser session, clears its cookies.
 func (s *Server) logout(c *fiber.Ctx) error {
 	if err := s.Auth.Logout(c.UserContext(), principal(c)); err != nil {
 		return authErr(err)
+	}
+	if viaCookie(c) {
+		s.clearSessionCookies(c)
 	}
 	return c.SendStatus(http.StatusNoContent)
 }
@@ -96,8 +122,9 @@ func (s *Server) setup(c *fiber.Ctx) error {
 }
 
 type tokenBody struct {
-	Name      string     `json:"name"`
-	ExpiresAt *time.Time `json:"expires_at"`
+	Name      string           `json:"name"`
+	ExpiresAt *time.Time       `json:"expires_at"`
+	Scope     *auth.TokenScope `json:"scope"`
 }
 
 func (s *Server) createToken(c *fiber.Ctx) error {
@@ -105,7 +132,7 @@ func (s *Server) createToken(c *fiber.Ctx) error {
 	if err := decodeStrict(c.Body(), &b); err != nil {
 		return err
 	}
-	token, t, err := s.Auth.CreateToken(c.UserContext(), principal(c), b.Name, b.ExpiresAt)
+	token, t, err := s.Auth.CreateScopedToken(c.UserContext(), principal(c), b.Name, b.ExpiresAt, b.Scope)
 	if err != nil {
 		return authErr(err)
 	}
@@ -127,47 +154,10 @@ func (s *Server) revokeToken(c *fiber.Ctx) error {
 	return c.SendStatus(http.StatusNoContent)
 }
 
-type userBody struct {
-	Email    string   `json:"email"`
-	Name     string   `json:"name"`
-	Password string   `json:"password"`
-	Roles    []string `json:"roles"`
-	Teams    []string `json:"teams"`
-}
-
-func (s *Server) createUser(c *fiber.Ctx) error {
-	var b userBody
-	if err := decodeStrict(c.Body(), &b); err != nil {
-		return err
-	}
-	u, err := s.Auth.CreateUser(c.UserContext(), principal(c), auth.NewUser{Email: b.Email, Name: b.Name, Password: b.Password, Roles: b.Roles})
-	if err != nil {
-		return authErr(err)
-	}
-	return c.Status(http.StatusCreated).JSON(u)
-}
-
 func (s *Server) listUsers(c *fiber.Ctx) error {
 	us, err := s.Auth.ListUsers(c.UserContext())
 	if err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"items": us})
-}
-
-func (s *Server) listAudit(c *fiber.Ctx) error {
-	q := store.AuditQuery{Entity: c.Query("entity"), RecordID: c.Query("record_id"), Actor: c.Query("actor"),
-		Action: c.Query("action"), Before: c.Query("before"), Limit: c.QueryInt("limit", 100)}
-	if q.Limit < 1 || q.Limit > 1000 {
-		return problem.BadRequest("limit", "range", "limit must be between 1 and 1000")
-	}
-	items, err := s.Store.ListAudit(c.UserContext(), q)
-	if err != nil {
-		return err
-	}
-	next := ""
-	if len(items) == q.Limit {
-		next = items[len(items)-1].ID
-	}
-	return c.JSON(fiber.Map{"items": items, "next_before": next})
 }

@@ -13,11 +13,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jimu-crm/jimu/engine/access"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/records"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/engine/store/mongo"
+	"github.com/jimu-crm/jimu/engine/store/mongo/mongotest"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
 )
 
@@ -34,11 +37,37 @@ const adminEmail, adminPass = "admin@example.com", "correct horse battery"
 
 func start(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jimu.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jimu.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startWith(t, st)
+}
+
+// stores opens each backend for tests that must hold on both: SQLite, and
+// MongoDB (FerretDB, or JIMU_TEST_MONGO_URI).
+var stores = map[string]func(t *testing.T) store.Store{
+	"sqlite": func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jimu.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	},
+	"mongo": func(t *testing.T) store.Store {
+		st, err := mongo.Open(context.Background(), mongotest.URI(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	},
+}
+
+func TestMain(m *testing.M) { mongotest.Main(m) }
+
+func startWith(t *testing.T, st store.Store) *env {
+	t.Helper()
+	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cat := catalog.New(st, log)
 	if err := cat.Load(ctx); err != nil {
@@ -48,7 +77,13 @@ func start(t *testing.T) *env {
 	if _, _, err := au.EnsureAdmin(ctx, adminEmail, adminPass); err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, nil, log), Auth: au, Log: log, Version: "test"})
+	roles := access.NewRoles(st, cat)
+	if err := roles.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	policy := &access.Policy{Roles: roles, Dir: access.NewDirectory(st, au), St: st, Log: log}
+	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, policy, log), Auth: au,
+		Access: policy, Log: log, Version: "test"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/jimu-crm/jimu/engine/access"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
@@ -34,6 +35,7 @@ type Deps struct {
 	Catalog *catalog.Catalog
 	Records *records.Service
 	Auth    *auth.Service
+	Access  *access.Policy // nil: no roles (tests of the kernel alone)
 	Log     *slog.Logger
 	Version string
 }
@@ -51,7 +53,11 @@ func New(d Deps) *Server {
 	}
 	s := &Server{Deps: d}
 	s.app = fiber.New(fiber.Config{
-		AppName:               "jimu",
+		AppName: "jimu",
+		// Fiber's strings point into reused request buffers unless
+		// Immutable: a role or entity name kept past the request (a cache
+		// key) would change under us.
+		Immutable:             true,
 		BodyLimit:             BodyLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.errorHandler,
@@ -82,6 +88,7 @@ func (s *Server) routes() {
 
 	v1 := a.Group("/api/v1")
 	v1.Post("/auth/login", s.login)
+	v1.Post("/auth/login/totp", s.loginTOTP)
 	v1.Post("/setup", s.setup)
 
 	api := v1.Group("", s.authenticate)
@@ -90,15 +97,22 @@ func (s *Server) routes() {
 	api.Get("/auth/tokens", s.listTokens)
 	api.Post("/auth/tokens", s.createToken)
 	api.Delete("/auth/tokens/:id", s.revokeToken)
+	api.Get("/auth/totp", s.totpStatus)
+	api.Post("/auth/totp/setup", s.totpSetup)
+	api.Post("/auth/totp/enable", s.totpEnable)
+	api.Post("/auth/totp/disable", s.totpDisable)
 
 	api.Get("/openapi.json", s.openAPI)
 
-	admin := api.Group("", requireAdmin)
-	admin.Get("/users", s.listUsers)
-	admin.Post("/users", s.createUser)
-	admin.Get("/audit", s.listAudit)
+	// Not api.Group("", requireAdmin): a Fiber group's handlers become
+	// middleware on its whole prefix, which would make every /api/v1 route
+	// admin-only.
+	admin := adminOnly{api}
+	api.Get("/audit", s.listAudit)
+	s.accessRoutes(api, admin)
+	admin.Delete("/users/:id/totp", s.resetTOTP)
 
-	meta := admin.Group("/meta")
+	meta := adminOnly{api.Group("/meta")}
 	meta.Get("/field-types", s.fieldTypes)
 	meta.Get("/entities", s.listEntities)
 	meta.Post("/entities", s.createEntity)
@@ -204,25 +218,63 @@ func principal(c *fiber.Ctx) *identity.Principal {
 	return p
 }
 
+// authenticate establishes the principal: from Authorization: Bearer, or
+// without that header from the browser session cookie, when cookie
+// requests with unsafe methods must also pass the CSRF checks (session.go).
+// Then the token's restrictions apply: read-only tokens only read,
+// sessions restricted to setting up a second factor reach only that.
 func (s *Server) authenticate(c *fiber.Ctx) error {
-	h := c.Get(fiber.HeaderAuthorization)
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
+	var (
+		p   *identity.Principal
+		err error
+	)
+	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || strings.TrimSpace(token) == "" {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="jimu"`)
+			return problem.New(http.StatusUnauthorized, "sign in: send Authorization: Bearer <token>")
+		}
+		p, err = s.Auth.Authenticate(c.UserContext(), strings.TrimSpace(token), c.IP())
+		if err != nil {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="jimu", error="invalid_token"`)
+			if errors.Is(err, auth.ErrUnauthenticated) {
+				return problem.New(http.StatusUnauthorized, "the token is unknown, expired or revoked")
+			}
+			return err
+		}
+	} else if session := c.Cookies(SessionCookie); session != "" {
+		p, err = s.Auth.Authenticate(c.UserContext(), session, c.IP())
+		if err != nil {
+			if errors.Is(err, auth.ErrUnauthenticated) {
+				s.clearSessionCookies(c)
+				return problem.New(http.StatusUnauthorized, "the session has ended (signed out, idle too long or expired): sign in again")
+			}
+			return err
+		}
+		if err := s.checkCSRF(c, p, session); err != nil {
+			return err
+		}
+		c.Locals(localCookie, true)
+	} else {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="jimu"`)
 		return problem.New(http.StatusUnauthorized, "sign in: send Authorization: Bearer <token>")
 	}
-	p, err := s.Auth.Authenticate(c.UserContext(), strings.TrimSpace(token), c.IP())
-	if err != nil {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="jimu", error="invalid_token"`)
-		if errors.Is(err, auth.ErrUnauthenticated) {
-			return problem.New(http.StatusUnauthorized, "the token is unknown, expired or revoked")
-		}
+	if err := guard(c, p); err != nil {
 		return err
 	}
 	c.Locals("principal", p)
 	c.SetUserContext(identity.With(c.UserContext(), p))
 	return c.Next()
 }
+
+// adminOnly registers routes that need the admin role.
+type adminOnly struct{ r fiber.Router }
+
+func (a adminOnly) Get(path string, h fiber.Handler)    { a.r.Get(path, requireAdmin, h) }
+func (a adminOnly) Post(path string, h fiber.Handler)   { a.r.Post(path, requireAdmin, h) }
+func (a adminOnly) Put(path string, h fiber.Handler)    { a.r.Put(path, requireAdmin, h) }
+func (a adminOnly) Patch(path string, h fiber.Handler)  { a.r.Patch(path, requireAdmin, h) }
+func (a adminOnly) Delete(path string, h fiber.Handler) { a.r.Delete(path, requireAdmin, h) }
 
 func requireAdmin(c *fiber.Ctx) error {
 	if !principal(c).IsAdmin() {

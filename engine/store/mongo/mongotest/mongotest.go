@@ -96,9 +96,6 @@ func URI(t testing.TB) string {
 	return u
 }
 
-// FerretDB reports whether URI serves FerretDB rather than a real MongoDB.
-func FerretDB() bool { return os.Getenv(EnvURI) == "" }
-
 func unavailable(t testing.TB, err error) {
 	t.Helper()
 	msg := fmt.Sprintf("no MongoDB-wire server for the tests: %v (set %s to use a MongoDB server)", err, EnvURI)

@@ -1,16 +1,18 @@
 //go:build tools
 
-// Package ferretdb pins the FerretDB server that the MongoDB store tests run
-// against. It is a module of its own so that FerretDB and its many
-// dependencies never enter the main module's go.mod; the test harness
-// (engine/store/mongo/mongotest) runs `go build
-// github.com/FerretDB/FerretDB/cmd/ferretdb` inside this directory.
+// Package ferretdb pins FerretDB v1.24.0, the MongoDB wire-protocol server
+// (backed by SQLite) that the MongoDB store's tests run against when no
+// real MongoDB is given. It is a Go module of its own so that FerretDB and
+// its many dependencies never enter the main module's go.mod.
 //
-// Building from this module (rather than `go install ...@v1.24.0`) also
-// matters at run time: FerretDB's build/version package panics at start-up
-// when the main module is FerretDB itself and build/version/version.txt was
-// not generated, which is the case for a plain `go install` from the proxy.
-// With this module as the main module that check is skipped.
+// The test harness (engine/store/mongo/mongotest) builds ./cmd/ferretdb
+// from this module: a thin main over FerretDB's embeddable package, because
+// FerretDB's own cmd/ferretdb panics at start-up when built from the module
+// proxy (see cmd/ferretdb/main.go). This file keeps FerretDB's command and
+// its dependencies in go.mod and go.sum, so either can be built with the
+// pinned versions:
+//
+//	cd engine/store/storetest/ferretdb && go build -o /tmp/ferretdb ./cmd/ferretdb
 package ferretdb
 
 import _ "github.com/FerretDB/FerretDB/cmd/ferretdb"

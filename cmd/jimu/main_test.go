@@ -1,0 +1,33 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCLI(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run([]string{"version"}, &out, &errb); err != nil || !strings.HasPrefix(out.String(), "jimu ") {
+		t.Fatalf("version: %q %v", out.String(), err)
+	}
+	if err := run([]string{"frobnicate"}, &out, &errb); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	db := "sqlite://" + filepath.Join(t.TempDir(), "jimu.db")
+	out.Reset()
+	args := []string{"admin", "create", "--db", db, "--email", "Boss@Example.com", "--password", "a long enough password"}
+	if err := run(args, &out, &errb); err != nil || !strings.Contains(out.String(), "created admin boss@example.com") {
+		t.Fatalf("admin create: %q %v %s", out.String(), err, errb.String())
+	}
+	if err := run(args, &out, &errb); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("second admin create: %v", err)
+	}
+	if err := run([]string{"admin", "create", "--db", db, "--email", "x@example.com", "--password", "short"}, &out, &errb); err == nil {
+		t.Fatal("short password accepted")
+	}
+	if err := run([]string{"serve", "--db", "postgres://x"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "sqlite://") {
+		t.Fatalf("bad --db: %v", err)
+	}
+}

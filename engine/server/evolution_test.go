@@ -1,0 +1,90 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestSchemaEvolution: adding, deleting, restoring, retyping and purging a
+// field on an entity that already has records, on both stores.
+func TestSchemaEvolution(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := startWith(t, open(t))
+			e.do("POST", "/api/v1/meta/entities", dealEntity, 201, nil)
+			var a, b map[string]any
+			e.do("POST", "/api/v1/records/deal", map[string]any{"name": "A", "amount": 10}, 201, &a)
+			e.do("POST", "/api/v1/records/deal", map[string]any{"name": "B"}, 201, &b)
+
+			// A new field works on existing records at once.
+			e.do("POST", "/api/v1/meta/entities/deal/fields", map[string]any{"name": "code", "type": "text", "indexed": true}, 201, nil)
+			e.do("PATCH", "/api/v1/records/deal/"+a["id"].(string), map[string]any{"code": "42"}, 200, nil)
+			var page struct{ Items []map[string]any }
+			e.do("GET", `/api/v1/records/deal?filter=code%20%3D%3D%20%2242%22`, nil, 200, &page)
+			if len(page.Items) != 1 {
+				t.Fatalf("filter on a new field: %v", page.Items)
+			}
+
+			// text → integer: "42" converts, so every record converts.
+			e.do("PATCH", "/api/v1/meta/entities/deal/fields/code", map[string]any{"type": "integer"}, 200, nil)
+			var rec map[string]any
+			e.do("GET", "/api/v1/records/deal/"+a["id"].(string), nil, 200, &rec)
+			if rec["code"].(float64) != 42 || rec["version"].(float64) != 3 {
+				t.Fatalf("converted record: %v", rec)
+			}
+
+			// name (text) → number: "A" and "B" cannot convert; nothing changes.
+			r := e.raw("PATCH", "/api/v1/meta/entities/deal/fields/name", map[string]any{"type": "number"})
+			if r.Status != 422 || !strings.Contains(string(r.Body), a["id"].(string)) || !strings.Contains(string(r.Body), "2 records would not convert") {
+				t.Fatalf("refused conversion: %d %s", r.Status, r.Body)
+			}
+			var ent map[string]any
+			e.do("GET", "/api/v1/meta/entities/deal", nil, 200, &ent)
+			for _, f := range ent["fields"].([]any) {
+				if f.(map[string]any)["name"] == "name" && f.(map[string]any)["type"] != "text" {
+					t.Fatalf("refused conversion changed the field: %v", f)
+				}
+			}
+
+			// Delete hides the field and keeps its data; restoring shows it again.
+			e.do("DELETE", "/api/v1/meta/entities/deal/fields/amount", nil, 204, nil)
+			e.do("GET", "/api/v1/records/deal/"+a["id"].(string), nil, 200, &rec)
+			if _, ok := rec["amount"]; ok {
+				t.Fatalf("deleted field still shown: %v", rec)
+			}
+			if r := e.raw("POST", "/api/v1/records/deal", map[string]any{"name": "C", "amount": 1}); r.Status != 422 {
+				t.Fatalf("write to a deleted field: %d", r.Status)
+			}
+			if r := e.raw("GET", "/api/v1/records/deal?filter=amount%20%3E%201", nil); r.Status != 400 {
+				t.Fatalf("filter on a deleted field: %d", r.Status)
+			}
+			e.do("PATCH", "/api/v1/meta/entities/deal/fields/amount", map[string]any{"deleted": false}, 200, nil)
+			e.do("GET", "/api/v1/records/deal/"+a["id"].(string), nil, 200, &rec)
+			if rec["amount"].(float64) != 10 {
+				t.Fatalf("restored field lost its data: %v", rec)
+			}
+
+			// Purge removes the data for good.
+			e.do("DELETE", "/api/v1/meta/entities/deal/fields/amount", nil, 204, nil)
+			e.do("POST", "/api/v1/meta/entities/deal/fields/amount/purge", nil, 204, nil)
+			e.do("POST", "/api/v1/meta/entities/deal/fields", map[string]any{"name": "amount", "type": "number"}, 201, nil)
+			e.do("GET", "/api/v1/records/deal/"+a["id"].(string), nil, 200, &rec)
+			if _, ok := rec["amount"]; ok {
+				t.Fatalf("purged data came back: %v", rec)
+			}
+
+			// Every change is a version in the history.
+			var hist struct{ Items []map[string]any }
+			e.do("GET", "/api/v1/meta/entities/deal/history", nil, 200, &hist)
+			if n := len(hist.Items); n < 7 || hist.Items[n-1]["version"].(float64) != float64(n) {
+				t.Fatalf("history: %d versions", n)
+			}
+			// Making a field unique over duplicates is refused, naming it.
+			e.do("POST", "/api/v1/records/deal", map[string]any{"name": "B"}, 201, nil)
+			r = e.raw("PATCH", "/api/v1/meta/entities/deal/fields/name", map[string]any{"unique": true})
+			if r.Status != 422 || !strings.Contains(string(r.Body), "duplicate") {
+				t.Fatalf("unique over duplicates: %d %s", r.Status, r.Body)
+			}
+		})
+	}
+}
