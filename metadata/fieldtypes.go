@@ -175,9 +175,9 @@ func (integerType) Normalize(_ *Field, v any) (any, error) {
 
 type booleanType struct{ base }
 
-func (booleanType) Name() string                         { return "boolean" }
-func (booleanType) Kind() Kind                           { return KindBoolean }
-func (booleanType) Schema(*Field) map[string]any         { return map[string]any{"type": "boolean"} }
+func (booleanType) Name() string                           { return "boolean" }
+func (booleanType) Kind() Kind                             { return KindBoolean }
+func (booleanType) Schema(*Field) map[string]any           { return map[string]any{"type": "boolean"} }
 func (booleanType) Normalize(_ *Field, v any) (any, error) { return v, nil }
 
 // --- date, datetime ---
@@ -327,10 +327,12 @@ func optionValues(f *Field) []any {
 
 type selectType struct{}
 
-func (selectType) Name() string                      { return "select" }
-func (selectType) Kind() Kind                        { return KindString }
-func (selectType) Check(_ *Entity, f *Field) error   { return checkOptions(f) }
-func (selectType) Schema(f *Field) map[string]any    { return map[string]any{"type": "string", "enum": optionValues(f)} }
+func (selectType) Name() string                    { return "select" }
+func (selectType) Kind() Kind                      { return KindString }
+func (selectType) Check(_ *Entity, f *Field) error { return checkOptions(f) }
+func (selectType) Schema(f *Field) map[string]any {
+	return map[string]any{"type": "string", "enum": optionValues(f)}
+}
 func (selectType) Normalize(_ *Field, v any) (any, error) { return trimString(v), nil }
 
 type multiSelectType struct{}
@@ -422,7 +424,7 @@ func (formulaType) Check(_ *Entity, f *Field) error {
 	}
 	return nil
 }
-func (formulaType) Schema(*Field) map[string]any         { return map[string]any{} }
+func (formulaType) Schema(*Field) map[string]any           { return map[string]any{} }
 func (formulaType) Normalize(_ *Field, v any) (any, error) { return v, nil }
 
 var autoNumberRE = regexp.MustCompile(`\{(0+)\}`)
@@ -441,7 +443,7 @@ func (autoNumberType) Check(_ *Entity, f *Field) error {
 	}
 	return nil
 }
-func (autoNumberType) Schema(*Field) map[string]any         { return map[string]any{"type": "string"} }
+func (autoNumberType) Schema(*Field) map[string]any           { return map[string]any{"type": "string"} }
 func (autoNumberType) Normalize(_ *Field, v any) (any, error) { return v, nil }
 
 // FormatAutoNumber renders counter n into an auto-number format such as
@@ -461,9 +463,9 @@ func FormatAutoNumber(format string, n int64) string {
 
 type jsonType struct{ base }
 
-func (jsonType) Name() string                         { return "json" }
-func (jsonType) Kind() Kind                           { return KindJSON }
-func (jsonType) Schema(*Field) map[string]any         { return map[string]any{} }
+func (jsonType) Name() string                           { return "json" }
+func (jsonType) Kind() Kind                             { return KindJSON }
+func (jsonType) Schema(*Field) map[string]any           { return map[string]any{} }
 func (jsonType) Normalize(_ *Field, v any) (any, error) { return numbersToFloat(v), nil }
 
 // numbersToFloat replaces json.Number inside free JSON so every store keeps

@@ -56,7 +56,7 @@ func (Open) Allowed(context.Context, *identity.Principal, *catalog.Entity, strin
 func (Open) Scope(context.Context, *identity.Principal, *catalog.Entity, string) (*store.Cond, error) {
 	return nil, nil
 }
-func (Open) Field(*identity.Principal, *catalog.Entity, string) (bool, bool)  { return false, false }
+func (Open) Field(*identity.Principal, *catalog.Entity, string) (bool, bool) { return false, false }
 func (Open) CanAssignOwner(*identity.Principal, *catalog.Entity) bool        { return true }
 
 // Hook runs around the write pipeline: Before hooks see the record about to

@@ -599,4 +599,3 @@ func testIndexes(t *testing.T, s store.Store, _ Capabilities) {
 		t.Fatalf("new indexed field: %v %v", names(got), err)
 	}
 }
-
