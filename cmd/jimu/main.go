@@ -74,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 // config is what serve and admin create share.
 type config struct {
 	http, data, db, logLevel, logFormat string
+	idle                                time.Duration
+	secure                              bool
 }
 
 func env(name, def string) string {
@@ -89,6 +91,10 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.db, "db", env("JIMU_DB", ""), "store URL: sqlite:///path/jimu.db or mongodb://host/db (JIMU_DB; default: SQLite in the data directory)")
 	fs.StringVar(&c.logLevel, "log-level", env("JIMU_LOG_LEVEL", "info"), "debug, info, warn or error (JIMU_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("JIMU_LOG_FORMAT", "text"), "text or json (JIMU_LOG_FORMAT)")
+	idle, _ := time.ParseDuration(env("JIMU_SESSION_IDLE", "30m"))
+	fs.DurationVar(&c.idle, "session-idle", idle, "sign a browser session out after this long unused (JIMU_SESSION_IDLE)")
+	fs.BoolVar(&c.secure, "secure-cookies", env("JIMU_SECURE_COOKIES", "") == "true",
+		"mark session cookies Secure even on plain-HTTP loopback (JIMU_SECURE_COOKIES=true); they always are otherwise")
 }
 
 func (c *config) logger(w io.Writer) (*slog.Logger, error) {
@@ -148,12 +154,13 @@ func serve(args []string, stderr io.Writer) error {
 	if err := cat.Load(ctx); err != nil {
 		return err
 	}
-	au := auth.New(st, auth.Options{Logger: log})
-	if err := firstAdmin(ctx, au, log, stderr, cfg.http); err != nil {
-		return err
-	}
 	roles := access.NewRoles(st, cat)
 	if err := roles.Load(ctx); err != nil {
+		return err
+	}
+	au := auth.New(st, auth.Options{Logger: log, SessionIdleTimeout: cfg.idle, AlwaysSecureCookies: cfg.secure,
+		RequireSecondFactor: roles.RequireSecondFactor})
+	if err := firstAdmin(ctx, au, log, stderr, cfg.http); err != nil {
 		return err
 	}
 	policy := &access.Policy{Roles: roles, Dir: access.NewDirectory(st, au), St: st, Log: log}

@@ -354,3 +354,15 @@ func probeVars(src string) map[string]any {
 	}
 	return map[string]any{"user": u}
 }
+
+// RequireSecondFactor reports whether any of these roles asks its holders
+// for a second factor; auth.Options.RequireSecondFactor takes it.
+func (rs *Roles) RequireSecondFactor(roles []string) bool {
+	ctx := context.Background()
+	for _, n := range roles {
+		if r, ok := rs.Get(ctx, n); ok && r.Require2FA {
+			return true
+		}
+	}
+	return false
+}

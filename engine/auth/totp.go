@@ -258,7 +258,10 @@ func (s *Service) EnableTOTP(ctx context.Context, p *identity.Principal, code st
 		}
 		r, err := s.openSession(ctx, u, p.IP, "", cookie, "totp", "")
 		if err != nil {
-			return nil, err
+			// TOTP is on: the recovery codes must reach the user all the
+			// same. The restricted session stays; signing in again works.
+			s.log.Warn("auth: opening the session after enabling TOTP", "user", u.ID, "err", err)
+			return out, nil
 		}
 		s.revokeSession(ctx, u.ID, p.IP, p.TokenID, "auth.session_replaced")
 		out.Session = r

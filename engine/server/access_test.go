@@ -376,4 +376,18 @@ func TestRolesAndExplain(t *testing.T) {
 	if len(audit.Items) == 0 {
 		t.Fatal("no audit entry for a denial")
 	}
+	// A role can require a second factor: its holders must set one up.
+	e.do("PUT", "/api/v1/roles/regional", map[string]any{"label": "Regional", "require_second_factor": true, "entities": map[string]any{
+		"deal": map[string]any{"read": "region == user.region"}}}, 200, nil)
+	var login map[string]any
+	e.token = ""
+	e.do("POST", "/api/v1/auth/login", map[string]any{"email": "regional@example.com", "password": adminPass}, 200, &login)
+	if login["second_factor_setup_required"] != true {
+		t.Fatalf("login of a role that requires a second factor: %v", login)
+	}
+	limited := *e
+	limited.token = login["token"].(string)
+	if r := limited.raw("GET", "/api/v1/records/deal", nil); r.Status != 403 {
+		t.Fatalf("a second-factor setup session reached records: %d", r.Status)
+	}
 }

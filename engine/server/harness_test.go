@@ -73,12 +73,12 @@ func startWith(t *testing.T, st store.Store) *env {
 	if err := cat.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	au := auth.New(st, auth.Options{Logger: log})
-	if _, _, err := au.EnsureAdmin(ctx, adminEmail, adminPass); err != nil {
-		t.Fatal(err)
-	}
 	roles := access.NewRoles(st, cat)
 	if err := roles.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	au := auth.New(st, auth.Options{Logger: log, RequireSecondFactor: roles.RequireSecondFactor})
+	if _, _, err := au.EnsureAdmin(ctx, adminEmail, adminPass); err != nil {
 		t.Fatal(err)
 	}
 	policy := &access.Policy{Roles: roles, Dir: access.NewDirectory(st, au), St: st, Log: log}
