@@ -38,6 +38,43 @@ func OpenAPI(entities []*catalog.Entity, version string) map[string]any {
 			"properties": map[string]any{"email": map[string]any{"type": "string"}, "password": map[string]any{"type": "string"}},
 		}), map[string]any{"200": okJSON("A bearer token and the user", map[string]any{"type": "object"})}, false)},
 	}
+	obj := map[string]any{"type": "object"}
+	for path, methods := range map[string]map[string]string{
+		"/auth/login/totp":               {"post": "Second step of a sign-in with TOTP"},
+		"/auth/logout":                   {"post": "Sign out (revokes the session)"},
+		"/auth/me":                       {"get": "The signed-in user"},
+		"/auth/tokens":                   {"get": "Your API tokens", "post": "Create an API token (shown once; optional scope read_only or roles)"},
+		"/auth/tokens/{id}":              {"delete": "Revoke an API token"},
+		"/auth/totp":                     {"get": "Your second-factor state"},
+		"/auth/totp/setup":               {"post": "Start TOTP setup: secret and otpauth URL"},
+		"/auth/totp/enable":              {"post": "Turn TOTP on with a code; returns recovery codes"},
+		"/auth/totp/disable":             {"post": "Turn TOTP off with a code"},
+		"/meta/entities":                 {"get": "Entities (admin)", "post": "Create an entity (admin)"},
+		"/meta/entities/{entity}":        {"get": "An entity (admin)", "put": "Replace an entity (admin)", "delete": "Delete an entity without records (admin)"},
+		"/meta/entities/{entity}/schema": {"get": "The entity's JSON Schema"},
+		"/meta/entities/{entity}/fields": {"post": "Add a field (admin)"},
+		"/meta/entities/{entity}/fields/{field}": {"get": "A field (admin)", "put": "Replace a field (admin)",
+			"patch": "Change a field; a type change converts every record or is refused (admin)", "delete": "Hide a field, keeping its data (admin)"},
+		"/meta/entities/{entity}/history": {"get": "Every version of an entity (admin)"},
+		"/users":                          {"get": "Users (admin)", "post": "Create a user (admin)"},
+		"/users/{id}":                     {"get": "A user (admin)", "patch": "Change roles, teams, attributes, active (admin)"},
+		"/teams":                          {"get": "Teams (admin)", "post": "Create a team (admin)"},
+		"/teams/{id}":                     {"get": "A team (admin)", "patch": "Change a team (admin)", "delete": "Delete a team without sub-teams (admin)"},
+		"/roles":                          {"get": "Roles (admin)"},
+		"/roles/{name}":                   {"get": "A role (admin)", "put": "Create or replace a role (admin)", "delete": "Delete a role (admin)"},
+		"/access/explain":                 {"get": "Why a user can or cannot act on a record (admin)"},
+		"/audit":                          {"get": "The audit log (admin; others per readable record)"},
+	} {
+		item := map[string]any{}
+		for m, summary := range methods {
+			var body map[string]any
+			if m == "post" || m == "put" || m == "patch" {
+				body = jsonBody(obj)
+			}
+			item[m] = op(summary, "platform", body, map[string]any{"200": okJSON("OK", obj)}, true)
+		}
+		paths[path] = item
+	}
 	problem := func(d string) map[string]any {
 		return map[string]any{"description": d, "content": map[string]any{"application/problem+json": map[string]any{
 			"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
