@@ -74,6 +74,25 @@ func (e *Entity) Check(exists func(name string) bool) []*FieldError {
 			}
 		}
 	}
+	names := map[string]bool{}
+	for i, ix := range e.Indexes {
+		path := fmt.Sprintf("indexes.%d", i)
+		if ix == nil || len(ix.Fields) < 2 || len(ix.Fields) > 4 {
+			add(path+".fields", "range", "a compound index has two to four fields")
+			continue
+		}
+		for j, name := range ix.Fields {
+			if _, ok := e.KindOf(name); !ok {
+				add(fmt.Sprintf("%s.fields.%d", path, j), "unknown_field", "unknown field %q", name)
+			} else if k, _ := e.KindOf(name); k == KindJSON || k == KindList {
+				add(fmt.Sprintf("%s.fields.%d", path, j), "unsupported", "field %q cannot be in an index", name)
+			}
+		}
+		if names[ix.Name()] {
+			add(path, "duplicate", "index on %v is defined twice", ix.Fields)
+		}
+		names[ix.Name()] = true
+	}
 	return errs
 }
 

@@ -8,6 +8,7 @@ package metadata
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type Entity struct {
 	Fields      []*Field `json:"fields"`
 	// Rules are validation rules checked on every write after the schema.
 	Rules []*Rule `json:"rules,omitempty"`
+	// Indexes are compound indexes, for filters that combine fields (an
+	// equality first, then the range or sort field: ["stage", "amount"]).
+	Indexes []*Index `json:"indexes,omitempty"`
 
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
@@ -35,6 +39,14 @@ type Rule struct {
 	Message    string `json:"message"`
 	Field      string `json:"field,omitempty"` // the field the error is reported on
 }
+
+// Index is a compound index: two to four fields (data or system), in order.
+type Index struct {
+	Fields []string `json:"fields"`
+}
+
+// Name is the index's storage name, the same on every store.
+func (ix *Index) Name() string { return strings.Join(ix.Fields, "_") }
 
 // Field is one custom field of an entity.
 type Field struct {
@@ -152,6 +164,10 @@ func (e *Entity) Clone() *Entity {
 		ff := *f
 		ff.Options = append([]Option(nil), f.Options...)
 		c.Fields[i] = &ff
+	}
+	c.Indexes = make([]*Index, len(e.Indexes))
+	for i, ix := range e.Indexes {
+		c.Indexes[i] = &Index{Fields: append([]string(nil), ix.Fields...)}
 	}
 	c.Rules = make([]*Rule, len(e.Rules))
 	for i, r := range e.Rules {

@@ -174,6 +174,12 @@ const metaSchemaDoc = `{
     "created_at": {"type": "string"},
     "updated_at": {"type": "string"},
     "fields": {"type": "array", "maxItems": 500, "items": {"$ref": "#/$defs/field"}},
+    "indexes": {"type": "array", "maxItems": 20, "items": {
+      "type": "object", "additionalProperties": false, "required": ["fields"],
+      "properties": {
+        "fields": {"type": "array", "minItems": 2, "maxItems": 4, "uniqueItems": true,
+          "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"}}
+      }}},
     "rules": {"type": "array", "maxItems": 100, "items": {
       "type": "object", "additionalProperties": false,
       "required": ["name", "expression", "message"],

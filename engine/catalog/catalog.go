@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -268,6 +269,14 @@ func (c *Catalog) DeleteField(ctx context.Context, p *identity.Principal, entity
 			return problem.NotFound("entity %s has no field %q", entity, name)
 		}
 		markDeleted(f)
+		// Compound indexes over the field go with it.
+		kept := e.Indexes[:0]
+		for _, ix := range e.Indexes {
+			if !slices.Contains(ix.Fields, name) {
+				kept = append(kept, ix)
+			}
+		}
+		e.Indexes = kept
 		return nil
 	})
 }

@@ -146,8 +146,11 @@ func parseSort(src string, res *expression.EntityResolver) ([]store.SortKey, err
 	}
 	if !hasID {
 		// The id makes the order total, so keyset paging never skips or
-		// repeats a record.
-		keys = append(keys, store.SortKey{Field: "id"})
+		// repeats a record. It runs in the direction of the last key: an
+		// index on that field ends with the id (the primary key), so it
+		// then gives the whole order and the store stops at the limit
+		// instead of sorting every record of the first equal-key group.
+		keys = append(keys, store.SortKey{Field: "id", Desc: keys[len(keys)-1].Desc})
 	}
 	return keys, nil
 }

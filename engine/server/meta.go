@@ -32,7 +32,7 @@ func decodeMeta(c *fiber.Ctx, v any, fieldOnly bool) error {
 func entityJSON(e *catalog.Entity) fiber.Map {
 	return fiber.Map{
 		"name": e.Name, "label": e.Label, "label_plural": e.LabelPlural, "description": e.Description,
-		"ownership": e.Ownership, "fields": e.Fields, "rules": e.Rules, "version": e.Version,
+		"ownership": e.Ownership, "fields": e.Fields, "rules": e.Rules, "indexes": e.Indexes, "version": e.Version,
 		"created_at": e.CreatedAt, "updated_at": e.UpdatedAt,
 	}
 }

@@ -63,6 +63,25 @@ func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
 			want["ix_"+f.Name] = f
 		}
 	}
+	// Compound indexes (cx_): an equality field first, then a range or sort
+	// field, as the metadata lists them.
+	compound := map[string]bson.D{}
+	for _, ix := range e.Indexes {
+		var keys bson.D
+		for _, f := range ix.Fields {
+			if _, ok := e.KindOf(f); !ok {
+				keys = nil // a field deleted since: the index goes
+				break
+			}
+			if f == "id" {
+				f = "_id"
+			}
+			keys = append(keys, bson.E{Key: f, Value: 1})
+		}
+		if len(keys) >= 2 {
+			compound["cx_"+ix.Name()] = keys
+		}
+	}
 	have, err := indexNames(ctx, coll)
 	if err != nil {
 		return fmt.Errorf("mongo: %s indexes: %w", e.Name, err)
@@ -70,10 +89,20 @@ func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
 	exists := map[string]bool{}
 	for _, n := range have {
 		exists[n] = true
-		if (strings.HasPrefix(n, "ix_") || strings.HasPrefix(n, "ux_")) && want[n] == nil {
+		stale := (strings.HasPrefix(n, "ix_") || strings.HasPrefix(n, "ux_")) && want[n] == nil ||
+			strings.HasPrefix(n, "cx_") && compound[n] == nil
+		if stale {
 			if err := coll.Indexes().DropOne(ctx, n); err != nil && !hasCode(err, codeIndexNotFound) {
 				return fmt.Errorf("mongo: drop index %s.%s: %w", e.Name, n, err)
 			}
+		}
+	}
+	for n, keys := range compound {
+		if exists[n] {
+			continue
+		}
+		if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys, Options: options.Index().SetName(n)}); err != nil {
+			return fmt.Errorf("mongo: create index %s.%s: %w", e.Name, n, err)
 		}
 	}
 	for n, f := range want {

@@ -140,6 +140,25 @@ func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
 			want[name] = `CREATE INDEX "` + name + `" ON ` + recTable(e.Name) + `(` + col + `)`
 		}
 	}
+	for _, ix := range e.Indexes {
+		cols := make([]string, 0, len(ix.Fields))
+		for _, f := range ix.Fields {
+			if _, ok := e.KindOf(f); !ok {
+				cols = nil // a field deleted since: the index goes
+				break
+			}
+			c, err := column(f)
+			if err != nil {
+				return err
+			}
+			cols = append(cols, c)
+		}
+		if len(cols) < 2 {
+			continue
+		}
+		name := "cx_" + e.Name + "_" + ix.Name()
+		want[name] = `CREATE INDEX "` + name + `" ON ` + recTable(e.Name) + `(` + strings.Join(cols, ", ") + `)`
+	}
 	rows, err := s.w.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?`, "rec_"+e.Name)
 	if err != nil {
 		return err
@@ -155,7 +174,7 @@ func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
 	}
 	rows.Close()
 	for n := range have {
-		if (strings.HasPrefix(n, "ix_") || strings.HasPrefix(n, "ux_")) && want[n] == "" {
+		if (strings.HasPrefix(n, "ix_") || strings.HasPrefix(n, "ux_") || strings.HasPrefix(n, "cx_")) && want[n] == "" {
 			if _, err := s.w.ExecContext(ctx, `DROP INDEX "`+n+`"`); err != nil {
 				return err
 			}

@@ -593,6 +593,15 @@ func testIndexes(t *testing.T, s store.Store, _ Capabilities) {
 	if err := s.EnsureEntity(ctx(), e); err != nil {
 		t.Fatal(err)
 	}
+	// Compound indexes come and go with the metadata.
+	e.Indexes = []*metadata.Index{{Fields: []string{"stage", "amount"}}, {Fields: []string{"owner", "region"}}}
+	if err := s.EnsureEntity(ctx(), e); err != nil {
+		t.Fatalf("compound index: %v", err)
+	}
+	e.Indexes = e.Indexes[:1]
+	if err := s.EnsureEntity(ctx(), e); err != nil {
+		t.Fatalf("dropping a compound index: %v", err)
+	}
 	mustInsert(t, s, map[string]any{"name": "C", "region": "east"})
 	got, err := s.Find(ctx(), "deal", store.Query{Filter: c(store.OpEq, "region", metadata.KindString, "east"), Limit: 5})
 	if err != nil || len(got) != 1 {
