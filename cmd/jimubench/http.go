@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The list queries measured: the filter of the Go benchmarks, and a date
+// range on the indexed close_date.
+const (
+	listFilter = `stage == "won" and amount >= 1000`
+	listSort   = "-amount"
+	dateFilter = `close_date >= date("2025-03-01") and close_date < date("2025-04-01")`
+	dateSort   = "-close_date"
+)
+
+type httpConfig struct {
+	base, email, password, entity string
+	duration, phaseMax            time.Duration
+	c, n, maxCreates              int
+}
+
+// client is a keep-alive HTTP client with a bearer token.
+type client struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+func newClient(base string, conns int) *client {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        2 * conns,
+		MaxIdleConnsPerHost: 2 * conns,
+		MaxConnsPerHost:     0,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
+	return &client{base: strings.TrimRight(base, "/"), hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// do sends one request and reads the whole answer (so the connection is
+// reused); out, when given, receives the decoded JSON of a 2xx answer.
+func (c *client) do(ctx context.Context, method, path string, body []byte, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	if out != nil && res.StatusCode/100 == 2 {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			return res.StatusCode, fmt.Errorf("%s %s: decode: %w", method, path, err)
+		}
+	}
+	_, err = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, err
+}
+
+func (c *client) login(ctx context.Context, email, password string) error {
+	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
+	var out struct{ Token string }
+	st, err := c.do(ctx, "POST", "/api/v1/auth/login", body, &out)
+	if err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	if st != http.StatusOK || out.Token == "" {
+		return fmt.Errorf("login as %s: status %d", email, st)
+	}
+	c.token = out.Token
+	return nil
+}
+
+// result is one measured phase.
+type result struct {
+	name     string
+	conc     int
+	ok, errs int
+	elapsed  time.Duration
+	lat      []time.Duration // of the successful requests
+	firstErr string
+}
+
+func (r *result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	slices.Sort(r.lat)
+	i := int(p*float64(len(r.lat))+0.5) - 1
+	return r.lat[min(max(i, 0), len(r.lat)-1)]
+}
+
+func (r *result) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ok) / r.elapsed.Seconds()
+}
+
+// measure runs op from conc goroutines until max calls were made or limit
+// passed, whichever comes first. op returns the HTTP status; want is the
+// status counted as success.
+func measure(ctx context.Context, name string, conc, maxCalls int, limit time.Duration, want int, op func(ctx context.Context, i int) (int, error)) *result {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+	)
+	res := &result{name: name, conc: conc}
+	t0 := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			ok, bad := 0, 0
+			first := ""
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= maxCalls {
+					break
+				}
+				s := time.Now()
+				st, err := op(ctx, i)
+				d := time.Since(s)
+				if ctx.Err() != nil && err != nil {
+					break // cut off by the time limit: neither success nor error
+				}
+				if err == nil && st == want {
+					ok++
+					lat = append(lat, d)
+					continue
+				}
+				bad++
+				if first == "" {
+					if err != nil {
+						first = err.Error()
+					} else {
+						first = fmt.Sprintf("status %d", st)
+					}
+				}
+			}
+			mu.Lock()
+			res.ok += ok
+			res.errs += bad
+			res.lat = append(res.lat, lat...)
+			if res.firstErr == "" {
+				res.firstErr = first
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	res.elapsed = time.Since(t0)
+	return res
+}
+
+func listPath(entity, filter, sort string, limit int) string {
+	q := url.Values{}
+	if filter != "" {
+		q.Set("filter", filter)
+	}
+	if sort != "" {
+		q.Set("sort", sort)
+	}
+	q.Set("limit", fmt.Sprint(limit))
+	return "/api/v1/records/" + entity + "?" + q.Encode()
+}
+
+func httpBench(args []string, stdout, stderr io.Writer) error {
+	var cfg httpConfig
+	fs := newFlags("http", stderr)
+	fs.StringVar(&cfg.base, "url", "http://127.0.0.1:8090", "base URL of the running server")
+	fs.StringVar(&cfg.email, "email", os.Getenv("JIMU_ADMIN_EMAIL"), "e-mail to sign in with (JIMU_ADMIN_EMAIL)")
+	fs.StringVar(&cfg.password, "password", os.Getenv("JIMU_ADMIN_PASSWORD"), "password (JIMU_ADMIN_PASSWORD)")
+	fs.StringVar(&cfg.entity, "entity", "deal", "entity to measure (created by jimubench load)")
+	fs.DurationVar(&cfg.duration, "duration", 20*time.Second, "length of each concurrent phase (creates, gets at -c)")
+	fs.DurationVar(&cfg.phaseMax, "phase-timeout", 2*time.Minute, "upper bound of each sequential phase")
+	fs.IntVar(&cfg.c, "c", 16, "concurrency of the concurrent phases")
+	fs.IntVar(&cfg.n, "n", 500, "requests of each sequential phase (lists, gets at concurrency 1)")
+	fs.IntVar(&cfg.maxCreates, "max-creates", 1_000_000, "upper bound on creates in the create phase")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.email == "" || cfg.password == "" {
+		return errors.New("http needs -email and -password (or JIMU_ADMIN_EMAIL and JIMU_ADMIN_PASSWORD)")
+	}
+	if cfg.c < 1 || cfg.n < 1 || cfg.duration <= 0 {
+		return errors.New("-c and -n must be ≥ 1, -duration > 0")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	c := newClient(cfg.base, cfg.c)
+	if err := c.login(ctx, cfg.email, cfg.password); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "signed in to %s as %s\n", cfg.base, cfg.email)
+	var results []*result
+	phase := func(r *result) {
+		fmt.Fprintf(stderr, "%-40s %6d ok %4d errors  %8.1f/s  p50 %-9s p99 %s\n", r.name, r.ok, r.errs, r.rate(),
+			ms(r.pct(0.50)), ms(r.pct(0.99)))
+		if r.errs > 0 {
+			fmt.Fprintf(stderr, "  first error: %s\n", r.firstErr)
+		}
+		results = append(results, r)
+	}
+
+	// Warm up the connections and the server's caches.
+	warm := measure(ctx, "warm-up", cfg.c, 4*cfg.c, 30*time.Second, http.StatusOK, func(ctx context.Context, i int) (int, error) {
+		return c.do(ctx, "GET", listPath(cfg.entity, "", "", 1), nil, nil)
+	})
+	if warm.ok == 0 {
+		return fmt.Errorf("warm-up: no list of %s succeeded: %s", cfg.entity, warm.firstErr)
+	}
+
+	// (a) creates at concurrency c.
+	base := int(time.Now().UnixNano()%1_000_000_000) + 2_000_000_000
+	phase(measure(ctx, fmt.Sprintf("create (POST), c=%d", cfg.c), cfg.c, cfg.maxCreates, cfg.duration, http.StatusCreated,
+		func(ctx context.Context, i int) (int, error) {
+			body, _ := json.Marshal(deal(base + i))
+			return c.do(ctx, "POST", "/api/v1/records/"+cfg.entity, body, nil)
+		}))
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	// (b) list pages, one at a time.
+	for _, q := range []struct{ name, filter, sort string }{
+		{"list `" + listFilter + "` sort " + listSort, listFilter, listSort},
+		{"list `" + dateFilter + "` sort " + dateSort, dateFilter, dateSort},
+	} {
+		path := listPath(cfg.entity, q.filter, q.sort, 50)
+		phase(measure(ctx, q.name+" limit 50, c=1", 1, cfg.n, cfg.phaseMax, http.StatusOK, func(ctx context.Context, i int) (int, error) {
+			return c.do(ctx, "GET", path, nil, nil)
+		}))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+
+	// (c) reads by id, ids sampled from list pages in several orders.
+	ids, err := sampleIDs(ctx, c, cfg.entity)
+	if err != nil {
+		return err
+	}
+	get := func(ctx context.Context, i int) (int, error) {
+		id := ids[(i*7919)%len(ids)]
+		return c.do(ctx, "GET", "/api/v1/records/"+cfg.entity+"/"+id, nil, nil)
+	}
+	phase(measure(ctx, "get by id, c=1", 1, cfg.n, cfg.phaseMax, http.StatusOK, get))
+	phase(measure(ctx, fmt.Sprintf("get by id, c=%d", cfg.c), cfg.c, 10_000_000, cfg.duration, http.StatusOK, get))
+
+	fmt.Fprintf(stdout, "\n%s — %s\n\n", cfg.base, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintln(stdout, "| operation | concurrency | ok | errors | req/s | p50 | p99 |")
+	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|")
+	for _, r := range results {
+		fmt.Fprintf(stdout, "| %s | %d | %d | %d | %.1f | %s | %s |\n", r.name, r.conc, r.ok, r.errs, r.rate(), ms(r.pct(0.50)), ms(r.pct(0.99)))
+	}
+	for _, r := range results {
+		if r.errs > 0 {
+			return fmt.Errorf("%s: %d errors (first: %s)", r.name, r.errs, r.firstErr)
+		}
+	}
+	return nil
+}
+
+// sampleIDs collects record ids from list pages in several orders, so the
+// reads spread over the table rather than the newest records.
+func sampleIDs(ctx context.Context, c *client, entity string) ([]string, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, q := range []struct{ filter, sort string }{
+		{"", "-id"}, {"", "id"}, {"", "-amount"}, {"", "amount"}, {"", "close_date"}, {"", "-close_date"},
+		{`stage == "lost"`, "-amount"}, {`stage == "qualified"`, "close_date"},
+	} {
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		st, err := c.do(ctx, "GET", listPath(entity, q.filter, q.sort, 500), nil, &page)
+		if err != nil {
+			return nil, fmt.Errorf("sample ids: %w", err)
+		}
+		if st != http.StatusOK {
+			return nil, fmt.Errorf("sample ids: list sorted by %s: status %d", q.sort, st)
+		}
+		for _, it := range page.Items {
+			if !seen[it.ID] {
+				seen[it.ID] = true
+				ids = append(ids, it.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("sample ids: %s has no records; run jimubench load first", entity)
+	}
+	return ids, nil
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+}
