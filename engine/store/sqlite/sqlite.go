@@ -32,7 +32,25 @@ type Store struct {
 
 	mu    sync.RWMutex
 	kinds map[string]map[string]metadata.Kind // entity → field → kind, from EnsureEntity
+
+	// Writes go through one goroutine that commits them in batches (group
+	// commit): concurrent writers share a transaction, each inside its own
+	// savepoint, so one write failing undoes only itself.
+	jobs      chan *job
+	closing   sync.RWMutex
+	closed    bool
+	writerEnd chan struct{}
 }
+
+type job struct {
+	ctx  context.Context
+	fn   func(*sql.Tx) error
+	done chan error
+}
+
+// maxBatch bounds the writes sharing one commit, so a batch's latency
+// stays short.
+const maxBatch = 64
 
 var _ store.Store = (*Store)(nil)
 
@@ -61,7 +79,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
 	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
-	s := &Store{w: w, r: r, kinds: map[string]map[string]metadata.Kind{}}
+	s := &Store{w: w, r: r, kinds: map[string]map[string]metadata.Kind{},
+		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{})}
+	go s.writer()
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -94,6 +114,13 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	s.closing.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.jobs)
+	}
+	s.closing.Unlock()
+	<-s.writerEnd
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
@@ -658,16 +685,98 @@ func writeSides(ctx context.Context, tx *sql.Tx, sd store.Sides) error {
 
 // --- helpers ---
 
+// errClosed answers writes after Close.
+var errClosed = errors.New("sqlite: store is closed")
+
+// tx runs fn in a write transaction, batched with other writers'.
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	s.closing.RLock()
+	if s.closed {
+		s.closing.RUnlock()
+		return errClosed
+	}
+	s.jobs <- j
+	s.closing.RUnlock()
+	return <-j.done
+}
+
+// writer commits the queued writes, as many as are waiting (up to
+// maxBatch) per transaction.
+func (s *Store) writer() {
+	defer close(s.writerEnd)
+	for first := range s.jobs {
+		batch := []*job{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case j, ok := <-s.jobs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*job) {
+	results := make([]error, len(batch))
+	tx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
-		return err
+		for _, j := range batch {
+			j.done <- err
+		}
+		return
 	}
-	if err := fn(tx); err != nil {
+	alone := len(batch) == 1
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		if !alone {
+			if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+				results[i] = err
+				continue
+			}
+		}
+		results[i] = j.fn(tx)
+		if alone {
+			continue
+		}
+		if results[i] != nil {
+			if _, err := tx.Exec(`ROLLBACK TO w`); err != nil {
+				// The transaction is unusable: fail the whole batch.
+				tx.Rollback()
+				for _, j := range batch {
+					j.done <- fmt.Errorf("sqlite: rollback to savepoint: %w", err)
+				}
+				return
+			}
+		}
+		if _, err := tx.Exec(`RELEASE w`); err != nil && results[i] == nil {
+			results[i] = err
+		}
+	}
+	if alone && results[0] != nil {
 		tx.Rollback()
-		return err
+		batch[0].done <- results[0]
+		return
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		for i := range results {
+			if results[i] == nil {
+				results[i] = err
+			}
+		}
+	}
+	for i, j := range batch {
+		j.done <- results[i]
+	}
 }
 
 func ts(t time.Time) string { return metadata.FormatDateTime(t) }

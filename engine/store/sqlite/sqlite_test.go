@@ -2,9 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jimu-crm/jimu/engine/store"
@@ -50,4 +54,49 @@ func FuzzTranslate(f *testing.F) {
 			t.Fatalf("the value changed the SQL:\n%s\n%s", sql, ref)
 		}
 	})
+}
+
+// TestGroupCommit: concurrent writes share transactions, yet a write that
+// fails (a duplicate unique value) undoes only itself, sides included.
+func TestGroupCommit(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			now := time.Now().UTC()
+			r := &store.Record{ID: storetest.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
+				Data: map[string]any{"name": "x", "email": fmt.Sprintf("u%d@example.com", i%150)}}
+			errs <- s.Insert(ctx, "deal", r, store.Sides{
+				Audit: &store.AuditEntry{ID: storetest.NewID(), At: now, Action: "record.create", Entity: "deal", RecordID: r.ID},
+				Event: &store.Event{ID: storetest.NewID(), Type: "record.created", Entity: "deal", RecordID: r.ID, At: now},
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		var ue *store.UniqueError
+		switch {
+		case err == nil:
+		case errors.As(err, &ue):
+			failed++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	count, _, _ := s.Count(ctx, "deal", nil, 1000)
+	evs, _ := s.Events(ctx, "", 1000)
+	aud, _ := s.ListAudit(ctx, store.AuditQuery{Limit: 1000})
+	if failed != 50 || count != 150 || len(evs) != 150 || len(aud) != 150 {
+		t.Fatalf("failed %d (want 50), records %d, events %d, audit %d (want 150 each)", failed, count, len(evs), len(aud))
+	}
 }
