@@ -270,6 +270,17 @@ func httpBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	// (b') the same list as a Sales Rep: their row rule (owner == user.id)
+	// runs inside the same query.
+	rc := newClient(cfg.base, 1)
+	if err := rc.login(ctx, RepEmail(0), RepPassword); err != nil {
+		fmt.Fprintf(stderr, "no sales rep to sign in as (%v): skipping the rep list phase\n", err)
+	} else {
+		path := listPath(cfg.entity, listFilter, listSort, 50)
+		phase(measure(ctx, "list as Sales Rep `"+listFilter+"` sort "+listSort+" limit 50, c=1", 1, cfg.n, cfg.phaseMax, http.StatusOK,
+			func(ctx context.Context, i int) (int, error) { return rc.do(ctx, "GET", path, nil, nil) }))
+	}
+
 	// (c) reads by id, ids sampled from list pages in several orders.
 	ids, err := sampleIDs(ctx, c, cfg.entity)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/problem"
@@ -23,6 +24,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/metadata"
 )
 
 // loader is the principal the records are created by (and owned by).
@@ -72,6 +74,17 @@ func load(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("create the deal entity: %w", err)
 		}
 		fmt.Fprintln(stdout, "created entity deal")
+	}
+	// Bring an older database's entity up to the current indexes.
+	if _, err := cat.Change(ctx, loader, "deal", 0, "meta.entity.update", func(e *metadata.Entity) error {
+		e.Indexes = dealEntity().Indexes
+		return nil
+	}); err != nil {
+		return fmt.Errorf("deal indexes: %w", err)
+	}
+	repIDs, err := ensureReps(ctx, st, log)
+	if err != nil {
+		return err
 	}
 	svc := records.New(st, cat, nil, log)
 
@@ -128,7 +141,7 @@ func load(args []string, stdout, stderr io.Writer) error {
 				if i >= *n {
 					return
 				}
-				if _, err := svc.Create(ctx, loader, "deal", deal(i)); err != nil {
+				if _, err := svc.Create(ctx, loader, "deal", dealOwned(i, repIDs)); err != nil {
 					var pe *problem.Error
 					if errors.As(err, &pe) {
 						err = fmt.Errorf("%w: %v", err, pe.Errors)
@@ -152,4 +165,28 @@ func load(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "loaded %d deals in %s: %.0f creates/s (deal now holds %d)\n",
 		d, elapsed.Round(time.Millisecond), float64(d)/elapsed.Seconds(), int64(start)+d)
 	return nil
+}
+
+// ensureReps creates the Sales Reps that own the loaded deals (once) and
+// returns their ids.
+func ensureReps(ctx context.Context, st store.Store, log *slog.Logger) ([]string, error) {
+	au := auth.New(st, auth.Options{Logger: log})
+	var ids []string
+	for k := range reps {
+		u, err := au.CreateUser(ctx, loader, auth.NewUser{Email: RepEmail(k), Name: fmt.Sprintf("Rep %02d", k),
+			Password: RepPassword, Roles: []string{"sales_rep"}})
+		if errors.Is(err, auth.ErrEmailTaken) {
+			doc, gerr := st.GetDocByKey(ctx, auth.KindUser, RepEmail(k))
+			if gerr != nil {
+				return nil, gerr
+			}
+			ids = append(ids, doc.ID)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create %s: %w", RepEmail(k), err)
+		}
+		ids = append(ids, u.ID)
+	}
+	return ids, nil
 }

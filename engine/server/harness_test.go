@@ -27,7 +27,7 @@ import (
 // env is a running Jimu: a real SQLite file, the real HTTP server on a
 // loopback port, and an admin signed in.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	token string
 	st    store.Store
@@ -35,7 +35,7 @@ type env struct {
 
 const adminEmail, adminPass = "admin@example.com", "correct horse battery"
 
-func start(t *testing.T) *env {
+func start(t testing.TB) *env {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jimu.db"))
 	if err != nil {
@@ -65,7 +65,7 @@ var stores = map[string]func(t *testing.T) store.Store{
 
 func TestMain(m *testing.M) { mongotest.Main(m) }
 
-func startWith(t *testing.T, st store.Store) *env {
+func startWith(t testing.TB, st store.Store) *env {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -109,7 +109,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r *response) json(t *testing.T) map[string]any {
+func (r *response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
