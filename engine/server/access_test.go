@@ -206,6 +206,24 @@ func TestFieldPermissions(t *testing.T) {
 					t.Errorf("probe %s leaks: %s", p.query, r.Body)
 				}
 			}
+			// Aggregates run under the row rule and refuse hidden fields.
+			var agg struct {
+				Rows []struct{ Keys, Values map[string]any }
+			}
+			rep.do("GET", "/api/v1/records/deal/aggregate?measures=count,sum:amount", nil, 200, &agg)
+			if len(agg.Rows) != 1 || agg.Rows[0].Values["count"].(float64) != 1 || agg.Rows[0].Values["sum:amount"].(float64) != 1000 {
+				t.Errorf("rep aggregate: %+v", agg.Rows)
+			}
+			o.admin.do("GET", "/api/v1/records/deal/aggregate?group_by=region&measures=count", nil, 200, &agg)
+			if len(agg.Rows) != 3 {
+				t.Errorf("admin aggregate by region: %+v", agg.Rows)
+			}
+			for _, q := range []string{"measures=sum:margin", "group_by=margin", "filter=" + url.QueryEscape("margin > 0")} {
+				r := rep.raw("GET", "/api/v1/records/deal/aggregate?"+q, nil)
+				if r.Status != 400 || !strings.Contains(string(r.Body), "margin") {
+					t.Errorf("aggregate probe %s: %d %s", q, r.Status, r.Body)
+				}
+			}
 			// Writes: hidden is unknown, read-only is refused, nothing changes.
 			for body, field := range map[string]string{`{"margin": 0.9}`: "margin", `{"amount": 5}`: "amount"} {
 				r := rep.raw("PATCH", "/api/v1/records/deal/"+a, body)

@@ -115,3 +115,34 @@ func (s *Server) deleteRecord(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(http.StatusNoContent)
 }
+
+// aggregateRecords: GET /api/v1/records/{entity}/aggregate?group_by=stage&
+// measures=count,sum:amount&filter=… — grouped measures under the caller's
+// access rules, computed by the store.
+func (s *Server) aggregateRecords(c *fiber.Ctx) error {
+	ap := records.AggregateParams{Filter: c.Query("filter"), GroupBy: c.Query("group_by"), Measures: c.Query("measures")}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return problem.BadRequest("limit", "range", "limit must be between 1 and 1000")
+		}
+		ap.Limit = n
+	}
+	res, _, err := s.Records.Aggregate(c.UserContext(), principal(c), c.Params("entity"), ap)
+	if err != nil {
+		return err
+	}
+	rows := make([]fiber.Map, len(res.Rows))
+	for i, r := range res.Rows {
+		keys := fiber.Map{}
+		for j, k := range res.GroupBy {
+			keys[k] = r.Keys[j]
+		}
+		vals := fiber.Map{}
+		for j, m := range res.Measures {
+			vals[m] = r.Values[j]
+		}
+		rows[i] = fiber.Map{"keys": keys, "values": vals}
+	}
+	return c.JSON(fiber.Map{"group_by": res.GroupBy, "measures": res.Measures, "rows": rows})
+}

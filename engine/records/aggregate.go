@@ -1,0 +1,122 @@
+package records
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/expression"
+	"github.com/jimu-crm/jimu/engine/identity"
+	"github.com/jimu-crm/jimu/engine/problem"
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/metadata"
+)
+
+// AggregateParams are an aggregate request as the client sent it:
+// group_by "stage,close_date:month", measures "count,sum:amount,avg:amount".
+type AggregateParams struct {
+	Filter   string
+	GroupBy  string
+	Measures string
+	Limit    int
+}
+
+// AggregateResult is the groups, with the names of keys and measures.
+type AggregateResult struct {
+	GroupBy  []string
+	Measures []string
+	Rows     []store.AggregateRow
+}
+
+var measureOps = map[string]bool{"count": true, "sum": true, "avg": true, "min": true, "max": true, "count_distinct": true}
+
+// Aggregate groups the records the principal may read and measures them,
+// inside the store: the filter and the row scope are the list's, and
+// hidden fields can be neither grouped nor measured. Dashboards' widget
+// queries run through here.
+func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity string, ap AggregateParams) (*AggregateResult, *catalog.Entity, error) {
+	e, err := s.entity(ctx, p, entity, OpRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	res := s.resolver(p, e)
+	filter, err := expression.Pushdown(ap.Filter, res, s.now())
+	if err != nil {
+		return nil, nil, filterErr(err)
+	}
+	scope, err := s.policy.Scope(ctx, p, e, OpRead)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := store.AggregateQuery{Filter: store.And(filter, scope), Limit: ap.Limit}
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 1000
+	}
+	out := &AggregateResult{}
+	for _, g := range split(ap.GroupBy) {
+		name, bucket, _ := strings.Cut(g, ":")
+		kind, err := res.Field(name)
+		if err != nil {
+			return nil, nil, problem.BadRequest("group_by", "unknown_field", "cannot group by %q: %v", name, err)
+		}
+		if bucket != "" {
+			if kind != metadata.KindDate && kind != metadata.KindDateTime {
+				return nil, nil, problem.BadRequest("group_by", "bucket", "%s is not a date; only dates take :day, :month or :year", name)
+			}
+			if bucket != "day" && bucket != "month" && bucket != "year" {
+				return nil, nil, problem.BadRequest("group_by", "bucket", "unknown date bucket %q (day, month or year)", bucket)
+			}
+		}
+		if kind == metadata.KindList {
+			return nil, nil, problem.BadRequest("group_by", "unsupported", "cannot group by the list field %s", name)
+		}
+		q.GroupBy = append(q.GroupBy, g)
+		out.GroupBy = append(out.GroupBy, g)
+	}
+	if len(q.GroupBy) > 3 {
+		return nil, nil, problem.BadRequest("group_by", "range", "at most 3 group keys")
+	}
+	ms := split(ap.Measures)
+	if len(ms) == 0 {
+		ms = []string{"count"}
+	}
+	for _, m := range ms {
+		op, field, _ := strings.Cut(m, ":")
+		if !measureOps[op] {
+			return nil, nil, problem.BadRequest("measures", "unknown_measure", "unknown measure %q (count, sum, avg, min, max, count_distinct)", op)
+		}
+		if op == "count" && field == "" {
+			q.Measures = append(q.Measures, store.Measure{Op: op})
+			out.Measures = append(out.Measures, m)
+			continue
+		}
+		kind, err := res.Field(field)
+		if err != nil {
+			return nil, nil, problem.BadRequest("measures", "unknown_field", "cannot measure %q: %v", field, err)
+		}
+		if (op == "sum" || op == "avg") && kind != metadata.KindNumber && kind != metadata.KindInteger {
+			return nil, nil, problem.BadRequest("measures", "type", "%s of %s: not a number field", op, field)
+		}
+		q.Measures = append(q.Measures, store.Measure{Op: op, Field: field})
+		out.Measures = append(out.Measures, m)
+	}
+	if len(q.Measures) > 10 {
+		return nil, nil, problem.BadRequest("measures", "range", "at most 10 measures")
+	}
+	rows, err := s.st.Aggregate(ctx, e.Name, q)
+	if err != nil {
+		return nil, nil, err
+	}
+	out.Rows = rows
+	return out, e, nil
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
