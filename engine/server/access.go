@@ -131,8 +131,13 @@ func (s *Server) putRole(c *fiber.Ctx) error {
 	if err := decodeStrict(c.Body(), &r); err != nil {
 		return err
 	}
-	out, err := s.Access.Roles.Put(c.UserContext(), principal(c), c.Params("name"), &r)
+	p := principal(c)
+	out, err := s.Access.Roles.Put(c.UserContext(), p, c.Params("name"), &r)
 	if err != nil {
+		var pe *problem.Error
+		if errors.As(err, &pe) && pe.Status == http.StatusUnprocessableEntity {
+			s.auditRefusal(c.UserContext(), p.UserID, p.IP, "role.rejected", map[string]any{"role": c.Params("name"), "errors": pe.Errors})
+		}
 		return err
 	}
 	return c.JSON(out)

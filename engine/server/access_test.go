@@ -340,6 +340,11 @@ func TestRolesAndExplain(t *testing.T) {
 			t.Errorf("bad role %v: %d %s", b.body, r.Status, r.Body)
 		}
 	}
+	var rejected struct{ Items []store.AuditEntry }
+	e.do("GET", "/api/v1/audit?action=role.rejected", nil, 200, &rejected)
+	if len(rejected.Items) != len(bad)-1 { // the last one is refused by the decoder (400), not the role check
+		t.Errorf("audit entries of rejected roles: %d, want %d", len(rejected.Items), len(bad)-1)
+	}
 	// The bad documents changed nothing: rep1 still sees A only.
 	var page struct{ Items []map[string]any }
 	o.users["rep1"].do("GET", "/api/v1/records/deal", nil, 200, &page)

@@ -72,6 +72,9 @@ func (s *Server) login(c *fiber.Ctx) error {
 	r, err := s.Auth.BeginLogin(c.UserContext(), auth.LoginRequest{Email: b.Email, Password: b.Password, IP: c.IP(),
 		Held: c.Cookies(SessionCookie), Cookie: cookie})
 	if err != nil {
+		if errors.Is(err, auth.ErrThrottled) {
+			s.auditRefusal(c.UserContext(), "", c.IP(), "auth.login_throttled", map[string]any{"email": b.Email})
+		}
 		return authErr(err)
 	}
 	return s.loginAnswer(c, r, cookie)

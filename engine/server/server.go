@@ -43,7 +43,8 @@ type Deps struct {
 // Server is the HTTP API.
 type Server struct {
 	Deps
-	app *fiber.App
+	app     *fiber.App
+	refused refusals
 }
 
 // New builds the routes.
@@ -239,6 +240,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		if err != nil {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="jimu", error="invalid_token"`)
 			if errors.Is(err, auth.ErrUnauthenticated) {
+				s.auditRefusal(c.UserContext(), "", c.IP(), "auth.token_rejected", map[string]any{"path": c.Path()})
 				return problem.New(http.StatusUnauthorized, "the token is unknown, expired or revoked")
 			}
 			return err
@@ -247,6 +249,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		p, err = s.Auth.Authenticate(c.UserContext(), session, c.IP())
 		if err != nil {
 			if errors.Is(err, auth.ErrUnauthenticated) {
+				s.auditRefusal(c.UserContext(), "", c.IP(), "auth.session_rejected", map[string]any{"path": c.Path()})
 				s.clearSessionCookies(c)
 				return problem.New(http.StatusUnauthorized, "the session has ended (signed out, idle too long or expired): sign in again")
 			}

@@ -25,8 +25,14 @@ func TestUnauthenticated(t *testing.T) {
 		problemFields(t, r)
 	}
 	e.token = "jimu_forged"
-	if r := e.raw("GET", "/api/v1/meta/entities", nil); r.Status != 401 {
-		t.Errorf("forged token: %d", r.Status)
+	for range 3 {
+		if r := e.raw("GET", "/api/v1/meta/entities", nil); r.Status != 401 {
+			t.Errorf("forged token: %d", r.Status)
+		}
+	}
+	// Audited, once a minute per address however many arrive.
+	if got, _ := e.st.ListAudit(t.Context(), store.AuditQuery{Action: "auth.token_rejected"}); len(got) != 1 {
+		t.Errorf("audit entries of a forged token: %d, want 1", len(got))
 	}
 	// Unknown user and wrong password get the same answer.
 	e.token = ""
