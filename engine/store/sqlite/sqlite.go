@@ -44,9 +44,45 @@ type Store struct {
 
 type job struct {
 	ctx  context.Context
-	fn   func(*sql.Tx) error
+	fn   func(*wtx) error
 	done chan error
 }
+
+// wtx is a write transaction that prepares each statement once per batch:
+// the writes of a batch are mostly the same few INSERTs, and parsing them
+// again for every write was a large share of the writer's time.
+type wtx struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (t *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := t.stmts[q]; ok {
+		return st
+	}
+	st, err := t.Tx.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // the caller runs it unprepared and gets the error there
+	}
+	t.stmts[q] = st
+	return st
+}
+
+func (t *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, q, args...)
+}
+
+func (t *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, q, args...)
+}
+
+func (t *wtx) Exec(q string) (sql.Result, error) { return t.ExecContext(context.Background(), q) }
 
 // maxBatch bounds the writes sharing one commit, so a batch's latency
 // stays short.
@@ -239,7 +275,7 @@ func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd s
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO `+recTable(entity)+` (`+recCols+`) VALUES (?,?,?,?,?,?,?,?)`,
 			r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner, string(data))
 		if err != nil {
@@ -263,7 +299,7 @@ func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd s
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE `+recTable(entity)+` SET version = ?, updated_at = ?, updated_by = ?, owner = ?, data = ?
 			WHERE id = ? AND version = ?`, r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner, string(data), r.ID, r.Version-1)
 		if err != nil {
@@ -276,7 +312,7 @@ func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd s
 	})
 }
 
-func (s *Store) missingOrConflict(ctx context.Context, tx *sql.Tx, entity, id string) error {
+func (s *Store) missingOrConflict(ctx context.Context, tx *wtx, entity, id string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM `+recTable(entity)+` WHERE id = ?`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -289,7 +325,7 @@ func (s *Store) missingOrConflict(ctx context.Context, tx *sql.Tx, entity, id st
 }
 
 func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd store.Sides) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		actor := ""
 		if sd.Audit != nil {
 			actor = sd.Audit.Actor
@@ -472,7 +508,7 @@ func (s *Store) UnsetField(ctx context.Context, entity, field string) error {
 	if !metadata.ValidName(field) {
 		return fmt.Errorf("invalid field name %q", field)
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		for _, t := range []string{recTable(entity), trashTable(entity)} {
 			if _, err := tx.ExecContext(ctx, `UPDATE `+t+` SET data = json_remove(data, '$.`+field+`') WHERE `+dataCol(field)+` IS NOT NULL`); err != nil {
 				return mapErr(entity, err)
@@ -484,7 +520,7 @@ func (s *Store) UnsetField(ctx context.Context, entity, field string) error {
 
 func (s *Store) NextSequence(ctx context.Context, name string) (int64, error) {
 	var n int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO sequences (name, value) VALUES (?, 1)
 			ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`, name).Scan(&n)
 	})
@@ -523,7 +559,7 @@ func (s *Store) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error 
 	if d.Key != "" {
 		key = d.Key
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		if d.Version <= 1 {
 			_, err := tx.ExecContext(ctx, `INSERT INTO docs (kind, id, key, version, data) VALUES (?,?,?,?,?)`,
 				d.Kind, d.ID, key, 1, string(d.Data))
@@ -556,7 +592,7 @@ func (s *Store) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error 
 }
 
 func (s *Store) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE kind = ? AND id = ?`, kind, id)
 		if err != nil {
 			return err
@@ -571,7 +607,7 @@ func (s *Store) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) 
 // --- audit and outbox ---
 
 func (s *Store) AppendAudit(ctx context.Context, a *store.AuditEntry) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return writeSides(ctx, tx, store.Sides{Audit: a}) })
+	return s.tx(ctx, func(tx *wtx) error { return writeSides(ctx, tx, store.Sides{Audit: a}) })
 }
 
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.AuditEntry, error) {
@@ -651,7 +687,7 @@ func (s *Store) Events(ctx context.Context, after string, limit int) ([]*store.E
 	return out, rows.Err()
 }
 
-func writeSides(ctx context.Context, tx *sql.Tx, sd store.Sides) error {
+func writeSides(ctx context.Context, tx *wtx, sd store.Sides) error {
 	if a := sd.Audit; a != nil {
 		var changes any
 		if a.Changes != nil {
@@ -689,7 +725,7 @@ func writeSides(ctx context.Context, tx *sql.Tx, sd store.Sides) error {
 var errClosed = errors.New("sqlite: store is closed")
 
 // tx runs fn in a write transaction, batched with other writers'.
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) tx(ctx context.Context, fn func(*wtx) error) error {
 	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	s.closing.RLock()
 	if s.closed {
@@ -725,7 +761,8 @@ func (s *Store) writer() {
 
 func (s *Store) commit(batch []*job) {
 	results := make([]error, len(batch))
-	tx, err := s.w.BeginTx(context.Background(), nil)
+	stx, err := s.w.BeginTx(context.Background(), nil)
+	tx := &wtx{Tx: stx, stmts: map[string]*sql.Stmt{}}
 	if err != nil {
 		for _, j := range batch {
 			j.done <- err
