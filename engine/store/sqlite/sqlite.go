@@ -275,13 +275,17 @@ func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd s
 	if err != nil {
 		return err
 	}
+	es, err := encodeSides(sd)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO `+recTable(entity)+` (`+recCols+`) VALUES (?,?,?,?,?,?,?,?)`,
 			r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner, string(data))
 		if err != nil {
 			return mapErr(entity, err)
 		}
-		return writeSides(ctx, tx, sd)
+		return writeSides(ctx, tx, es)
 	})
 }
 
@@ -299,6 +303,10 @@ func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd s
 	if err != nil {
 		return err
 	}
+	es, err := encodeSides(sd)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE `+recTable(entity)+` SET version = ?, updated_at = ?, updated_by = ?, owner = ?, data = ?
 			WHERE id = ? AND version = ?`, r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner, string(data), r.ID, r.Version-1)
@@ -308,7 +316,7 @@ func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd s
 		if n, _ := res.RowsAffected(); n == 0 {
 			return s.missingOrConflict(ctx, tx, entity, r.ID)
 		}
-		return writeSides(ctx, tx, sd)
+		return writeSides(ctx, tx, es)
 	})
 }
 
@@ -325,6 +333,10 @@ func (s *Store) missingOrConflict(ctx context.Context, tx *wtx, entity, id strin
 }
 
 func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd store.Sides) error {
+	es, err := encodeSides(sd)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *wtx) error {
 		actor := ""
 		if sd.Audit != nil {
@@ -347,7 +359,7 @@ func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+recTable(entity)+` WHERE id = ?`, id); err != nil {
 			return mapErr(entity, err)
 		}
-		return writeSides(ctx, tx, sd)
+		return writeSides(ctx, tx, es)
 	})
 }
 
@@ -559,6 +571,10 @@ func (s *Store) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error 
 	if d.Key != "" {
 		key = d.Key
 	}
+	es, err := encodeSides(sd)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *wtx) error {
 		if d.Version <= 1 {
 			_, err := tx.ExecContext(ctx, `INSERT INTO docs (kind, id, key, version, data) VALUES (?,?,?,?,?)`,
@@ -587,11 +603,15 @@ func (s *Store) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error 
 				return fmt.Errorf("%s %s: %w", d.Kind, d.ID, store.ErrConflict)
 			}
 		}
-		return writeSides(ctx, tx, sd)
+		return writeSides(ctx, tx, es)
 	})
 }
 
 func (s *Store) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) error {
+	es, err := encodeSides(sd)
+	if err != nil {
+		return err
+	}
 	return s.tx(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE kind = ? AND id = ?`, kind, id)
 		if err != nil {
@@ -600,14 +620,18 @@ func (s *Store) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%s %s: %w", kind, id, store.ErrNotFound)
 		}
-		return writeSides(ctx, tx, sd)
+		return writeSides(ctx, tx, es)
 	})
 }
 
 // --- audit and outbox ---
 
 func (s *Store) AppendAudit(ctx context.Context, a *store.AuditEntry) error {
-	return s.tx(ctx, func(tx *wtx) error { return writeSides(ctx, tx, store.Sides{Audit: a}) })
+	es, err := encodeSides(store.Sides{Audit: a})
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *wtx) error { return writeSides(ctx, tx, es) })
 }
 
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.AuditEntry, error) {
@@ -687,32 +711,47 @@ func (s *Store) Events(ctx context.Context, after string, limit int) ([]*store.E
 	return out, rows.Err()
 }
 
-func writeSides(ctx context.Context, tx *wtx, sd store.Sides) error {
+// encodedSides are a write's audit entry and event as statement arguments,
+// encoded before the write reaches the single writer goroutine.
+type encodedSides struct {
+	audit, event []any
+}
+
+func encodeSides(sd store.Sides) (encodedSides, error) {
+	var es encodedSides
 	if a := sd.Audit; a != nil {
 		var changes any
 		if a.Changes != nil {
 			b, err := json.Marshal(a.Changes)
 			if err != nil {
-				return err
+				return es, err
 			}
 			changes = string(b)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (id, at, actor, ip, action, entity, record_id, changes) VALUES (?,?,?,?,?,?,?,?)`,
-			a.ID, ts(a.At), a.Actor, a.IP, a.Action, a.Entity, a.RecordID, changes); err != nil {
-			return fmt.Errorf("audit: %w", err)
-		}
+		es.audit = []any{a.ID, ts(a.At), a.Actor, a.IP, a.Action, a.Entity, a.RecordID, changes}
 	}
 	if e := sd.Event; e != nil {
 		var payload any
 		if e.Payload != nil {
 			b, err := json.Marshal(e.Payload)
 			if err != nil {
-				return err
+				return es, err
 			}
 			payload = string(b)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, type, entity, record_id, actor, at, payload) VALUES (?,?,?,?,?,?,?)`,
-			e.ID, e.Type, e.Entity, e.RecordID, e.Actor, ts(e.At), payload); err != nil {
+		es.event = []any{e.ID, e.Type, e.Entity, e.RecordID, e.Actor, ts(e.At), payload}
+	}
+	return es, nil
+}
+
+func writeSides(ctx context.Context, tx *wtx, es encodedSides) error {
+	if es.audit != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit (id, at, actor, ip, action, entity, record_id, changes) VALUES (?,?,?,?,?,?,?,?)`, es.audit...); err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+	}
+	if es.event != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, type, entity, record_id, actor, at, payload) VALUES (?,?,?,?,?,?,?)`, es.event...); err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
 	}
