@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only when JIMU_PPROF is set
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -167,6 +169,16 @@ func serve(args []string, stderr io.Writer) error {
 	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, policy, log), Auth: au,
 		Access: policy, Log: log, Version: version})
 
+	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
+		// Profiles for performance work, on their own (loopback) listener,
+		// never on the API's.
+		go func() {
+			log.Info("pprof serving", "addr", addr)
+			if err := http.ListenAndServe(addr, nil); err != nil {
+				log.Warn("pprof stopped", "err", err)
+			}
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Listen(cfg.http) }()
 	log.Info("jimu serving", "version", version, "http", "http://"+cfg.http, "store", kind, "entities", len(cat.List()))
