@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/jimu-crm/jimu/engine/catalog"
-	"github.com/jimu-crm/jimu/engine/expression"
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/problem"
 	"github.com/jimu-crm/jimu/engine/store"
@@ -35,20 +34,11 @@ var measureOps = map[string]bool{"count": true, "sum": true, "avg": true, "min":
 // hidden fields can be neither grouped nor measured. Dashboards' widget
 // queries run through here.
 func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity string, ap AggregateParams) (*AggregateResult, *catalog.Entity, error) {
-	e, err := s.entity(ctx, p, entity, OpRead)
+	e, res, where, err := s.readable(ctx, p, entity, ap.Filter)
 	if err != nil {
 		return nil, nil, err
 	}
-	res := s.resolver(p, e)
-	filter, err := expression.Pushdown(ap.Filter, res, s.now())
-	if err != nil {
-		return nil, nil, filterErr(err)
-	}
-	scope, err := s.policy.Scope(ctx, p, e, OpRead)
-	if err != nil {
-		return nil, nil, err
-	}
-	q := store.AggregateQuery{Filter: store.And(filter, scope), Limit: ap.Limit}
+	q := store.AggregateQuery{Filter: where, Limit: ap.Limit}
 	if q.Limit <= 0 || q.Limit > 1000 {
 		q.Limit = 1000
 	}

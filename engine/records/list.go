@@ -44,16 +44,7 @@ type ListResult struct {
 // List returns one page of the records the principal may read. The filter,
 // the row scope, the sort and the count all run inside the store.
 func (s *Service) List(ctx context.Context, p *identity.Principal, entity string, lp ListParams) (*ListResult, *catalog.Entity, error) {
-	e, err := s.entity(ctx, p, entity, OpRead)
-	if err != nil {
-		return nil, nil, err
-	}
-	res := s.resolver(p, e)
-	filter, err := expression.Pushdown(lp.Filter, res, s.now())
-	if err != nil {
-		return nil, nil, filterErr(err)
-	}
-	scope, err := s.policy.Scope(ctx, p, e, OpRead)
+	e, res, where, err := s.readable(ctx, p, entity, lp.Filter)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,7 +63,6 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 	case limit < 0 || limit > MaxLimit:
 		return nil, nil, problem.BadRequest("limit", "range", "limit must be between 1 and %d", MaxLimit)
 	}
-	where := store.And(filter, scope)
 	page := where
 	sig := cursorSig(entity, lp.Filter, sortKeys)
 	if lp.Cursor != "" {
@@ -100,6 +90,26 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 		out.Count, out.CountCapped = &n, capped
 	}
 	return out, e, nil
+}
+
+// readable resolves what every read starts from: the entity (if p may
+// read it), the names p may use, and the condition of the records they
+// asked for (filter) AND may read (row scope), for the store to run.
+func (s *Service) readable(ctx context.Context, p *identity.Principal, entity, filterSrc string) (*catalog.Entity, *expression.EntityResolver, *store.Cond, error) {
+	e, err := s.entity(ctx, p, entity, OpRead)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	res := s.resolver(p, e)
+	filter, err := expression.Pushdown(filterSrc, res, s.now())
+	if err != nil {
+		return nil, nil, nil, filterErr(err)
+	}
+	scope, err := s.policy.Scope(ctx, p, e, OpRead)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return e, res, store.And(filter, scope), nil
 }
 
 // resolver is what the principal may name in filters and sorts: live
