@@ -67,6 +67,15 @@ func TestMain(m *testing.M) { mongotest.Main(m) }
 
 func startWith(t testing.TB, st store.Store) *env {
 	t.Helper()
+	e, _ := startServer(t, st, auth.Options{})
+	return e
+}
+
+// startServer assembles Jimu on st as cmd/jimu does, with the given auth
+// options (the roles supply RequireSecondFactor unless opts does), serves
+// it on a loopback port and signs the admin in.
+func startServer(t testing.TB, st store.Store, opts auth.Options) (*env, *auth.Service) {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cat := catalog.New(st, log)
@@ -77,7 +86,11 @@ func startWith(t testing.TB, st store.Store) *env {
 	if err := roles.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	au := auth.New(st, auth.Options{Logger: log, RequireSecondFactor: roles.RequireSecondFactor})
+	opts.Logger = log
+	if opts.RequireSecondFactor == nil {
+		opts.RequireSecondFactor = roles.RequireSecondFactor
+	}
+	au := auth.New(st, opts)
 	if _, _, err := au.EnsureAdmin(ctx, adminEmail, adminPass); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +113,7 @@ func startWith(t testing.TB, st store.Store) *env {
 		t.Fatalf("login token %q", login.Token)
 	}
 	e.token = login.Token
-	return e
+	return e, au
 }
 
 type response struct {

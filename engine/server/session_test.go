@@ -3,9 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,9 +11,7 @@ import (
 	"time"
 
 	"github.com/jimu-crm/jimu/engine/auth"
-	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
-	"github.com/jimu-crm/jimu/engine/records"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
@@ -57,37 +52,14 @@ type authEnv struct {
 
 func startAuth(t *testing.T, opts auth.Options) *authEnv {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jimu.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jimu.db"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cat := catalog.New(st, log)
-	if err := cat.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
 	clk := &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	opts.Logger, opts.Now = log, clk.Now
-	au := auth.New(st, opts)
-	if _, _, err := au.EnsureAdmin(ctx, adminEmail, adminPass); err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, nil, log), Auth: au, Log: log, Version: "test"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.App().Listener(ln)
-	t.Cleanup(func() {
-		srv.Shutdown(context.Background())
-		st.Close()
-	})
-	e := &authEnv{env: &env{t: t, base: "http://" + ln.Addr().String(), st: st}, au: au, clock: clk}
-	var login struct{ Token string }
-	e.do("POST", "/api/v1/auth/login", map[string]any{"email": adminEmail, "password": adminPass}, 200, &login)
-	e.token = login.Token
-	return e
+	opts.Now = clk.Now
+	e, au := startServer(t, st, opts)
+	return &authEnv{env: e, au: au, clock: clk}
 }
 
 // anon is the env without the admin's bearer token.
