@@ -148,7 +148,9 @@ func (s *Service) check(ctx context.Context, p *identity.Principal, e *catalog.E
 	for _, fm := range e.Formulas {
 		out, err := fm.Program.Run(env(e, p, r))
 		if err != nil {
-			errs = append(errs, problem.FieldError{Field: fm.Field.Name, Code: "formula", Message: err.Error()})
+			// A formula over fields that are still empty (nil * 2) has no
+			// value yet; it must not stop the record from being saved.
+			delete(r.Data, fm.Field.Name)
 			continue
 		}
 		if v := fromExpr(fm.Field, out); v != nil {
