@@ -59,8 +59,8 @@ func TestFieldTypes(t *testing.T) {
 		t.Errorf("auto-number: %v", b["number"])
 	}
 	bad := map[string]map[string]any{
-		"name":    {"name": "lower"},                // pattern
-		"rating":  {"name": "X", "rating": 7},       // max
+		"name":    {"name": "lower"},          // pattern
+		"rating":  {"name": "X", "rating": 7}, // max
 		"founded": {"name": "X", "founded": "31/12/1999"},
 		"seen_at": {"name": "X", "seen_at": "yesterday"},
 		"email":   {"name": "X", "email": "nope"},
