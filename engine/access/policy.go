@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/expression"
 	"github.com/jimu-crm/jimu/engine/identity"
@@ -81,7 +79,7 @@ func (p *Policy) Allowed(ctx context.Context, pr *identity.Principal, e *catalog
 
 // deny writes the audit entry of a refused operation.
 func (p *Policy) deny(ctx context.Context, pr *identity.Principal, entity, op string) {
-	err := p.St.AppendAudit(ctx, &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), At: time.Now().UTC(),
+	err := p.St.AppendAudit(ctx, &store.AuditEntry{ID: store.NewID(), At: time.Now().UTC(),
 		Actor: pr.UserID, IP: pr.IP, Action: "access.denied", Entity: entity, Changes: map[string]any{"operation": op}})
 	if err != nil && p.Log != nil {
 		p.Log.Warn("access: denial not audited", "err", err)

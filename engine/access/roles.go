@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/expression"
 	"github.com/jimu-crm/jimu/engine/identity"
@@ -256,7 +254,7 @@ func (rs *Roles) Put(ctx context.Context, p *identity.Principal, name string, r 
 		changes["before"] = json.RawMessage(before)
 	}
 	err = rs.st.PutDoc(ctx, &store.Doc{Kind: roleKind, ID: name, Version: r.Version, Data: data}, store.Sides{
-		Audit: &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), At: now, Actor: p.UserID, IP: p.IP,
+		Audit: &store.AuditEntry{ID: store.NewID(), At: now, Actor: p.UserID, IP: p.IP,
 			Action: "role.put", Entity: "role", RecordID: name, Changes: changes},
 	})
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
@@ -280,7 +278,7 @@ func (rs *Roles) Delete(ctx context.Context, p *identity.Principal, name string)
 	if r.BuiltIn {
 		return problem.New(http.StatusConflict, "built-in role %s cannot be deleted", name)
 	}
-	err := rs.st.DeleteDoc(ctx, roleKind, name, store.Sides{Audit: &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(),
+	err := rs.st.DeleteDoc(ctx, roleKind, name, store.Sides{Audit: &store.AuditEntry{ID: store.NewID(),
 		At: time.Now().UTC(), Actor: p.UserID, IP: p.IP, Action: "role.delete", Entity: "role", RecordID: name}})
 	if err != nil {
 		return err

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/problem"
@@ -213,7 +211,7 @@ func (d *Directory) Save(ctx context.Context, p *identity.Principal, id string, 
 	var t Team
 	creating := id == ""
 	if creating {
-		t.ID = uuid.Must(uuid.NewV7()).String()
+		t.ID = store.NewID()
 	} else {
 		cur, err := d.Get(ctx, id)
 		if err != nil {
@@ -266,7 +264,7 @@ func (d *Directory) Save(ctx context.Context, p *identity.Principal, id string, 
 		action = "team.create"
 	}
 	err = d.st.PutDoc(ctx, &store.Doc{Kind: teamKind, ID: t.ID, Version: t.Version, Data: data}, store.Sides{
-		Audit: &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), At: time.Now().UTC(), Actor: p.UserID, IP: p.IP,
+		Audit: &store.AuditEntry{ID: store.NewID(), At: time.Now().UTC(), Actor: p.UserID, IP: p.IP,
 			Action: action, Entity: "team", RecordID: t.ID, Changes: map[string]any{"after": json.RawMessage(data)}},
 	})
 	if errors.Is(err, store.ErrConflict) {
@@ -292,7 +290,7 @@ func (d *Directory) Delete(ctx context.Context, p *identity.Principal, id string
 	if kids {
 		return problem.Conflict("team %s has sub-teams; move or delete them first", id)
 	}
-	err := d.st.DeleteDoc(ctx, teamKind, id, store.Sides{Audit: &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(),
+	err := d.st.DeleteDoc(ctx, teamKind, id, store.Sides{Audit: &store.AuditEntry{ID: store.NewID(),
 		At: time.Now().UTC(), Actor: p.UserID, IP: p.IP, Action: "team.delete", Entity: "team", RecordID: id}})
 	if err != nil {
 		return err

@@ -25,8 +25,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/store"
 )
@@ -200,10 +198,8 @@ func New(st store.Store, opts Options) *Service {
 
 func (s *Service) clock() time.Time { return s.now().UTC() }
 
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
 func (s *Service) audit(at time.Time, actor, ip, action, entity, recordID string, changes map[string]any) *store.AuditEntry {
-	return &store.AuditEntry{ID: newID(), At: at, Actor: actor, IP: ip, Action: action,
+	return &store.AuditEntry{ID: store.NewID(), At: at, Actor: actor, IP: ip, Action: action,
 		Entity: entity, RecordID: recordID, Changes: changes}
 }
 
@@ -447,7 +443,7 @@ func (s *Service) prepareUser(ctx context.Context, in NewUser) (*store.Doc, *Use
 	if err != nil {
 		return nil, nil, err
 	}
-	d := &store.Doc{Kind: KindUser, ID: newID(), Key: email, Version: 1, Data: data}
+	d := &store.Doc{Kind: KindUser, ID: store.NewID(), Key: email, Version: 1, Data: data}
 	u, _, err := decodeUser(d)
 	return d, u, err
 }

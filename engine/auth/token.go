@@ -149,7 +149,7 @@ func (s *Service) insertTokenDoc(ctx context.Context, td *tokenDoc, audit *store
 	if err != nil {
 		return "", nil, err
 	}
-	d := &store.Doc{Kind: KindToken, ID: newID(), Key: hash, Version: 1, Data: data}
+	d := &store.Doc{Kind: KindToken, ID: store.NewID(), Key: hash, Version: 1, Data: data}
 	if audit != nil {
 		if audit.Entity == KindToken {
 			audit.RecordID = d.ID

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jimu-crm/jimu/engine/expression"
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/problem"
@@ -466,10 +464,10 @@ func actor(p *identity.Principal) (string, string) {
 
 func audit(p *identity.Principal, at time.Time, action, entity string, changes map[string]any) *store.AuditEntry {
 	id, ip := actor(p)
-	return &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), At: at, Actor: id, IP: ip, Action: action, Entity: entity, Changes: changes}
+	return &store.AuditEntry{ID: store.NewID(), At: at, Actor: id, IP: ip, Action: action, Entity: entity, Changes: changes}
 }
 
 func event(p *identity.Principal, at time.Time, typ, entity string) *store.Event {
 	id, _ := actor(p)
-	return &store.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: typ, Entity: entity, Actor: id, At: at}
+	return &store.Event{ID: store.NewID(), Type: typ, Entity: entity, Actor: id, At: at}
 }

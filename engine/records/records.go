@@ -168,7 +168,7 @@ func (s *Service) Create(ctx context.Context, p *identity.Principal, entity stri
 		return nil, problem.Invalid(problem.FieldError{Field: "version", Code: "read_only", Message: "version is set by the system"})
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	r := &store.Record{ID: uuid.Must(uuid.NewV7()).String(), Version: 1, CreatedAt: now, UpdatedAt: now,
+	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
 		CreatedBy: p.UserID, UpdatedBy: p.UserID, Data: map[string]any{}}
 	if e.Ownership {
 		r.Owner = p.UserID
@@ -325,9 +325,9 @@ func (s *Service) after(ctx context.Context, w *Write) {
 
 func (s *Service) sides(p *identity.Principal, at time.Time, action, evType, entity, id string, changes map[string]any) store.Sides {
 	return store.Sides{
-		Audit: &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), At: at, Actor: p.UserID, IP: p.IP,
+		Audit: &store.AuditEntry{ID: store.NewID(), At: at, Actor: p.UserID, IP: p.IP,
 			Action: action, Entity: entity, RecordID: id, Changes: changes},
-		Event: &store.Event{ID: uuid.Must(uuid.NewV7()).String(), Type: evType, Entity: entity, RecordID: id,
+		Event: &store.Event{ID: store.NewID(), Type: evType, Entity: entity, RecordID: id,
 			Actor: p.UserID, At: at, Payload: map[string]any{"changes": changes}},
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jimu-crm/jimu/engine/store"
 )
 
@@ -34,7 +32,7 @@ func (s *Server) auditRefusal(ctx context.Context, actor, ip, action string, det
 	if actor != "" {
 		// A signed-in user's refusal (an admin's rejected role) is no
 		// anonymous flood: every one is kept.
-		key += "\x00" + uuid.Must(uuid.NewV7()).String()
+		key += "\x00" + store.NewID()
 	}
 	s.refused.mu.Lock()
 	if s.refused.last == nil {
@@ -65,7 +63,7 @@ func (s *Server) auditRefusal(ctx context.Context, actor, ip, action string, det
 	if missed > 0 {
 		details["also_refused_since_last_entry"] = missed
 	}
-	err := s.Store.AppendAudit(ctx, &store.AuditEntry{ID: uuid.Must(uuid.NewV7()).String(), At: now.UTC(),
+	err := s.Store.AppendAudit(ctx, &store.AuditEntry{ID: store.NewID(), At: now.UTC(),
 		Actor: actor, IP: ip, Action: action, Changes: details})
 	if err != nil {
 		s.Log.Warn("audit of a refusal", "action", action, "err", err)

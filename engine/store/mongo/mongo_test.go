@@ -91,7 +91,7 @@ func setup(t *testing.T) (*mongo.Store, *driver.Database) {
 
 func newRec(data map[string]any) *store.Record {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	return &store.Record{ID: storetest.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: "u1", Owner: "u1", Data: data}
+	return &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: "u1", Owner: "u1", Data: data}
 }
 
 func insert(t *testing.T, s *mongo.Store, data map[string]any) *store.Record {
@@ -190,7 +190,7 @@ func TestConcurrentUpdatesOneWins(t *testing.T) {
 func TestDeleteToTrash(t *testing.T) {
 	s, db := setup(t)
 	r := insert(t, s, map[string]any{"name": "A", "deleted_at": "data, not trash metadata"})
-	sd := store.Sides{Audit: &store.AuditEntry{ID: storetest.NewID(), At: time.Now(), Actor: "u7", Action: "record.delete", Entity: "deal", RecordID: r.ID}}
+	sd := store.Sides{Audit: &store.AuditEntry{ID: store.NewID(), At: time.Now(), Actor: "u7", Action: "record.delete", Entity: "deal", RecordID: r.ID}}
 	if err := s.Delete(bg, "deal", r.ID, 0, sd); err != nil {
 		t.Fatal(err)
 	}
@@ -518,7 +518,7 @@ func TestAuditAndEvents(t *testing.T) {
 	s, _ := env(t)
 	var ids []string
 	for i := range 6 {
-		id := storetest.NewID()
+		id := store.NewID()
 		ids = append(ids, id)
 		actor := "u1"
 		if i%2 == 1 {
@@ -588,13 +588,13 @@ func TestTransactionRollsBack(t *testing.T) {
 	if !s.Transactions() {
 		t.Skip("no multi-document transactions on this server (FerretDB v1 or standalone mongod): record, audit entry and event are written in sequence")
 	}
-	taken := storetest.NewID()
+	taken := store.NewID()
 	if err := s.AppendAudit(bg, &store.AuditEntry{ID: taken, Action: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	r := newRec(map[string]any{"name": "A"})
 	err := s.Insert(bg, "deal", r, store.Sides{
-		Event: &store.Event{ID: storetest.NewID(), Type: "record.created"},
+		Event: &store.Event{ID: store.NewID(), Type: "record.created"},
 		Audit: &store.AuditEntry{ID: taken, Action: "record.create"},
 	})
 	if err == nil {

@@ -72,11 +72,11 @@ func TestGroupCommit(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			now := time.Now().UTC()
-			r := &store.Record{ID: storetest.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
+			r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
 				Data: map[string]any{"name": "x", "email": fmt.Sprintf("u%d@example.com", i%150)}}
 			errs <- s.Insert(ctx, "deal", r, store.Sides{
-				Audit: &store.AuditEntry{ID: storetest.NewID(), At: now, Action: "record.create", Entity: "deal", RecordID: r.ID},
-				Event: &store.Event{ID: storetest.NewID(), Type: "record.created", Entity: "deal", RecordID: r.ID, At: now},
+				Audit: &store.AuditEntry{ID: store.NewID(), At: now, Action: "record.create", Entity: "deal", RecordID: r.ID},
+				Event: &store.Event{ID: store.NewID(), Type: "record.created", Entity: "deal", RecordID: r.ID, At: now},
 			})
 		}()
 	}

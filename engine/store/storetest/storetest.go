@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/metadata"
 )
@@ -72,12 +70,9 @@ func Deal() *metadata.Entity {
 
 func ctx() context.Context { return context.Background() }
 
-// NewID returns a sortable id, as the engine makes them.
-func NewID() string { return uuid.Must(uuid.NewV7()).String() }
-
 func rec(data map[string]any) *store.Record {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	return &store.Record{ID: NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: "u1", Owner: "u1", Data: data}
+	return &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, CreatedBy: "u1", Owner: "u1", Data: data}
 }
 
 func setup(t *testing.T, s store.Store) {
@@ -143,7 +138,7 @@ func testInsertGet(t *testing.T, s store.Store, _ Capabilities) {
 			t.Errorf("%s: got %#v want %#v", k, got.Data[k], v)
 		}
 	}
-	if _, err := s.Get(ctx(), "deal", NewID()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.Get(ctx(), "deal", store.NewID()); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing record: got %v, want ErrNotFound", err)
 	}
 	if err := s.Insert(ctx(), "deal", r, store.Sides{}); !errors.Is(err, store.ErrExists) {
@@ -492,9 +487,9 @@ func testDocs(t *testing.T, s store.Store, _ Capabilities) {
 func sides(action, id string) store.Sides {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return store.Sides{
-		Audit: &store.AuditEntry{ID: NewID(), At: now, Actor: "u1", IP: "127.0.0.1", Action: action, Entity: "deal", RecordID: id,
+		Audit: &store.AuditEntry{ID: store.NewID(), At: now, Actor: "u1", IP: "127.0.0.1", Action: action, Entity: "deal", RecordID: id,
 			Changes: map[string]any{"name": map[string]any{"to": "x"}}},
-		Event: &store.Event{ID: NewID(), Type: action, Entity: "deal", RecordID: id, Actor: "u1", At: now, Payload: map[string]any{"k": "v"}},
+		Event: &store.Event{ID: store.NewID(), Type: action, Entity: "deal", RecordID: id, Actor: "u1", At: now, Payload: map[string]any{"k": "v"}},
 	}
 }
 
@@ -508,7 +503,7 @@ func testAuditOutbox(t *testing.T, s store.Store, _ Capabilities) {
 	if err := s.Update(ctx(), "deal", r, sides("record.updated", r.ID)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AppendAudit(ctx(), &store.AuditEntry{ID: NewID(), At: time.Now(), Actor: "u9", Action: "auth.login"}); err != nil {
+	if err := s.AppendAudit(ctx(), &store.AuditEntry{ID: store.NewID(), At: time.Now(), Actor: "u9", Action: "auth.login"}); err != nil {
 		t.Fatal(err)
 	}
 	all, err := s.ListAudit(ctx(), store.AuditQuery{Limit: 10})
