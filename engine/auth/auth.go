@@ -351,6 +351,16 @@ func (s *Service) loadUser(ctx context.Context, id string) (*store.Doc, *User, *
 	return d, u, ud, err
 }
 
+// activeUser loads the user a token or challenge speaks for: one that is
+// gone or deactivated makes the caller unauthenticated.
+func (s *Service) activeUser(ctx context.Context, id string) (*User, error) {
+	_, u, _, err := s.loadUser(ctx, id)
+	if errors.Is(err, ErrNotFound) || err == nil && !u.Active {
+		return nil, ErrUnauthenticated
+	}
+	return u, err
+}
+
 // HasUsers reports whether any user exists (if not, the instance awaits its
 // setup).
 func (s *Service) HasUsers(ctx context.Context) (bool, error) {

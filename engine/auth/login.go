@@ -165,15 +165,9 @@ func (s *Service) CompleteLogin(ctx context.Context, req SecondFactorRequest) (*
 	if td.Kind != tokenChallenge || !td.usable(s.clock()) {
 		return nil, ErrUnauthenticated
 	}
-	_, u, _, err := s.loadUser(ctx, td.UserID)
+	u, err := s.activeUser(ctx, td.UserID)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, ErrUnauthenticated
-		}
 		return nil, err
-	}
-	if !u.Active {
-		return nil, ErrUnauthenticated
 	}
 	method, err := s.verifyFactor(ctx, factorCheck{user: u, code: req.Code, recovery: req.RecoveryCode, ip: req.IP,
 		purpose: "login", clear: true})

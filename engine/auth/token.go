@@ -199,15 +199,9 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 	if !td.usable(now) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
 		return nil, ErrUnauthenticated
 	}
-	_, u, _, err := s.loadUser(ctx, td.UserID)
+	u, err := s.activeUser(ctx, td.UserID)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, ErrUnauthenticated
-		}
 		return nil, err
-	}
-	if !u.Active {
-		return nil, ErrUnauthenticated
 	}
 	p := identity.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, Teams: u.Teams, Attributes: u.Attributes, TokenID: d.ID}
 	applyToken(&p, td)
@@ -301,14 +295,9 @@ func (s *Service) CreateScopedToken(ctx context.Context, p *identity.Principal, 
 	}
 	// The principal may be up to a cache lifetime old: do not mint tokens
 	// for a user deactivated meanwhile.
-	_, u, _, err := s.loadUser(ctx, p.UserID)
+	u, err := s.activeUser(ctx, p.UserID)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return "", nil, ErrUnauthenticated
-		}
 		return "", nil, err
-	} else if !u.Active {
-		return "", nil, ErrUnauthenticated
 	}
 	td := &tokenDoc{UserID: p.UserID, Name: name, Kind: tokenAPI, CreatedAt: now, ExpiresAt: exp}
 	if err := scopeToken(td, scope, p, u); err != nil {

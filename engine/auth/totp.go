@@ -164,15 +164,9 @@ func (s *Service) manager(ctx context.Context, p *identity.Principal) (*User, er
 	if p.TokenKind != tokenSession {
 		return nil, ErrSessionOnly
 	}
-	_, u, _, err := s.loadUser(ctx, p.UserID)
+	u, err := s.activeUser(ctx, p.UserID)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, ErrUnauthenticated
-		}
 		return nil, err
-	}
-	if !u.Active {
-		return nil, ErrUnauthenticated
 	}
 	return u, nil
 }
