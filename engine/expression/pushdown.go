@@ -336,12 +336,18 @@ var flip = map[string]string{"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "
 
 var cmpOps = map[string]store.Op{"==": store.OpEq, "!=": store.OpNe, "<": store.OpLt, "<=": store.OpLe, ">": store.OpGt, ">=": store.OpGe}
 
-func (p *pusher) compare(n *ast.BinaryNode) (*store.Cond, error) {
+// operands reads both sides of a binary operator.
+func (p *pusher) operands(n *ast.BinaryNode) (operand, operand, error) {
 	l, err := p.operand(n.Left)
 	if err != nil {
-		return nil, err
+		return operand{}, operand{}, err
 	}
 	r, err := p.operand(n.Right)
+	return l, r, err
+}
+
+func (p *pusher) compare(n *ast.BinaryNode) (*store.Cond, error) {
+	l, r, err := p.operands(n)
 	if err != nil {
 		return nil, err
 	}
@@ -390,11 +396,7 @@ func (p *pusher) constCompare(n ast.Node, a, b any, op string) (*store.Cond, err
 }
 
 func (p *pusher) in(n *ast.BinaryNode) (*store.Cond, error) {
-	l, err := p.operand(n.Left)
-	if err != nil {
-		return nil, err
-	}
-	r, err := p.operand(n.Right)
+	l, r, err := p.operands(n)
 	if err != nil {
 		return nil, err
 	}
@@ -468,11 +470,7 @@ func asList(v any) ([]any, bool) {
 }
 
 func (p *pusher) text(n *ast.BinaryNode) (*store.Cond, error) {
-	l, err := p.operand(n.Left)
-	if err != nil {
-		return nil, err
-	}
-	r, err := p.operand(n.Right)
+	l, r, err := p.operands(n)
 	if err != nil {
 		return nil, err
 	}
