@@ -91,20 +91,10 @@ func recordDoc(r *store.Record) (bson.D, error) {
 // scalars are stored as themselves, so they can be filtered, sorted and
 // indexed; anything holding an object is stored as JSON (see jsonSubtype).
 func toBSON(v any) (any, error) {
+	if out, ok, err := plainScalar(v); ok {
+		return out, err
+	}
 	switch x := v.(type) {
-	case nil, string, bool, int64, float64:
-		return x, nil
-	case int:
-		return int64(x), nil
-	case int32:
-		return int64(x), nil
-	case float32:
-		return float64(x), nil
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i, nil
-		}
-		return x.Float64()
 	case time.Time:
 		// Dates are strings in the IR; a stray time.Time is kept comparable
 		// with them rather than stored as a BSON date.

@@ -252,24 +252,37 @@ func likePattern(op store.Op, s string) string {
 // a map above all, could be read by a server as an operator or a document
 // comparison and is refused.
 func scalar(field string, v any) (any, error) {
+	out, ok, err := plainScalar(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: a %T cannot be compared", field, v)
+	}
+	return out, nil
+}
+
+// plainScalar returns a scalar in the form the driver encodes (nil,
+// string, bool, int64, float64); ok is false for anything else.
+func plainScalar(v any) (out any, ok bool, err error) {
 	switch x := v.(type) {
 	case nil, string, bool, int64, float64:
-		return x, nil
+		return x, true, nil
 	case int:
-		return int64(x), nil
+		return int64(x), true, nil
 	case int32:
-		return int64(x), nil
+		return int64(x), true, nil
 	case float32:
-		return float64(x), nil
+		return float64(x), true, nil
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
-			return i, nil
+			return i, true, nil
 		}
 		f, err := x.Float64()
 		if err != nil || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%s: bad number %q", field, string(x))
+			return nil, true, fmt.Errorf("bad number %q", string(x))
 		}
-		return f, nil
+		return f, true, nil
 	}
-	return nil, fmt.Errorf("%s: a %T cannot be compared", field, v)
+	return nil, false, nil
 }
