@@ -51,8 +51,8 @@ func (p *Policy) Explain(ctx context.Context, pr *identity.Principal, e *catalog
 	x.Admin = admin
 	ops := []string{records.OpCreate, records.OpRead, records.OpUpdate, records.OpDelete}
 	for _, op := range ops {
+		x.Can[op] = admin // every operation is answered, true or false
 		if admin {
-			x.Can[op] = true
 			continue
 		}
 		for _, g := range gs {
@@ -81,7 +81,6 @@ func (p *Policy) Explain(ctx context.Context, pr *identity.Principal, e *catalog
 				x.Can[op] = true
 			}
 		}
-		x.Can[op] = x.Can[op] || false
 	}
 	if !admin {
 		for _, f := range e.LiveFields() {

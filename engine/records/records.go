@@ -242,7 +242,7 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id 
 		return nil, err
 	}
 	changes := diff(e, old, r)
-	if len(changes) == 0 && r.Owner == old.Owner {
+	if len(changes) == 0 { // diff includes an owner change
 		return old, nil // nothing changed: no new version, no event
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)

@@ -263,8 +263,8 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"items": items, "next_before": next})
 }
 
-// redact removes hidden fields from an entry's changes, including those
-// nested in an event-style {"changes": …} payload.
+// redact removes hidden fields from an entry's changes (record entries
+// hold field → {from, to}).
 func redact(a *store.AuditEntry, hidden func(string) bool) {
 	for f := range a.Changes {
 		if hidden(f) {

@@ -28,8 +28,7 @@ func column(field string) (string, error) {
 
 // sqlBuilder translates the query IR into a WHERE clause and its arguments.
 type sqlBuilder struct {
-	entity string
-	args   []any
+	args []any
 }
 
 // Translate is cond exposed for the fuzz test and for EXPLAIN in tests.

@@ -33,9 +33,6 @@ type Store struct {
 
 	ckStop, ckEnd chan struct{}
 
-	mu    sync.RWMutex
-	kinds map[string]map[string]metadata.Kind // entity → field → kind, from EnsureEntity
-
 	// Writes go through one goroutine that commits them in batches (group
 	// commit): concurrent writers share a transaction, each inside its own
 	// savepoint, so one write failing undoes only itself.
@@ -131,7 +128,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
 	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
-	s := &Store{w: w, r: r, ck: ck, kinds: map[string]map[string]metadata.Kind{},
+	s := &Store{w: w, r: r, ck: ck,
 		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}),
 		ckStop: make(chan struct{}), ckEnd: make(chan struct{})}
 	go s.writer()
@@ -235,13 +232,7 @@ func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
 		}
 	}
 	want := map[string]string{} // index name → create statement
-	kinds := map[string]metadata.Kind{}
 	for _, f := range e.LiveFields() {
-		t, ok := metadata.LookupType(f.Type)
-		if !ok {
-			continue
-		}
-		kinds[f.Name] = t.Kind()
 		col := dataCol(f.Name)
 		if f.Unique {
 			name := "ux_" + e.Name + "_" + f.Name
@@ -306,9 +297,6 @@ func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
 	if _, err := s.w.ExecContext(ctx, `ANALYZE `+recTable(e.Name)); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	s.kinds[e.Name] = kinds
-	s.mu.Unlock()
 	return nil
 }
 
@@ -413,7 +401,6 @@ func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd
 
 func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*store.Record, error) {
 	var b sqlBuilder
-	b.entity = entity
 	where, err := b.cond(q.Filter)
 	if err != nil {
 		return nil, err
@@ -466,7 +453,6 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 
 func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, limit int64) (int64, bool, error) {
 	var b sqlBuilder
-	b.entity = entity
 	where, err := b.cond(filter)
 	if err != nil {
 		return 0, false, err
@@ -485,7 +471,6 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 
 func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQuery) ([]store.AggregateRow, error) {
 	var b sqlBuilder
-	b.entity = entity
 	where, err := b.cond(q.Filter)
 	if err != nil {
 		return nil, err
