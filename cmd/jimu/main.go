@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -78,6 +79,7 @@ type config struct {
 	http, data, db, logLevel, logFormat string
 	idle                                time.Duration
 	secure                              bool
+	countCap                            int64
 }
 
 func env(name, def string) string {
@@ -93,6 +95,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.db, "db", env("JIMU_DB", ""), "store URL: sqlite:///path/jimu.db or mongodb://host/db (JIMU_DB; default: SQLite in the data directory)")
 	fs.StringVar(&c.logLevel, "log-level", env("JIMU_LOG_LEVEL", "info"), "debug, info, warn or error (JIMU_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("JIMU_LOG_FORMAT", "text"), "text or json (JIMU_LOG_FORMAT)")
+	countCap, _ := strconv.ParseInt(env("JIMU_COUNT_CAP", "100000"), 10, 64)
+	fs.Int64Var(&c.countCap, "count-cap", countCap, "count=true is exact up to this many records, then says count_capped (JIMU_COUNT_CAP)")
 	idle, _ := time.ParseDuration(env("JIMU_SESSION_IDLE", "30m"))
 	fs.DurationVar(&c.idle, "session-idle", idle, "sign a browser session out after this long unused (JIMU_SESSION_IDLE)")
 	fs.BoolVar(&c.secure, "secure-cookies", env("JIMU_SECURE_COOKIES", "") == "true",
@@ -166,7 +170,12 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	policy := &access.Policy{Roles: roles, Dir: access.NewDirectory(st, au), St: st, Log: log}
-	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, policy, log), Auth: au,
+	if cfg.countCap < 1 {
+		return fmt.Errorf("--count-cap must be at least 1, not %d", cfg.countCap)
+	}
+	recs := records.New(st, cat, policy, log)
+	recs.CountCap = cfg.countCap
+	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: recs, Auth: au,
 		Access: policy, Log: log, Version: version})
 
 	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
