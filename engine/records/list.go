@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jimu-crm/jimu/engine/catalog"
@@ -305,48 +306,66 @@ func beyond(k store.SortKey, kind metadata.Kind, v any) *store.Cond {
 	}
 }
 
-// Render is a record as the API shows it to p: system fields, then the data
-// fields p may see (restricted to fields when given), numbers in their
-// field's kind.
-func (s *Service) Render(p *identity.Principal, e *catalog.Entity, r *store.Record, fields []string) map[string]any {
-	out := make(map[string]any, len(r.Data)+8)
-	out["id"] = r.ID
-	out["version"] = r.Version
-	out["created_at"] = metadata.FormatDateTime(r.CreatedAt)
-	out["updated_at"] = metadata.FormatDateTime(r.UpdatedAt)
-	out["created_by"] = r.CreatedBy
-	out["updated_by"] = r.UpdatedBy
-	if e.Ownership {
-		out["owner"] = r.Owner
-	}
-	want := func(string) bool { return true }
-	if fields != nil {
-		set := map[string]bool{}
-		for _, f := range fields {
-			set[f] = true
-		}
-		want = func(f string) bool { return set[f] }
-	}
+// View is how records of one entity look to one principal: the data fields
+// they may see (restricted to the asked-for fields), worked out once for a
+// whole page rather than per record.
+type View struct {
+	e      *catalog.Entity
+	fields []*metadata.Field
+	kinds  []metadata.Kind
+}
+
+// View returns p's view of e's records; fields, when not nil, restricts it.
+func (s *Service) View(p *identity.Principal, e *catalog.Entity, fields []string) *View {
+	v := &View{e: e}
 	for _, f := range e.LiveFields() {
-		v, ok := r.Data[f.Name]
-		if !ok || !want(f.Name) {
+		if fields != nil && !slices.Contains(fields, f.Name) {
 			continue
 		}
 		if hidden, _ := s.policy.Field(p, e, f.Name); hidden {
 			continue
 		}
 		kind, _ := e.KindOf(f.Name)
-		switch kind {
+		v.fields = append(v.fields, f)
+		v.kinds = append(v.kinds, kind)
+	}
+	return v
+}
+
+// Render is a record as the API shows it: system fields, then the view's
+// data fields, numbers in their field's kind.
+func (v *View) Render(r *store.Record) map[string]any {
+	out := make(map[string]any, len(v.fields)+8)
+	out["id"] = r.ID
+	out["version"] = r.Version
+	out["created_at"] = metadata.FormatDateTime(r.CreatedAt)
+	out["updated_at"] = metadata.FormatDateTime(r.UpdatedAt)
+	out["created_by"] = r.CreatedBy
+	out["updated_by"] = r.UpdatedBy
+	if v.e.Ownership {
+		out["owner"] = r.Owner
+	}
+	for i, f := range v.fields {
+		val, ok := r.Data[f.Name]
+		if !ok {
+			continue
+		}
+		switch v.kinds[i] {
 		case metadata.KindNumber:
-			if n, ok := v.(int64); ok {
-				v = float64(n)
+			if n, ok := val.(int64); ok {
+				val = float64(n)
 			}
 		case metadata.KindInteger:
-			if n, ok := v.(float64); ok {
-				v = int64(n)
+			if n, ok := val.(float64); ok {
+				val = int64(n)
 			}
 		}
-		out[f.Name] = v
+		out[f.Name] = val
 	}
 	return out
+}
+
+// Render renders one record for p (see View).
+func (s *Service) Render(p *identity.Principal, e *catalog.Entity, r *store.Record, fields []string) map[string]any {
+	return s.View(p, e, fields).Render(r)
 }

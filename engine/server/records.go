@@ -34,9 +34,10 @@ func (s *Server) listRecords(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	view := s.Records.View(p, e, res.Fields)
 	items := make([]map[string]any, len(res.Items))
 	for i, r := range res.Items {
-		items[i] = s.Records.Render(p, e, r, res.Fields)
+		items[i] = view.Render(r)
 	}
 	out := fiber.Map{"items": items, "next_cursor": nil}
 	if res.NextCursor != "" {
