@@ -185,28 +185,23 @@ func (c *Catalog) Create(ctx context.Context, p *identity.Principal, e *metadata
 // Update replaces an entity's definition (PUT). expected is the version the
 // caller read (0: any).
 func (c *Catalog) Update(ctx context.Context, p *identity.Principal, name string, e *metadata.Entity, expected int64) (*Entity, error) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	old, err := c.Get(name)
-	if err != nil {
-		return nil, err
-	}
-	if expected != 0 && expected != old.Version {
-		return nil, problem.Conflict("entity %s is at version %d, not %d", name, old.Version, expected)
-	}
 	if e.Name != name {
 		return nil, problem.Invalid(problem.FieldError{Field: "name", Code: "immutable", Message: "an entity cannot be renamed"})
 	}
-	// Fields left out of a PUT are deleted (hidden, data kept), never dropped.
-	next := e.Clone()
-	for _, of := range old.Fields {
-		if next.AnyField(of.Name) == nil {
-			f := *of
-			markDeleted(&f)
-			next.Fields = append(next.Fields, &f)
+	return c.Change(ctx, p, name, expected, "meta.entity.update", func(cur *metadata.Entity) error {
+		// Fields left out of a PUT are deleted (hidden, data kept), never
+		// dropped.
+		next := e.Clone()
+		for _, of := range cur.Fields {
+			if next.AnyField(of.Name) == nil {
+				f := *of
+				markDeleted(&f)
+				next.Fields = append(next.Fields, &f)
+			}
 		}
-	}
-	return c.commit(ctx, p, old.Entity, next, "meta.entity.update")
+		*cur = *next
+		return nil
+	})
 }
 
 // Change applies fn to a copy of the entity and commits the result: the

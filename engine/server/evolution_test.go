@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -79,6 +80,25 @@ func TestSchemaEvolution(t *testing.T) {
 			if n := len(hist.Items); n < 7 || hist.Items[n-1]["version"].(float64) != float64(n) {
 				t.Fatalf("history: %d versions", n)
 			}
+			// PUT replaces the definition; fields it leaves out are deleted,
+			// not dropped, and a stale version is refused.
+			e.do("GET", "/api/v1/meta/entities/deal", nil, 200, &ent)
+			v := ent["version"].(float64)
+			put := map[string]any{"name": "deal", "label": "Deals", "fields": []any{
+				map[string]any{"name": "name", "type": "text", "required": true}}}
+			e.do("PUT", "/api/v1/meta/entities/deal", put, 200, &ent, "If-Match", fmt.Sprint(v))
+			if ent["version"].(float64) != v+1 || ent["label"] != "Deals" {
+				t.Fatalf("PUT entity: %v", ent)
+			}
+			for _, f := range ent["fields"].([]any) {
+				if fm := f.(map[string]any); fm["name"] == "stage" && fm["deleted"] != true {
+					t.Fatalf("a field left out of PUT must be deleted, not dropped: %v", fm)
+				}
+			}
+			if r := e.raw("PUT", "/api/v1/meta/entities/deal", put, "If-Match", fmt.Sprint(v)); r.Status != 409 {
+				t.Fatalf("PUT with a stale version: %d", r.Status)
+			}
+			e.do("PATCH", "/api/v1/meta/entities/deal/fields/stage", map[string]any{"deleted": false}, 200, nil)
 			// Making a field unique over duplicates is refused, naming it.
 			e.do("POST", "/api/v1/records/deal", map[string]any{"name": "B"}, 201, nil)
 			r = e.raw("PATCH", "/api/v1/meta/entities/deal/fields/name", map[string]any{"unique": true})
