@@ -151,14 +151,7 @@ func (s *Service) CompleteLogin(ctx context.Context, req SecondFactorRequest) (*
 	if tok == "" {
 		return nil, ErrUnauthenticated
 	}
-	d, err := s.st.GetDocByKey(ctx, KindToken, hashToken(tok))
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, ErrUnauthenticated
-		}
-		return nil, err
-	}
-	td, err := decodeToken(d)
+	d, td, err := s.tokenByKey(ctx, hashToken(tok))
 	if err != nil {
 		return nil, err
 	}

@@ -100,6 +100,20 @@ func decodeToken(d *store.Doc) (*tokenDoc, error) {
 	return &td, nil
 }
 
+// tokenByKey finds a token by the hash of its secret; an unknown one makes
+// the caller unauthenticated.
+func (s *Service) tokenByKey(ctx context.Context, key string) (*store.Doc, *tokenDoc, error) {
+	d, err := s.st.GetDocByKey(ctx, KindToken, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	td, err := decodeToken(d)
+	return d, td, err
+}
+
 func (t *tokenDoc) public(id string) *Token {
 	return &Token{ID: id, UserID: t.UserID, Name: t.Name, Kind: t.Kind, CreatedAt: t.CreatedAt,
 		ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, Revoked: t.Revoked,
@@ -185,14 +199,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 		return p, nil
 	}
 	gen := s.cache.generation()
-	d, err := s.st.GetDocByKey(ctx, KindToken, key)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, ErrUnauthenticated
-		}
-		return nil, err
-	}
-	td, err := decodeToken(d)
+	d, td, err := s.tokenByKey(ctx, key)
 	if err != nil {
 		return nil, err
 	}
