@@ -24,16 +24,18 @@ type refusal struct {
 const refusalEvery = time.Minute
 
 // auditRefusal appends an audit entry for a refused request (a forged or
-// expired token, a throttled sign-in, a rejected role document), at most
-// once a minute per action and address.
+// expired token, a throttled sign-in, a rejected role document): every
+// one made by a signed-in user, anonymous ones at most once a minute per
+// action and address.
 func (s *Server) auditRefusal(ctx context.Context, actor, ip, action string, details map[string]any) {
-	key := action + "\x00" + ip
 	now := time.Now()
+	// A signed-in user's refusal (an admin's rejected role) is no anonymous
+	// flood: every one is kept.
 	if actor != "" {
-		// A signed-in user's refusal (an admin's rejected role) is no
-		// anonymous flood: every one is kept.
-		key += "\x00" + store.NewID()
+		s.appendRefusal(ctx, actor, ip, action, now, details)
+		return
 	}
+	key := action + "\x00" + ip
 	s.refused.mu.Lock()
 	if s.refused.last == nil {
 		s.refused.last = map[string]*refusal{}
@@ -63,6 +65,10 @@ func (s *Server) auditRefusal(ctx context.Context, actor, ip, action string, det
 	if missed > 0 {
 		details["also_refused_since_last_entry"] = missed
 	}
+	s.appendRefusal(ctx, actor, ip, action, now, details)
+}
+
+func (s *Server) appendRefusal(ctx context.Context, actor, ip, action string, now time.Time, details map[string]any) {
 	err := s.Store.AppendAudit(ctx, &store.AuditEntry{ID: store.NewID(), At: now.UTC(),
 		Actor: actor, IP: ip, Action: action, Changes: details})
 	if err != nil {
