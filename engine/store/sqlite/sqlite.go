@@ -40,6 +40,14 @@ type Store struct {
 	closing   sync.RWMutex
 	closed    bool
 	writerEnd chan struct{}
+
+	// prepared holds the writer's prepared statements (see wtx); only the
+	// writer goroutine uses it.
+	prepared map[string]*sql.Stmt
+
+	// ckPause is held by the writer while it commits a batch, and by the
+	// checkpointer when it needs the WAL to stand still (see checkpointer).
+	ckPause sync.Mutex
 }
 
 type job struct {
@@ -48,21 +56,33 @@ type job struct {
 	done chan error
 }
 
-// wtx is a write transaction that prepares each statement once per batch:
-// the writes of a batch are mostly the same few INSERTs, and parsing them
-// again for every write was a large share of the writer's time.
+// wtx is a write transaction. The writes of a batch are mostly the same
+// few INSERTs, and parsing them again for every write (or every batch) was
+// a large share of the writer's time: a statement is prepared on the
+// writer's connection once, kept in prepared, and bound to each
+// transaction that runs it.
 type wtx struct {
 	*sql.Tx
-	stmts map[string]*sql.Stmt
+	stmts    map[string]*sql.Stmt // bound to this transaction
+	prepared map[string]*sql.Stmt // the writer's, across transactions
+	fresh    []string             // statements to add to prepared after the commit
 }
 
 func (t *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
 	if st, ok := t.stmts[q]; ok {
 		return st
 	}
-	st, err := t.Tx.PrepareContext(ctx, q)
-	if err != nil {
-		return nil // the caller runs it unprepared and gets the error there
+	var st *sql.Stmt
+	if ps, ok := t.prepared[q]; ok {
+		st = t.Tx.StmtContext(ctx, ps)
+	} else {
+		// Preparing on the database needs the connection this
+		// transaction holds; the writer does it after the commit.
+		var err error
+		if st, err = t.Tx.PrepareContext(ctx, q); err != nil {
+			return nil // the caller runs it unprepared and gets the error there
+		}
+		t.fresh = append(t.fresh, q)
 	}
 	t.stmts[q] = st
 	return st
@@ -129,7 +149,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
 	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
 	s := &Store{w: w, r: r, ck: ck,
-		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}),
+		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}), prepared: map[string]*sql.Stmt{},
 		ckStop: make(chan struct{}), ckEnd: make(chan struct{})}
 	go s.writer()
 	go s.checkpointer()
@@ -181,13 +201,28 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.ck.Close(), s.w.Close())
 }
 
-// checkpointEvery is how often WAL frames are copied back into the
-// database file, beside the writer rather than inside its commits.
-const checkpointEvery = 500 * time.Millisecond
+// Checkpoint tuning; variables so that a test can make them small.
+var (
+	// checkpointEvery is how often WAL frames are copied back into the
+	// database file, beside the writer rather than inside its commits.
+	checkpointEvery = 500 * time.Millisecond
+	// restartFrames is the WAL length (in frames, ~4 KiB each) beyond
+	// which the checkpointer makes the WAL start over.
+	restartFrames = 8192
+	// restartTail is how many frames may still be waiting when the
+	// checkpointer holds the writer to copy them.
+	restartTail = 512
+)
 
 // checkpointer runs passive checkpoints: they never block the writer or
-// readers, and once a checkpoint has caught up the writer starts the WAL
-// file over, so it stays small.
+// readers. But under a steady stream of writes a passive checkpoint never
+// quite catches up (frames arrive while it copies), and SQLite starts the
+// WAL over only when a write begins with every frame back in the database.
+// The WAL would grow for as long as the writes last, each frame extending
+// the file and every page lookup searching a longer WAL index. So once the
+// WAL is long, the checkpointer copies again until what arrived during its
+// last pass is small, then copies that last tail with the writer held
+// between two batches (ckPause): the next write starts the WAL over.
 func (s *Store) checkpointer() {
 	defer close(s.ckEnd)
 	t := time.NewTicker(checkpointEvery)
@@ -197,12 +232,37 @@ func (s *Store) checkpointer() {
 		case <-s.ckStop:
 			return
 		case <-t.C:
-			var busy, frames, done int
-			if err := s.ck.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
-				continue // a busy database; the next tick tries again
+			frames, err := s.checkpoint()
+			if err != nil || frames < restartFrames {
+				continue // an error: a busy database; the next tick tries again
 			}
+			// Each pass copies what arrived during the one before; a few
+			// passes leave a short tail, which is copied with the writer
+			// held.
+			for range 4 {
+				next, err := s.checkpoint()
+				if err != nil {
+					break
+				}
+				grew := next - frames
+				frames = next
+				if grew < restartTail {
+					break
+				}
+			}
+			s.ckPause.Lock()
+			s.checkpoint()
+			s.ckPause.Unlock()
 		}
 	}
+}
+
+// checkpoint runs a passive checkpoint and reports the WAL's length in
+// frames when it began.
+func (s *Store) checkpoint() (int, error) {
+	var busy, frames, done int
+	err := s.ck.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
+	return frames, err
 }
 
 // Ping checks that the file is readable.
@@ -827,20 +887,27 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
+		s.ckPause.Lock()
 		s.commit(batch)
+		s.ckPause.Unlock()
+		// The writers this batch just answered were woken on this
+		// goroutine's processor; let them send their answers now rather
+		// than after the next batch.
+		runtime.Gosched()
 	}
 }
 
 func (s *Store) commit(batch []*job) {
 	results := make([]error, len(batch))
 	stx, err := s.w.BeginTx(context.Background(), nil)
-	tx := &wtx{Tx: stx, stmts: map[string]*sql.Stmt{}}
 	if err != nil {
 		for _, j := range batch {
 			j.done <- err
 		}
 		return
 	}
+	tx := &wtx{Tx: stx, stmts: map[string]*sql.Stmt{}, prepared: s.prepared}
+	defer s.keepPrepared(tx)
 	alone := len(batch) == 1
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
@@ -885,6 +952,29 @@ func (s *Store) commit(batch []*job) {
 	}
 	for i, j := range batch {
 		j.done <- results[i]
+	}
+}
+
+// maxPrepared bounds the writer's statement cache: statements name their
+// entity's table, so it grows with the schema, and starts over past this.
+const maxPrepared = 512
+
+// keepPrepared prepares, on the writer's connection, the statements a
+// finished transaction ran for the first time.
+func (s *Store) keepPrepared(tx *wtx) {
+	if len(tx.fresh) == 0 {
+		return
+	}
+	if len(s.prepared)+len(tx.fresh) > maxPrepared {
+		for q, st := range s.prepared {
+			st.Close()
+			delete(s.prepared, q)
+		}
+	}
+	for _, q := range tx.fresh {
+		if st, err := s.w.Prepare(q); err == nil {
+			s.prepared[q] = st
+		}
 	}
 }
 
