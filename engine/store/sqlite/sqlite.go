@@ -110,6 +110,35 @@ const maxBatch = 64
 
 var _ store.Store = (*Store)(nil)
 
+// pageSize is the page size of a new database. A write rewrites the last
+// page of every append-only tree (the records, the audit log, the outbox,
+// the time indexes), and larger pages fill, split and rebalance those
+// trees half as often: 8 KiB gave ~10% more creates/s than SQLite's 4 KiB
+// in make bench, while 16 KiB lost it again copying twice the bytes per
+// random index page.
+const pageSize = 8192
+
+// create makes a new database file with pageSize pages in WAL mode. The
+// page size has to be set before anything else touches the file (the
+// driver runs its _pragma list sorted, journal_mode first), and has no
+// effect on an existing database.
+func create(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	for _, q := range []string{fmt.Sprintf(`PRAGMA page_size = %d`, pageSize), `PRAGMA journal_mode = WAL`} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
 // Open opens (creating if needed) the database file at path.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
@@ -121,6 +150,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// Pages are read through a memory map rather than a read call each;
 	// the writer also keeps a larger cache (its index pages at 1M records
 	// do not fit SQLite's default 2 MB).
+	if err := create(ctx, path); err != nil {
+		return nil, err
+	}
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)", "mmap_size(1073741824)"} {
 		q.Add("_pragma", p)
 	}

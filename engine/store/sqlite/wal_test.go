@@ -85,3 +85,19 @@ func TestWALStartsOver(t *testing.T) {
 	}
 	t.Logf("largest WAL: %d KiB", largest.Load()>>10)
 }
+
+// TestPageSize: a new database gets 8 KiB pages (see Open).
+func TestPageSize(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "jimu.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var size int
+	if err := s.r.QueryRow(`PRAGMA page_size`).Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	if size != pageSize {
+		t.Fatalf("page size %d, want %d", size, pageSize)
+	}
+}
