@@ -929,7 +929,50 @@ func (s *Store) writer() {
 	}
 }
 
+// commit commits a batch. Writes rarely fail, so it first runs the whole
+// batch in one transaction without savepoints: a savepoint copies every
+// page a write touches into its sub-journal, a tenth of the writer's time.
+// Should any write fail, that transaction is rolled back and the batch runs
+// again with a savepoint per write (commitEach), so the failure undoes
+// only itself.
 func (s *Store) commit(batch []*job) {
+	if len(batch) > 1 && s.commitTogether(batch) {
+		return
+	}
+	s.commitEach(batch)
+}
+
+// commitTogether reports whether it committed the batch and answered its
+// writers; when it did not, nothing was written and nobody answered.
+func (s *Store) commitTogether(batch []*job) bool {
+	stx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		return false
+	}
+	tx := &wtx{Tx: stx, stmts: map[string]*sql.Stmt{}, prepared: s.prepared}
+	defer s.keepPrepared(tx)
+	results := make([]error, len(batch))
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = err // not run: nothing to undo
+			continue
+		}
+		if err := j.fn(tx); err != nil {
+			tx.Rollback()
+			return false
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false
+	}
+	for i, j := range batch {
+		j.done <- results[i]
+	}
+	return true
+}
+
+// commitEach commits a batch with a savepoint per write.
+func (s *Store) commitEach(batch []*job) {
 	results := make([]error, len(batch))
 	stx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
