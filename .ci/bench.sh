@@ -81,6 +81,9 @@ fi
 log "copy the database for the server"
 mkdir -p "$work/data"
 cp "$CACHE"/jimu.db* "$work/data/"
+# Flush the copy now: otherwise the kernel writes its 1.8 GB back to disk
+# during the first seconds of the measurements.
+sync "$work/data/"jimu.db*
 du -sh "$work/data" >&2
 
 # --- serve and measure over HTTP ---------------------------------------------
