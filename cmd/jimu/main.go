@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,6 +136,22 @@ func (c *config) openStore(ctx context.Context) (store.Store, string, error) {
 	return nil, "", fmt.Errorf("--db %q: use sqlite://path or mongodb://host/db", u)
 }
 
+// defaultGCPercent is the server's GOGC unless the environment sets one.
+// The Go heap of a running server is small (SQLite's page caches live
+// outside it) while every request allocates, so at Go's default of 100 it
+// collected several times a second; the collector's workers and assists
+// then took processor time from requests on a two-core machine. At 400
+// make bench measured ~15% more creates/s for a heap of tens of MB.
+const defaultGCPercent = 400
+
+func setGCPercent(log *slog.Logger) {
+	if os.Getenv("GOGC") != "" {
+		return // the operator's choice
+	}
+	debug.SetGCPercent(defaultGCPercent)
+	log.Debug("garbage collection", "gogc", defaultGCPercent)
+}
+
 func serve(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -150,6 +167,7 @@ func serve(args []string, stderr io.Writer) error {
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	setGCPercent(log)
 
 	st, kind, err := cfg.openStore(ctx)
 	if err != nil {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -29,5 +32,23 @@ func TestCLI(t *testing.T) {
 	}
 	if err := run([]string{"serve", "--db", "postgres://x"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "sqlite://") {
 		t.Fatalf("bad --db: %v", err)
+	}
+}
+
+// TestGCPercent: serve collects garbage at defaultGCPercent unless GOGC is
+// set, and leaves an operator's GOGC alone.
+func TestGCPercent(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+
+	t.Setenv("GOGC", "")
+	setGCPercent(log)
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Fatalf("GOGC unset: GC percent %d, want %d", got, defaultGCPercent)
+	}
+	t.Setenv("GOGC", "150")
+	setGCPercent(log)
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Fatalf("GOGC set: GC percent changed to %d", got)
 	}
 }
