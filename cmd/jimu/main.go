@@ -140,8 +140,9 @@ func (c *config) openStore(ctx context.Context) (store.Store, string, error) {
 // The Go heap of a running server is small (SQLite's page caches live
 // outside it) while every request allocates, so at Go's default of 100 it
 // collected several times a second; the collector's workers and assists
-// then took processor time from requests on a two-core machine. At 400
-// make bench measured ~15% more creates/s for a heap of tens of MB.
+// then took processor time from requests on a two-core machine. At 400,
+// alternating jimubench runs against the 1M-deal database measured ~15%
+// more creates/s (docs/decisions.md 13).
 const defaultGCPercent = 400
 
 func setGCPercent(log *slog.Logger) {

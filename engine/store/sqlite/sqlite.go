@@ -113,9 +113,10 @@ var _ store.Store = (*Store)(nil)
 // pageSize is the page size of a new database. A write rewrites the last
 // page of every append-only tree (the records, the audit log, the outbox,
 // the time indexes), and larger pages fill, split and rebalance those
-// trees half as often: 8 KiB gave ~10% more creates/s than SQLite's 4 KiB
-// in make bench, while 16 KiB lost it again copying twice the bytes per
-// random index page.
+// trees half as often. jimubench against VACUUMed copies of the 1M-deal
+// database gave ~10% more creates/s at 8 KiB than at SQLite's 4 KiB, while
+// 16 KiB lost it again copying twice the bytes per random index page
+// (docs/performance.md).
 const pageSize = 8192
 
 // create makes a new database file with pageSize pages in WAL mode. The
@@ -147,12 +148,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 	}
 	q := url.Values{}
-	// Pages are read through a memory map rather than a read call each;
-	// the writer also keeps a larger cache (its index pages at 1M records
-	// do not fit SQLite's default 2 MB).
 	if err := create(ctx, path); err != nil {
 		return nil, err
 	}
+	// Pages are read through a memory map rather than a read call each;
+	// the writer also keeps a larger cache (its index pages at 1M records
+	// do not fit SQLite's default 2 MB).
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)", "mmap_size(1073741824)"} {
 		q.Add("_pragma", p)
 	}
@@ -238,8 +239,8 @@ var (
 	// checkpointEvery is how often WAL frames are copied back into the
 	// database file, beside the writer rather than inside its commits.
 	checkpointEvery = 500 * time.Millisecond
-	// restartFrames is the WAL length (in frames, ~4 KiB each) beyond
-	// which the checkpointer makes the WAL start over.
+	// restartFrames is the WAL length in frames (a page each: 64 MiB at
+	// 8 KiB pages) beyond which the checkpointer makes the WAL start over.
 	restartFrames = 8192
 	// restartTail is how many frames may still be waiting when the
 	// checkpointer holds the writer to copy them.
@@ -266,7 +267,7 @@ func (s *Store) checkpointer() {
 		case <-t.C:
 			frames, err := s.checkpoint()
 			if err != nil || frames < restartFrames {
-				continue // an error: a busy database; the next tick tries again
+				continue // short enough, or busy: the next tick looks again
 			}
 			// Each pass copies what arrived during the one before; a few
 			// passes leave a short tail, which is copied with the writer
@@ -945,11 +946,10 @@ func (s *Store) commit(batch []*job) {
 // commitTogether reports whether it committed the batch and answered its
 // writers; when it did not, nothing was written and nobody answered.
 func (s *Store) commitTogether(batch []*job) bool {
-	stx, err := s.w.BeginTx(context.Background(), nil)
+	tx, err := s.begin()
 	if err != nil {
 		return false
 	}
-	tx := &wtx{Tx: stx, stmts: map[string]*sql.Stmt{}, prepared: s.prepared}
 	defer s.keepPrepared(tx)
 	results := make([]error, len(batch))
 	for i, j := range batch {
@@ -971,17 +971,25 @@ func (s *Store) commitTogether(batch []*job) bool {
 	return true
 }
 
+// begin starts a write transaction on the writer's connection.
+func (s *Store) begin() (*wtx, error) {
+	stx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &wtx{Tx: stx, stmts: map[string]*sql.Stmt{}, prepared: s.prepared}, nil
+}
+
 // commitEach commits a batch with a savepoint per write.
 func (s *Store) commitEach(batch []*job) {
 	results := make([]error, len(batch))
-	stx, err := s.w.BeginTx(context.Background(), nil)
+	tx, err := s.begin()
 	if err != nil {
 		for _, j := range batch {
 			j.done <- err
 		}
 		return
 	}
-	tx := &wtx{Tx: stx, stmts: map[string]*sql.Stmt{}, prepared: s.prepared}
 	defer s.keepPrepared(tx)
 	alone := len(batch) == 1
 	for i, j := range batch {
