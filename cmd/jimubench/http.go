@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/jimu-crm/jimu/engine/benchdata"
 )
 
 // The list queries measured: the filter of the Go benchmarks, and a date
@@ -258,7 +260,7 @@ func httpBench(args []string, stdout, stderr io.Writer) error {
 	base := int(time.Now().UnixNano()%1_000_000_000) + 2_000_000_000
 	phase(measure(ctx, fmt.Sprintf("create (POST), c=%d", cfg.c), cfg.c, cfg.maxCreates, cfg.duration, http.StatusCreated,
 		func(ctx context.Context, i int) (int, error) {
-			body, _ := json.Marshal(deal(base + i))
+			body, _ := json.Marshal(benchdata.Record(base + i))
 			return c.do(ctx, "POST", "/api/v1/records/"+cfg.entity, body, nil)
 		}))
 	if ctx.Err() != nil {

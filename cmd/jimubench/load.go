@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jimu-crm/jimu/engine/auth"
+	"github.com/jimu-crm/jimu/engine/benchdata"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/problem"
@@ -70,14 +71,14 @@ func load(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if _, err := cat.Get("deal"); err != nil {
-		if _, err := cat.Create(ctx, loader, dealEntity()); err != nil {
+		if _, err := cat.Create(ctx, loader, benchdata.Deal()); err != nil {
 			return fmt.Errorf("create the deal entity: %w", err)
 		}
 		fmt.Fprintln(stdout, "created entity deal")
 	}
 	// Bring an older database's entity up to the current indexes.
 	if _, err := cat.Change(ctx, loader, "deal", 0, "meta.entity.update", func(e *metadata.Entity) error {
-		e.Indexes = dealEntity().Indexes
+		e.Indexes = benchdata.Deal().Indexes
 		return nil
 	}); err != nil {
 		return fmt.Errorf("deal indexes: %w", err)

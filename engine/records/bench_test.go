@@ -11,11 +11,9 @@ package records_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/jimu-crm/jimu/engine/benchdata"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/records"
@@ -32,7 +31,6 @@ import (
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/mongo/mongotest"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
-	"github.com/jimu-crm/jimu/metadata"
 )
 
 // TestMain stops the FerretDB server mongotest may start.
@@ -84,43 +82,6 @@ type fixture struct {
 
 var actor = &identity.Principal{UserID: uuid.NewString(), Roles: []string{"admin"}}
 
-func fptr(f float64) *float64 { return &f }
-
-// dealEntity is the deal of cmd/jimubench.
-func dealEntity() *metadata.Entity {
-	return &metadata.Entity{Name: "deal", Label: "Deal", Ownership: true,
-		// The compound index the list filter (stage ==, amount >=, sort
-		// -amount) needs; make bench's entity declares the same.
-		Indexes: []*metadata.Index{{Fields: []string{"stage", "amount"}}},
-		Fields: []*metadata.Field{
-			{Name: "name", Type: "text", Required: true, MaxLength: 200},
-			{Name: "amount", Type: "currency", Min: fptr(0), Indexed: true},
-			{Name: "stage", Type: "select", Indexed: true, Options: []metadata.Option{
-				{Value: "lead"}, {Value: "qualified"}, {Value: "won"}, {Value: "lost"}}},
-			{Name: "close_date", Type: "date", Indexed: true},
-			{Name: "email", Type: "email"},
-			{Name: "score", Type: "integer", Min: fptr(0), Max: fptr(100)},
-		}}
-}
-
-var stages = []string{"lead", "qualified", "won", "lost"}
-
-// deal is the i-th generated deal, as a JSON body decodes: the same i gives
-// the same deal. amount is uniform in [0, 100000), stage uniform over the
-// four options, close_date over 2024–2026.
-func deal(i int) map[string]any {
-	r := rand.New(rand.NewPCG(uint64(i), 0x6a696d75))
-	day := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, r.IntN(3*365))
-	return map[string]any{
-		"name":       "Deal " + strconv.Itoa(i),
-		"amount":     json.Number(strconv.FormatFloat(float64(r.IntN(10_000_000))/100, 'f', 2, 64)),
-		"stage":      stages[r.IntN(len(stages))],
-		"close_date": day.Format(metadata.DateLayout),
-		"email":      fmt.Sprintf("buyer%d@example.com", i),
-		"score":      json.Number(strconv.Itoa(r.IntN(101))),
-	}
-}
-
 func newFixture(b *testing.B, o opener, n int) *fixture {
 	b.Helper()
 	ctx := context.Background()
@@ -130,7 +91,7 @@ func newFixture(b *testing.B, o opener, n int) *fixture {
 	if err := cat.Load(ctx); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := cat.Create(ctx, actor, dealEntity()); err != nil {
+	if _, err := cat.Create(ctx, actor, benchdata.Deal()); err != nil {
 		b.Fatal(err)
 	}
 	fx := &fixture{svc: records.New(st, cat, nil, log), ids: make([]string, n)}
@@ -148,7 +109,7 @@ func newFixture(b *testing.B, o opener, n int) *fixture {
 				if i >= n {
 					return
 				}
-				r, err := fx.svc.Create(ctx, actor, "deal", deal(i))
+				r, err := fx.svc.Create(ctx, actor, "deal", benchdata.Record(i))
 				if err != nil {
 					errs <- fmt.Errorf("preload deal %d: %w", i, err)
 					return
@@ -208,7 +169,7 @@ func BenchmarkCreate(b *testing.B) {
 		ctx := context.Background()
 		i := 0
 		for b.Loop() {
-			if _, err := fx.svc.Create(ctx, actor, "deal", deal(1_000_000+i)); err != nil {
+			if _, err := fx.svc.Create(ctx, actor, "deal", benchdata.Record(1_000_000+i)); err != nil {
 				b.Fatal(err)
 			}
 			i++

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jimu-crm/jimu/engine/benchdata"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/records"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
@@ -21,7 +22,7 @@ func TestCountCap(t *testing.T) {
 	}
 	defer st.Close()
 	cat := catalog.New(st, nil)
-	if _, err := cat.Create(ctx, actor, dealEntity()); err != nil {
+	if _, err := cat.Create(ctx, actor, benchdata.Deal()); err != nil {
 		t.Fatal(err)
 	}
 	svc := records.New(st, cat, nil, nil)
