@@ -140,8 +140,43 @@ func create(ctx context.Context, path string) error {
 	return nil
 }
 
-// Open opens (creating if needed) the database file at path.
+// Options tune how a database is opened.
+type Options struct {
+	// Durability is "normal" (the default) or "full". Under "normal"
+	// (synchronous=NORMAL in WAL mode) an acknowledged write survives a
+	// killed process but the last commits may be lost if the machine loses
+	// power; "full" syncs the WAL at every commit so they survive that too,
+	// at a cost in creates/s (docs/performance.md).
+	Durability string
+
+	// manualCheckpoints leaves checkpoints to the caller (tests drive
+	// checkpointTick themselves rather than racing a ticker).
+	manualCheckpoints bool
+}
+
+// synchronous is the pragma value of a durability setting.
+func (o Options) synchronous() (string, error) {
+	switch o.Durability {
+	case "", "normal":
+		return "NORMAL", nil
+	case "full":
+		return "FULL", nil
+	}
+	return "", fmt.Errorf("sqlite: durability must be normal or full, not %q", o.Durability)
+}
+
+// Open opens (creating if needed) the database file at path with the
+// default options.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith opens (creating if needed) the database file at path.
+func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
+	syncMode, err := o.synchronous()
+	if err != nil {
+		return nil, err
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite: create data directory: %w", err)
@@ -154,7 +189,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// Pages are read through a memory map rather than a read call each;
 	// the writer also keeps a larger cache (its index pages at 1M records
 	// do not fit SQLite's default 2 MB).
-	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(1)", "mmap_size(1073741824)"} {
+	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(" + syncMode + ")", "foreign_keys(1)", "mmap_size(1073741824)"} {
 		q.Add("_pragma", p)
 	}
 	dsn := "file:" + path + "?" + q.Encode()
@@ -185,7 +220,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}), prepared: map[string]*sql.Stmt{},
 		ckStop: make(chan struct{}), ckEnd: make(chan struct{})}
 	go s.writer()
-	go s.checkpointer()
+	if o.manualCheckpoints {
+		close(s.ckEnd)
+	} else {
+		go s.checkpointer()
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -247,15 +286,7 @@ var (
 	restartTail = 512
 )
 
-// checkpointer runs passive checkpoints: they never block the writer or
-// readers. But under a steady stream of writes a passive checkpoint never
-// quite catches up (frames arrive while it copies), and SQLite starts the
-// WAL over only when a write begins with every frame back in the database.
-// The WAL would grow for as long as the writes last, each frame extending
-// the file and every page lookup searching a longer WAL index. So once the
-// WAL is long, the checkpointer copies again until what arrived during its
-// last pass is small, then copies that last tail with the writer held
-// between two batches (ckPause): the next write starts the WAL over.
+// checkpointer runs checkpointTick every checkpointEvery until Close.
 func (s *Store) checkpointer() {
 	defer close(s.ckEnd)
 	t := time.NewTicker(checkpointEvery)
@@ -265,29 +296,48 @@ func (s *Store) checkpointer() {
 		case <-s.ckStop:
 			return
 		case <-t.C:
-			frames, err := s.checkpoint()
-			if err != nil || frames < restartFrames {
-				continue // short enough, or busy: the next tick looks again
-			}
-			// Each pass copies what arrived during the one before; a few
-			// passes leave a short tail, which is copied with the writer
-			// held.
-			for range 4 {
-				next, err := s.checkpoint()
-				if err != nil {
-					break
-				}
-				grew := next - frames
-				frames = next
-				if grew < restartTail {
-					break
-				}
-			}
-			s.ckPause.Lock()
-			s.checkpoint()
-			s.ckPause.Unlock()
+			s.checkpointTick()
 		}
 	}
+}
+
+// checkpointTick runs passive checkpoints: they never block the writer or
+// readers. But under a steady stream of writes a passive checkpoint never
+// quite catches up (frames arrive while it copies), and SQLite starts the
+// WAL over only when a write begins with every frame back in the database.
+// The WAL would grow for as long as the writes last, each frame extending
+// the file and every page lookup searching a longer WAL index. So once the
+// WAL is long, the tick copies again until what arrived during its last
+// pass is small, then copies that last tail with the writer held between
+// two batches (ckPause): the next write starts the WAL over.
+//
+// It reports whether it held the writer, and whether that last checkpoint
+// copied every frame (which is what lets the next write start over).
+func (s *Store) checkpointTick() (held, complete bool) {
+	frames, err := s.checkpoint()
+	if err != nil || frames < restartFrames {
+		return false, false // short enough, or busy: the next tick looks again
+	}
+	// Each pass copies what arrived during the one before; a few passes
+	// leave a short tail, which is copied with the writer held.
+	for range 4 {
+		next, err := s.checkpoint()
+		if err != nil {
+			break
+		}
+		grew := next - frames
+		frames = next
+		if grew < restartTail {
+			break
+		}
+	}
+	s.ckPause.Lock()
+	defer s.ckPause.Unlock()
+	var busy, log, done int
+	if err := s.ck.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil {
+		return true, false
+	}
+	return true, busy == 0 && done == log
 }
 
 // checkpoint runs a passive checkpoint and reports the WAL's length in
