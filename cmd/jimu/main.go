@@ -78,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 // config is what serve and admin create share.
 type config struct {
 	http, data, db, logLevel, logFormat string
+	durability                          string
 	idle                                time.Duration
 	secure                              bool
 	countCap                            int64
@@ -94,6 +95,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.http, "http", env("JIMU_HTTP", "127.0.0.1:8080"), "listen address (JIMU_HTTP)")
 	fs.StringVar(&c.data, "data", env("JIMU_DATA", "./jimu_data"), "data directory of the embedded store (JIMU_DATA)")
 	fs.StringVar(&c.db, "db", env("JIMU_DB", ""), "store URL: sqlite:///path/jimu.db or mongodb://host/db (JIMU_DB; default: SQLite in the data directory)")
+	fs.StringVar(&c.durability, "durability", env("JIMU_DURABILITY", "normal"),
+		"SQLite: normal (survives a killed process) or full (also survives power loss, fewer writes/s) (JIMU_DURABILITY)")
 	fs.StringVar(&c.logLevel, "log-level", env("JIMU_LOG_LEVEL", "info"), "debug, info, warn or error (JIMU_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("JIMU_LOG_FORMAT", "text"), "text or json (JIMU_LOG_FORMAT)")
 	countCap, _ := strconv.ParseInt(env("JIMU_COUNT_CAP", "100000"), 10, 64)
@@ -130,7 +133,7 @@ func (c *config) openStore(ctx context.Context) (store.Store, string, error) {
 		s, err := mongo.Open(ctx, u)
 		return s, "mongodb", err
 	case strings.HasPrefix(u, "sqlite://"):
-		s, err := sqlite.Open(ctx, strings.TrimPrefix(u, "sqlite://"))
+		s, err := sqlite.OpenWith(ctx, strings.TrimPrefix(u, "sqlite://"), sqlite.Options{Durability: c.durability})
 		return s, "sqlite", err
 	}
 	return nil, "", fmt.Errorf("--db %q: use sqlite://path or mongodb://host/db", u)

@@ -33,6 +33,9 @@ func TestCLI(t *testing.T) {
 	if err := run([]string{"serve", "--db", "postgres://x"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "sqlite://") {
 		t.Fatalf("bad --db: %v", err)
 	}
+	if err := run([]string{"serve", "--db", db, "--durability", "fast"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "normal or full") {
+		t.Fatalf("bad --durability: %v", err)
+	}
 }
 
 // TestGCPercent: serve collects garbage at defaultGCPercent unless GOGC is
