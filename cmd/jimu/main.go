@@ -198,7 +198,7 @@ func serve(args []string, stderr io.Writer) error {
 	recs := records.New(st, cat, policy, log)
 	recs.CountCap = cfg.countCap
 	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: recs, Auth: au,
-		Access: policy, Log: log, Version: version})
+		Access: policy, Log: log, Version: version, HSTS: cfg.secure})
 
 	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
 		// Profiles for performance work, on their own (loopback) listener,

@@ -74,7 +74,7 @@ func startWith(t testing.TB, st store.Store) *env {
 // startServer assembles Jimu on st as cmd/jimu does, with the given auth
 // options (the roles supply RequireSecondFactor unless opts does), serves
 // it on a loopback port and signs the admin in.
-func startServer(t testing.TB, st store.Store, opts auth.Options) (*env, *auth.Service) {
+func startServer(t testing.TB, st store.Store, opts auth.Options, deps ...func(*server.Deps)) (*env, *auth.Service) {
 	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -95,13 +95,17 @@ func startServer(t testing.TB, st store.Store, opts auth.Options) (*env, *auth.S
 		t.Fatal(err)
 	}
 	policy := &access.Policy{Roles: roles, Dir: access.NewDirectory(st, au), St: st, Log: log}
-	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, policy, log), Auth: au,
-		Access: policy, Log: log, Version: "test"})
+	d := server.Deps{Store: st, Catalog: cat, Records: records.New(st, cat, policy, log), Auth: au,
+		Access: policy, Log: log, Version: "test"}
+	for _, f := range deps {
+		f(&d)
+	}
+	srv := server.New(d)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.App().Listener(ln)
+	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Shutdown(context.Background())
 		st.Close()

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -38,6 +39,18 @@ type Deps struct {
 	Access  *access.Policy // nil: no roles (tests of the kernel alone)
 	Log     *slog.Logger
 	Version string
+	// HSTS sends Strict-Transport-Security on every answer: set it when
+	// Jimu is reached only over TLS (--secure-cookies says so).
+	HSTS bool
+	// Modules add their routes (forms, workflows, dashboards).
+	Modules []Module
+}
+
+// Module is a feature that serves HTTP routes: public ones, answered
+// without sign-in, and API ones under /api/v1 behind authentication. The
+// engine never imports the modules; cmd/jimu passes them in.
+type Module interface {
+	Routes(public, api fiber.Router)
 }
 
 // Server is the HTTP API.
@@ -76,14 +89,23 @@ func New(d Deps) *Server {
 func (s *Server) App() *fiber.App { return s.app }
 
 // Listen serves on addr until Shutdown.
-func (s *Server) Listen(addr string) error { return s.app.Listen(addr) }
+func (s *Server) Listen(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(drainListener{ln}) }
 
 // Shutdown stops accepting requests and waits for those in flight.
 func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
 
 func (s *Server) routes() {
 	a := s.app
-	a.Use(s.logRequests, secureHeaders)
+	a.Use(requestID, s.logRequests, s.recoverPanics, s.secureHeaders)
 	a.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	a.Get("/readyz", s.ready)
 
@@ -140,6 +162,10 @@ func (s *Server) routes() {
 	rec.Put("/:id", s.putRecord)
 	rec.Delete("/:id", s.deleteRecord)
 
+	for _, m := range s.Modules {
+		m.Routes(a, api)
+	}
+
 	a.Use(func(c *fiber.Ctx) error {
 		return problem.NotFound("no route for %s %s", c.Method(), c.Path())
 	})
@@ -152,14 +178,6 @@ func (s *Server) ready(c *fiber.Ctx) error {
 		return c.Status(http.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable", "error": "store not reachable"})
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
-}
-
-func secureHeaders(c *fiber.Ctx) error {
-	c.Set("X-Content-Type-Options", "nosniff")
-	c.Set("X-Frame-Options", "DENY")
-	c.Set("Referrer-Policy", "no-referrer")
-	c.Set("Cache-Control", "no-store")
-	return c.Next()
 }
 
 func (s *Server) logRequests(c *fiber.Ctx) error {
@@ -185,7 +203,7 @@ func (s *Server) logRequests(c *fiber.Ctx) error {
 		level = slog.LevelInfo
 	}
 	s.Log.Log(c.UserContext(), level, "http", "method", c.Method(), "path", c.Path(), "status", status,
-		"dur_ms", float64(time.Since(start).Microseconds())/1000, "ip", c.IP())
+		"dur_ms", float64(time.Since(start).Microseconds())/1000, "ip", c.IP(), "request_id", reqID(c))
 	return err
 }
 
@@ -201,11 +219,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		pe = problem.New(fe.Code, "%s", fe.Message)
 		if fe.Code == http.StatusRequestEntityTooLarge {
 			pe.Detail = "request body is larger than " + strconv.Itoa(BodyLimit) + " bytes"
+			markDrain(c.Context().Conn())
 		}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		pe = problem.New(http.StatusServiceUnavailable, "the request was cancelled or timed out")
 	default:
-		s.Log.Error("internal error", "method", c.Method(), "path", c.Path(), "err", err)
+		s.Log.Error("internal error", "request_id", reqID(c), "method", c.Method(), "path", c.Path(), "err", err)
 		pe = problem.New(http.StatusInternalServerError, "internal error")
 	}
 	b, _ := json.Marshal(pe)
