@@ -7,6 +7,7 @@
 package expression
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,9 +19,13 @@ import (
 	"github.com/jimu-crm/jimu/metadata"
 )
 
-// MaxSourceLen and maxDepth bound what a caller can make the parser do.
+// MaxSourceLen, MaxFilterLen and maxDepth bound what a caller can make the
+// parser do. Filters may be longer than programs (formulas, rules): a
+// filter sent in a query body may list up to maxListLen ids, and parsing is
+// linear in its length.
 const (
 	MaxSourceLen = 4000
+	MaxFilterLen = 64 << 10
 	maxDepth     = 64
 	maxListLen   = 1000
 )
@@ -50,14 +55,23 @@ type Resolver interface {
 	Var(name string) (any, bool)
 }
 
+// Normalizer is implemented by resolvers that put the values a filter
+// compares a field with into the field's stored form (an e-mail
+// lower-cased, a phone number in E.164), so `email == "Buyer@Acme.example"`
+// finds the record stored as buyer@acme.example. whole is false for part of
+// a value (contains, startsWith, endsWith).
+type Normalizer interface {
+	Normalize(field string, v any, whole bool) (any, error)
+}
+
 // Pushdown translates a boolean expression into the query IR.
 func Pushdown(src string, r Resolver, now time.Time) (*store.Cond, error) {
 	src = strings.TrimSpace(src)
 	if src == "" {
 		return nil, nil
 	}
-	if len(src) > MaxSourceLen {
-		return nil, &Error{Message: fmt.Sprintf("expression is longer than %d characters", MaxSourceLen)}
+	if len(src) > MaxFilterLen {
+		return nil, &Error{Message: fmt.Sprintf("filter is longer than %d characters", MaxFilterLen)}
 	}
 	tree, err := parser.Parse(src)
 	if err != nil {
@@ -376,7 +390,7 @@ func (p *pusher) compare(n *ast.BinaryNode) (*store.Cond, error) {
 	if l.kind == metadata.KindBoolean && op != "==" && op != "!=" {
 		return nil, fail(n, "%s is a boolean; compare it with == or !=", l.field)
 	}
-	v, err := coerce(l.field, l.kind, r.value, r.node)
+	v, err := p.value(l, r.value, r.node)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +433,7 @@ func (p *pusher) in(n *ast.BinaryNode) (*store.Cond, error) {
 				vals[i] = v
 				continue
 			}
-			cv, err := coerce(l.field, l.kind, v, r.node)
+			cv, err := p.value(l, v, r.node)
 			if err != nil {
 				return nil, err
 			}
@@ -484,8 +498,41 @@ func (p *pusher) text(n *ast.BinaryNode) (*store.Cond, error) {
 	if !ok {
 		return nil, fail(n, "%s needs a text value", n.Operator)
 	}
+	if nz, ok := p.r.(Normalizer); ok {
+		v, err := nz.Normalize(l.field, s, false)
+		if err != nil {
+			return nil, &Error{Part: n.String(), Field: l.field, Message: err.Error()}
+		}
+		s, _ = v.(string)
+	}
 	op := map[string]store.Op{"contains": store.OpContains, "startsWith": store.OpStartsWith, "endsWith": store.OpEndsWith}[n.Operator]
 	return &store.Cond{Op: op, Field: l.field, Kind: l.kind, Value: s}, nil
+}
+
+// value is a constant compared with field f, in the field's stored form:
+// checked against its kind, then normalised as the field's type stores it.
+func (p *pusher) value(f operand, v any, n ast.Node) (any, error) {
+	cv, err := coerce(f.field, f.kind, v, n)
+	if err != nil {
+		return nil, err
+	}
+	nz, ok := p.r.(Normalizer)
+	if !ok || f.kind != metadata.KindString {
+		return cv, nil
+	}
+	out, err := nz.Normalize(f.field, cv, true)
+	if err != nil {
+		msg := err.Error()
+		var fe *metadata.FieldError
+		if errors.As(err, &fe) {
+			msg = fe.Message
+		}
+		return nil, &Error{Part: n.String(), Field: f.field, Message: fmt.Sprintf("%s: %s", f.field, msg)}
+	}
+	if _, ok := out.(string); !ok {
+		return cv, nil // a normaliser that gave no text: compare what was written
+	}
+	return out, nil
 }
 
 // coerce turns a constant into the stored form of a field's kind, refusing

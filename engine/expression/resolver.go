@@ -27,6 +27,17 @@ func (r *EntityResolver) Field(name string) (metadata.Kind, error) {
 	return k, nil
 }
 
+// Normalize puts a value a filter compares a data field with into the
+// field's stored form (metadata.FilterValue). System fields are stored as
+// they are given.
+func (r *EntityResolver) Normalize(field string, v any, whole bool) (any, error) {
+	f := r.Entity.Field(field)
+	if f == nil {
+		return v, nil
+	}
+	return metadata.FilterValue(f, v, whole)
+}
+
 func (r *EntityResolver) Var(name string) (any, bool) {
 	v, ok := r.Vars[name]
 	return v, ok

@@ -1,8 +1,12 @@
 package server
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -29,6 +33,64 @@ func (s *Server) listRecords(c *fiber.Ctx) error {
 		}
 		lp.Count = b
 	}
+	return s.list(c, lp)
+}
+
+// queryBody is a list request sent as JSON (POST …/query): the same
+// parameters as the query string, for filters too long for a URL. sort and
+// fields may be "a,b" or ["a","b"].
+type queryBody struct {
+	Filter string   `json:"filter"`
+	Sort   nameList `json:"sort"`
+	Fields nameList `json:"fields"`
+	Limit  *int     `json:"limit"`
+	Cursor string   `json:"cursor"`
+	Count  bool     `json:"count"`
+}
+
+// nameList is a comma-separated list given as a string or an array.
+type nameList string
+
+func (n *nameList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*n = nameList(s)
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return errors.New("expected a comma-separated string or an array of names")
+	}
+	for _, x := range list {
+		if strings.Contains(x, ",") {
+			return fmt.Errorf("%q: one name per array item", x)
+		}
+	}
+	*n = nameList(strings.Join(list, ","))
+	return nil
+}
+
+// queryRecords: POST /api/v1/records/{entity}/query {"filter":…,"sort":…}.
+func (s *Server) queryRecords(c *fiber.Ctx) error {
+	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.Contains(ct, "json") {
+		return &problem.Error{Status: http.StatusUnsupportedMediaType, Type: "about:blank", Title: "Unsupported media type",
+			Detail: "send Content-Type: application/json"}
+	}
+	var q queryBody
+	if err := decodeStrict(c.Body(), &q); err != nil {
+		return err
+	}
+	lp := records.ListParams{Filter: q.Filter, Sort: string(q.Sort), Fields: string(q.Fields), Cursor: q.Cursor, Count: q.Count}
+	if q.Limit != nil {
+		if *q.Limit < 1 {
+			return problem.BadRequest("limit", "range", "limit must be between 1 and %d", records.MaxLimit)
+		}
+		lp.Limit = *q.Limit
+	}
+	return s.list(c, lp)
+}
+
+func (s *Server) list(c *fiber.Ctx, lp records.ListParams) error {
 	p := principal(c)
 	res, e, err := s.Records.List(c.UserContext(), p, c.Params("entity"), lp)
 	if err != nil {

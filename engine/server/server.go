@@ -156,6 +156,7 @@ func (s *Server) routes() {
 	rec := api.Group("/records/:entity")
 	rec.Get("", s.listRecords)
 	rec.Get("/aggregate", s.aggregateRecords)
+	rec.Post("/query", s.queryRecords)
 	rec.Post("", s.createRecord)
 	rec.Get("/:id", s.getRecord)
 	rec.Patch("/:id", s.patchRecord)
