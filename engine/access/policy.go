@@ -64,6 +64,17 @@ func (g grant) rule(op string) Rule {
 
 // Allowed reports whether any of the principal's roles grants op.
 func (p *Policy) Allowed(ctx context.Context, pr *identity.Principal, e *catalog.Entity, op string) bool {
+	if p.Permits(ctx, pr, e, op) {
+		return true
+	}
+	p.deny(ctx, pr, e.Name, op)
+	return false
+}
+
+// Permits reports what Allowed does, without auditing a refusal: it
+// answers questions about the caller's rights (which entities to list,
+// which schema to publish), not requests to act.
+func (p *Policy) Permits(ctx context.Context, pr *identity.Principal, e *catalog.Entity, op string) bool {
 	gs, admin := p.grants(ctx, pr, e)
 	if admin {
 		return true
@@ -73,7 +84,6 @@ func (p *Policy) Allowed(ctx context.Context, pr *identity.Principal, e *catalog
 			return true
 		}
 	}
-	p.deny(ctx, pr, e.Name, op)
 	return false
 }
 

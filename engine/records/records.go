@@ -36,8 +36,12 @@ const (
 // implements it; Open (every authenticated user may do everything) is the
 // default until roles are configured.
 type Policy interface {
-	// Allowed reports whether p may perform op on the entity at all.
+	// Allowed reports whether p may perform op on the entity at all, and
+	// audits a refusal.
 	Allowed(ctx context.Context, p *identity.Principal, e *catalog.Entity, op string) bool
+	// Permits is Allowed without the audit entry: a question about p's
+	// rights, not a request to act.
+	Permits(ctx context.Context, p *identity.Principal, e *catalog.Entity, op string) bool
 	// Scope returns the row condition that limits op for p (nil: all rows).
 	// It is pushed down into every query, so a record outside it is never
 	// read.
@@ -53,6 +57,7 @@ type Policy interface {
 type Open struct{}
 
 func (Open) Allowed(context.Context, *identity.Principal, *catalog.Entity, string) bool { return true }
+func (Open) Permits(context.Context, *identity.Principal, *catalog.Entity, string) bool { return true }
 func (Open) Scope(context.Context, *identity.Principal, *catalog.Entity, string) (*store.Cond, error) {
 	return nil, nil
 }
@@ -96,6 +101,16 @@ func New(st store.Store, cat *catalog.Catalog, policy Policy, log *slog.Logger) 
 		log = slog.Default()
 	}
 	return &Service{st: st, cat: cat, policy: policy, log: log, CountCap: 100_000, now: time.Now}
+}
+
+// Permits reports whether p may perform op on e, auditing nothing.
+func (s *Service) Permits(ctx context.Context, p *identity.Principal, e *catalog.Entity, op string) bool {
+	return s.policy.Permits(ctx, p, e, op)
+}
+
+// FieldAccess reports whether field is hidden from p or read-only for p.
+func (s *Service) FieldAccess(p *identity.Principal, e *catalog.Entity, field string) (hidden, readOnly bool) {
+	return s.policy.Field(p, e, field)
 }
 
 // AddHook registers a hook. Call it at start-up, before serving.

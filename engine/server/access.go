@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -251,16 +252,50 @@ func (s *Server) listAudit(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if hidden != nil {
-		for _, a := range items {
+	names := map[string]string{}
+	out := make([]auditItem, len(items))
+	for i, a := range items {
+		if hidden != nil {
 			redact(a, hidden)
+			// Others may see who changed a record they can read, not
+			// where from.
+			if a.Actor != p.UserID {
+				a.IP = ""
+			}
 		}
+		out[i] = auditItem{AuditEntry: a, ActorName: s.userName(c.UserContext(), names, a.Actor)}
 	}
 	next := ""
 	if len(items) == q.Limit {
 		next = items[len(items)-1].ID
 	}
-	return c.JSON(fiber.Map{"items": items, "next_before": next})
+	return c.JSON(fiber.Map{"items": out, "next_before": next})
+}
+
+// auditItem is an audit entry with the name of its actor, so people read
+// who did something, not a user id.
+type auditItem struct {
+	*store.AuditEntry
+	ActorName string `json:"actor_name,omitempty"`
+}
+
+// userName looks a user's name up once per answer (a page has few actors).
+func (s *Server) userName(ctx context.Context, seen map[string]string, id string) string {
+	if id == "" {
+		return ""
+	}
+	if n, ok := seen[id]; ok {
+		return n
+	}
+	n := ""
+	if u, err := s.Auth.GetUser(ctx, id); err == nil {
+		n = u.Name
+		if n == "" {
+			n = u.Email
+		}
+	}
+	seen[id] = n
+	return n
 }
 
 // redact removes hidden fields from an entry's changes (record entries

@@ -118,8 +118,12 @@ func (s *Server) entitySchema(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	schema, ok := s.contract(c.UserContext(), principal(c), e)
+	if !ok {
+		return problem.New(http.StatusForbidden, "you may not use %s records", e.Name)
+	}
 	c.Set(fiber.HeaderContentType, "application/schema+json")
-	b, _ := json.Marshal(e.Schema)
+	b, _ := json.Marshal(schema)
 	return c.Send(b)
 }
 

@@ -1,20 +1,38 @@
 package server
 
 import (
+	"strings"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/jimu-crm/jimu/engine/catalog"
 )
 
 // openAPI answers with an OpenAPI 3.1 document generated from the live
-// metadata. Each entity's request body schema is its JSON Schema, the same
+// metadata, as the caller sees it: the entities they may use, without the
+// fields hidden from them, and without the admin routes unless they are
+// an admin. Each entity's request body schema is its JSON Schema, the same
 // document every write is validated against.
 func (s *Server) openAPI(c *fiber.Ctx) error {
-	return c.JSON(OpenAPI(s.Catalog.List(), s.Version))
+	p := principal(c)
+	var contracts []Contract
+	for _, e := range s.Catalog.List() {
+		if schema, ok := s.contract(c.UserContext(), p, e); ok {
+			contracts = append(contracts, Contract{Entity: e, Schema: schema})
+		}
+	}
+	return c.JSON(OpenAPI(contracts, s.Version, p.IsAdmin()))
 }
 
-// OpenAPI builds the document.
-func OpenAPI(entities []*catalog.Entity, version string) map[string]any {
+// Contract is an entity and its JSON Schema as one caller sees it.
+type Contract struct {
+	Entity *catalog.Entity
+	Schema map[string]any
+}
+
+// OpenAPI builds the document; without admin it leaves out the routes
+// only admins may call.
+func OpenAPI(entities []Contract, version string, admin bool) map[string]any {
 	schemas := map[string]any{
 		"Problem": map[string]any{
 			"type": "object",
@@ -67,22 +85,28 @@ func OpenAPI(entities []*catalog.Entity, version string) map[string]any {
 	} {
 		item := map[string]any{}
 		for m, summary := range methods {
+			if !admin && strings.HasSuffix(summary, "(admin)") {
+				continue
+			}
 			var body map[string]any
 			if m == "post" || m == "put" || m == "patch" {
 				body = jsonBody(obj)
 			}
 			item[m] = op(summary, "platform", body, map[string]any{"200": okJSON("OK", obj)}, true)
 		}
-		paths[path] = item
+		if len(item) > 0 {
+			paths[path] = item
+		}
 	}
 	problem := func(d string) map[string]any {
 		return map[string]any{"description": d, "content": map[string]any{"application/problem+json": map[string]any{
 			"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
 	}
 	idParam := map[string]any{"name": "id", "in": "path", "required": true, "schema": map[string]any{"type": "string"}}
-	for _, e := range entities {
+	for _, ec := range entities {
+		e := ec.Entity
 		input := map[string]any{}
-		for k, v := range e.Schema {
+		for k, v := range ec.Schema {
 			if k != "$schema" && k != "$id" {
 				input[k] = v
 			}
@@ -98,12 +122,12 @@ func OpenAPI(entities []*catalog.Entity, version string) map[string]any {
 		if e.Ownership {
 			props["owner"] = map[string]any{"type": "string"}
 		}
-		if p, ok := e.Schema["properties"].(map[string]any); ok {
+		if p, ok := ec.Schema["properties"].(map[string]any); ok {
 			for k, v := range p {
 				props[k] = v
 			}
 		}
-		schemas[name] = map[string]any{"type": "object", "title": e.Schema["title"], "properties": props}
+		schemas[name] = map[string]any{"type": "object", "title": ec.Schema["title"], "properties": props}
 		ref := map[string]any{"$ref": "#/components/schemas/" + name}
 		inRef := map[string]any{"$ref": "#/components/schemas/" + name + "_input"}
 		errs := map[string]any{"400": problem("Bad request"), "401": problem("Not signed in"), "404": problem("Not found"),
