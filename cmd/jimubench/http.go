@@ -304,6 +304,15 @@ func httpBench(args []string, stdout, stderr io.Writer) error {
 	phase(measure(ctx, "get by id, c=1", 1, cfg.n, cfg.phaseMax, http.StatusOK, get))
 	phase(measure(ctx, fmt.Sprintf("get by id, c=%d", cfg.c), cfg.c, 10_000_000, cfg.duration, http.StatusOK, get))
 
+	// (d) gets by id during a flood of counts: heavy-read admission must
+	// keep them fast.
+	if gets, counts, err := countFlood(ctx, cfg, get); err != nil {
+		fmt.Fprintf(stderr, "count flood: %v\n", err)
+	} else {
+		phase(counts)
+		phase(gets)
+	}
+
 	fmt.Fprintf(stdout, "\n%s — %s\n\n", cfg.base, time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintln(stdout, "| operation | concurrency | ok | errors | req/s | p50 | p99 |")
 	fmt.Fprintln(stdout, "|---|---:|---:|---:|---:|---:|---:|")
@@ -317,6 +326,59 @@ func httpBench(args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// floodConns is how many count=true lists the flood keeps in flight at
+// once, spread over the Sales Reps (10 each for 20 reps).
+const floodConns = 200
+
+// countFlood keeps floodConns count=true lists in flight — spread over the
+// Sales Reps, each under their row rule, or from one user if there are
+// none — while one client reads by id, for cfg.duration. Counts refused
+// with 429 (a rep past their allowance of heavy reads) are the admission
+// working, not errors; they are reported apart.
+func countFlood(ctx context.Context, cfg httpConfig, get func(context.Context, int) (int, error)) (gets, counts *result, err error) {
+	var clients []*client
+	for k := range 20 {
+		rc, _ := newClient(cfg.base, floodConns/20)
+		if err := rc.login(ctx, RepEmail(k), RepPassword); err != nil {
+			break
+		}
+		clients = append(clients, rc)
+	}
+	if len(clients) == 0 {
+		rc, _ := newClient(cfg.base, floodConns)
+		if err := rc.login(ctx, cfg.email, cfg.password); err != nil {
+			return nil, nil, err
+		}
+		clients = append(clients, rc)
+	}
+	path := listPath(cfg.entity, listFilter, listSort, 50) + "&count=true"
+	fctx, stop := context.WithCancel(ctx)
+	var refused atomic.Int64
+	done := make(chan *result)
+	go func() {
+		done <- measure(fctx, fmt.Sprintf("count=true lists (%d in flight from %d users)", floodConns, len(clients)), floodConns, 1<<30, time.Hour, http.StatusOK,
+			func(ctx context.Context, i int) (int, error) {
+				st, err := clients[i%len(clients)].do(ctx, "GET", path, nil, nil)
+				if err == nil && st == http.StatusTooManyRequests {
+					refused.Add(1)
+					time.Sleep(100 * time.Millisecond) // as a client honouring Retry-After would, but sooner
+					return http.StatusOK, errRefused
+				}
+				return st, err
+			})
+	}()
+	time.Sleep(time.Second) // let the flood fill the server before measuring
+	gets = measure(ctx, fmt.Sprintf("get by id, c=1, during %d counts", floodConns), 1, 1<<30, cfg.duration, http.StatusOK, get)
+	stop()
+	counts = <-done
+	// measure counted the refusals as errors; they are the admission's answer.
+	counts.errs -= int(refused.Load())
+	counts.name += fmt.Sprintf(", %d refused with 429", refused.Load())
+	return gets, counts, nil
+}
+
+var errRefused = errors.New("429")
 
 // sampleIDs collects record ids from list pages in several orders, so the
 // reads spread over the table rather than the newest records.

@@ -23,6 +23,9 @@ type Error struct {
 	Title  string       `json:"title"`
 	Detail string       `json:"detail,omitempty"`
 	Errors []FieldError `json:"errors,omitempty"`
+	// RetryAfter, in seconds, is sent as the Retry-After header of a 429
+	// or 503.
+	RetryAfter int `json:"-"`
 }
 
 func (e *Error) Error() string {
@@ -52,6 +55,13 @@ func BadRequest(field, code, format string, args ...any) *Error {
 
 // NotFound is a 404.
 func NotFound(format string, args ...any) *Error { return New(http.StatusNotFound, format, args...) }
+
+// TooMany is a 429 telling the client when to try again.
+func TooMany(retryAfter int, format string, args ...any) *Error {
+	e := New(http.StatusTooManyRequests, format, args...)
+	e.RetryAfter = max(1, retryAfter)
+	return e
+}
 
 // Conflict is a 409.
 func Conflict(format string, args ...any) *Error { return New(http.StatusConflict, format, args...) }

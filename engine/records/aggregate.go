@@ -93,6 +93,11 @@ func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity s
 	if len(q.Measures) > 10 {
 		return nil, nil, problem.BadRequest("measures", "range", "at most 10 measures")
 	}
+	release, err := s.admit(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer release()
 	rows, err := s.st.Aggregate(ctx, e.Name, q)
 	if err != nil {
 		return nil, nil, err

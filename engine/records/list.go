@@ -64,6 +64,13 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 	case limit < 0 || limit > MaxLimit:
 		return nil, nil, problem.BadRequest("limit", "range", "limit must be between 1 and %d", MaxLimit)
 	}
+	if heavy(e, where, sortKeys, lp.Count) {
+		release, err := s.admit(ctx, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer release()
+	}
 	page := where
 	sig := cursorSig(entity, lp.Filter, sortKeys)
 	if lp.Cursor != "" {

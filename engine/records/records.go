@@ -89,7 +89,9 @@ type Service struct {
 	hooks    []Hook
 	log      *slog.Logger
 	CountCap int64
-	now      func() time.Time
+	// Heavy admits counts, aggregates and unindexed lists (heavy.go).
+	Heavy *Admission
+	now   func() time.Time
 }
 
 // New returns the records service.
@@ -100,7 +102,8 @@ func New(st store.Store, cat *catalog.Catalog, policy Policy, log *slog.Logger) 
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{st: st, cat: cat, policy: policy, log: log, CountCap: 100_000, now: time.Now}
+	return &Service{st: st, cat: cat, policy: policy, log: log, CountCap: 100_000,
+		Heavy: NewAdmission(AdmissionLimits{}), now: time.Now}
 }
 
 // Permits reports whether p may perform op on e, auditing nothing.

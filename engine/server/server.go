@@ -229,6 +229,9 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		pe = problem.New(http.StatusInternalServerError, "internal error")
 	}
 	b, _ := json.Marshal(pe)
+	if pe.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(pe.RetryAfter))
+	}
 	c.Set(fiber.HeaderContentType, "application/problem+json")
 	return c.Status(pe.Status).Send(b)
 }
