@@ -17,6 +17,7 @@
 #   BENCH_C          HTTP concurrency (default 16)
 #   BENCH_WORKERS    concurrent writers of the load (default 4)
 #   BENCH_GO         0 skips the Go benchmarks
+#   BENCH_SERVE_FLAGS  extra flags for jimu serve (e.g. "--durability full")
 #
 # The server runs on a copy of the cached database in a temporary directory,
 # so the records the HTTP create phase adds never reach the cache, and every
@@ -93,7 +94,7 @@ if (exec 3<>"/dev/tcp/${ADDR%:*}/${ADDR##*:}") 2>/dev/null; then
 fi
 log "start bin/jimu serve on $ADDR"
 JIMU_ADMIN_EMAIL="$EMAIL" JIMU_ADMIN_PASSWORD="$PASSWORD" \
-	bin/jimu serve --http "$ADDR" --data "$work/data" --log-level warn 2>"$work/server.log" &
+	bin/jimu serve --http "$ADDR" --data "$work/data" --log-level warn ${BENCH_SERVE_FLAGS:-} 2>"$work/server.log" &
 server_pid=$!
 ready=""
 start=$SECONDS

@@ -82,6 +82,7 @@ type config struct {
 	idle                                time.Duration
 	secure                              bool
 	countCap                            int64
+	heavyReads                          int
 }
 
 func env(name, def string) string {
@@ -101,6 +102,9 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", env("JIMU_LOG_FORMAT", "text"), "text or json (JIMU_LOG_FORMAT)")
 	countCap, _ := strconv.ParseInt(env("JIMU_COUNT_CAP", "100000"), 10, 64)
 	fs.Int64Var(&c.countCap, "count-cap", countCap, "count=true is exact up to this many records, then says count_capped (JIMU_COUNT_CAP)")
+	heavy, _ := strconv.Atoi(env("JIMU_HEAVY_READS", "0"))
+	fs.IntVar(&c.heavyReads, "heavy-reads", heavy,
+		"counts, aggregates and unindexed lists run at once (JIMU_HEAVY_READS; 0: half the CPUs, at least 1)")
 	idle, _ := time.ParseDuration(env("JIMU_SESSION_IDLE", "30m"))
 	fs.DurationVar(&c.idle, "session-idle", idle, "sign a browser session out after this long unused (JIMU_SESSION_IDLE)")
 	fs.BoolVar(&c.secure, "secure-cookies", env("JIMU_SECURE_COOKIES", "") == "true",
@@ -195,8 +199,12 @@ func serve(args []string, stderr io.Writer) error {
 	if cfg.countCap < 1 {
 		return fmt.Errorf("--count-cap must be at least 1, not %d", cfg.countCap)
 	}
+	if cfg.heavyReads < 0 {
+		return fmt.Errorf("--heavy-reads must be 0 (automatic) or more, not %d", cfg.heavyReads)
+	}
 	recs := records.New(st, cat, policy, log)
 	recs.CountCap = cfg.countCap
+	recs.Heavy = records.NewAdmission(records.AdmissionLimits{Running: cfg.heavyReads})
 	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: recs, Auth: au,
 		Access: policy, Log: log, Version: version, HSTS: cfg.secure})
 
