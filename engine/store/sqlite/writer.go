@@ -1,0 +1,245 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// job is one write for the single writer: every write is queued to one
+// goroutine that commits whatever is waiting in one transaction (group
+// commit).
+type job struct {
+	ctx  context.Context
+	fn   func(*wtx) error
+	done chan error
+}
+
+// wtx is a write transaction. The writes of a batch are mostly the same
+// few INSERTs, and parsing them again for every write (or every batch) was
+// a large share of the writer's time: a statement is prepared on the
+// writer's connection once, kept in prepared, and bound to each
+// transaction that runs it.
+type wtx struct {
+	*sql.Tx
+	stmts    map[string]*sql.Stmt // bound to this transaction
+	prepared map[string]*sql.Stmt // the writer's, across transactions
+	fresh    []string             // statements to add to prepared after the commit
+}
+
+func (t *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := t.stmts[q]; ok {
+		return st
+	}
+	var st *sql.Stmt
+	if ps, ok := t.prepared[q]; ok {
+		st = t.Tx.StmtContext(ctx, ps)
+	} else {
+		// Preparing on the database needs the connection this
+		// transaction holds; the writer does it after the commit.
+		var err error
+		if st, err = t.Tx.PrepareContext(ctx, q); err != nil {
+			return nil // the caller runs it unprepared and gets the error there
+		}
+		t.fresh = append(t.fresh, q)
+	}
+	t.stmts[q] = st
+	return st
+}
+
+func (t *wtx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, q, args...)
+}
+
+func (t *wtx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, q, args...)
+}
+
+func (t *wtx) Exec(q string) (sql.Result, error) { return t.ExecContext(context.Background(), q) }
+
+// maxBatch bounds the writes sharing one commit, so a batch's latency
+// stays short.
+const maxBatch = 64
+
+// errClosed answers writes after Close.
+var errClosed = errors.New("sqlite: store is closed")
+
+// tx runs fn in a write transaction, batched with other writers'.
+func (s *Store) tx(ctx context.Context, fn func(*wtx) error) error {
+	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	s.closing.RLock()
+	if s.closed {
+		s.closing.RUnlock()
+		return errClosed
+	}
+	s.jobs <- j
+	s.closing.RUnlock()
+	return <-j.done
+}
+
+// writer commits the queued writes, as many as are waiting (up to
+// maxBatch) per transaction.
+func (s *Store) writer() {
+	defer close(s.writerEnd)
+	for first := range s.jobs {
+		batch := []*job{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case j, ok := <-s.jobs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		s.ckPause.Lock()
+		s.commit(batch)
+		s.ckPause.Unlock()
+		// The writers this batch just answered were woken on this
+		// goroutine's processor; let them send their answers now rather
+		// than after the next batch.
+		runtime.Gosched()
+	}
+}
+
+// commit commits a batch. Writes rarely fail, so it first runs the whole
+// batch in one transaction without savepoints: a savepoint copies every
+// page a write touches into its sub-journal, a tenth of the writer's time.
+// Should any write fail, that transaction is rolled back and the batch runs
+// again with a savepoint per write (commitEach), so the failure undoes
+// only itself.
+func (s *Store) commit(batch []*job) {
+	if len(batch) > 1 && s.commitTogether(batch) {
+		return
+	}
+	s.commitEach(batch)
+}
+
+// commitTogether reports whether it committed the batch and answered its
+// writers; when it did not, nothing was written and nobody answered.
+func (s *Store) commitTogether(batch []*job) bool {
+	tx, err := s.begin()
+	if err != nil {
+		return false
+	}
+	defer s.keepPrepared(tx)
+	results := make([]error, len(batch))
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = err // not run: nothing to undo
+			continue
+		}
+		if err := j.fn(tx); err != nil {
+			tx.Rollback()
+			return false
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return false
+	}
+	for i, j := range batch {
+		j.done <- results[i]
+	}
+	return true
+}
+
+// begin starts a write transaction on the writer's connection.
+func (s *Store) begin() (*wtx, error) {
+	stx, err := s.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return &wtx{Tx: stx, stmts: map[string]*sql.Stmt{}, prepared: s.prepared}, nil
+}
+
+// commitEach commits a batch with a savepoint per write.
+func (s *Store) commitEach(batch []*job) {
+	results := make([]error, len(batch))
+	tx, err := s.begin()
+	if err != nil {
+		for _, j := range batch {
+			j.done <- err
+		}
+		return
+	}
+	defer s.keepPrepared(tx)
+	alone := len(batch) == 1
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		if !alone {
+			if _, err := tx.Exec(`SAVEPOINT w`); err != nil {
+				results[i] = err
+				continue
+			}
+		}
+		results[i] = j.fn(tx)
+		if alone {
+			continue
+		}
+		if results[i] != nil {
+			if _, err := tx.Exec(`ROLLBACK TO w`); err != nil {
+				// The transaction is unusable: fail the whole batch.
+				tx.Rollback()
+				for _, j := range batch {
+					j.done <- fmt.Errorf("sqlite: rollback to savepoint: %w", err)
+				}
+				return
+			}
+		}
+		if _, err := tx.Exec(`RELEASE w`); err != nil && results[i] == nil {
+			results[i] = err
+		}
+	}
+	if alone && results[0] != nil {
+		tx.Rollback()
+		batch[0].done <- results[0]
+		return
+	}
+	if err := tx.Commit(); err != nil {
+		for i := range results {
+			if results[i] == nil {
+				results[i] = err
+			}
+		}
+	}
+	for i, j := range batch {
+		j.done <- results[i]
+	}
+}
+
+// maxPrepared bounds the writer's statement cache: statements name their
+// entity's table, so it grows with the schema, and starts over past this.
+const maxPrepared = 512
+
+// keepPrepared prepares, on the writer's connection, the statements a
+// finished transaction ran for the first time.
+func (s *Store) keepPrepared(tx *wtx) {
+	if len(tx.fresh) == 0 {
+		return
+	}
+	if len(s.prepared)+len(tx.fresh) > maxPrepared {
+		for q, st := range s.prepared {
+			st.Close()
+			delete(s.prepared, q)
+		}
+	}
+	for _, q := range tx.fresh {
+		if st, err := s.w.Prepare(q); err == nil {
+			s.prepared[q] = st
+		}
+	}
+}
