@@ -156,7 +156,6 @@ type Service struct {
 	log *slog.Logger
 
 	hashSem  chan struct{} // bounds concurrent argon2 work (19 MiB each)
-	thr      *throttle
 	cache    tokenCache
 	hasUsers atomic.Bool // once true, stays true: users are never deleted here
 
@@ -180,7 +179,6 @@ func New(st store.Store, opts Options) *Service {
 		now:     opts.Now,
 		log:     opts.Logger,
 		hashSem: make(chan struct{}, max(2, min(runtime.NumCPU(), 8))),
-		thr:     newThrottle(),
 		cache:   tokenCache{m: map[string]cacheEntry{}},
 	}
 	if s.ttl <= 0 {
@@ -573,30 +571,27 @@ const maxLoginPasswordBytes = MaxPasswordLen * utf8.UTFMax
 
 // credentials are a user whose password checked out at a login.
 type credentials struct {
-	d       *store.Doc
-	u       *User
-	ud      *userDoc
-	rehash  bool      // the hash's parameters are outdated
-	started time.Time // when the throttled attempt began
-	acct    string    // throttle keys
-	ipk     string
+	d      *store.Doc
+	u      *User
+	ud     *userDoc
+	rehash bool     // the hash's parameters are outdated
+	try    *attempt // the throttled attempt, still open
 }
 
 // checkCredentials checks an e-mail and password, the first step of every
 // login. An unknown e-mail, a wrong password and an inactive account all
-// return ErrInvalidCredentials, after the same amount of hashing (and an
-// "auth.login_failed" audit entry). Too many recent failures for the
-// e-mail or the address return ErrThrottled before the password is looked
-// at. On success the attempt is still counted: the caller ends it with
-// s.thr.succeed (a complete login) or s.thr.abort (a second factor is
-// still due, so the failures stay counted).
+// return ErrInvalidCredentials, after the same amount of hashing and the
+// same throttle writes (and an "auth.login_failed" audit entry). An
+// address that failed too often for the e-mail, or at all, gets a
+// *ThrottledError (see throttle.go) before the password is looked at. On
+// success the attempt is still open: the caller ends it with c.try.succeed
+// (a complete login) or c.try.abort (a second factor is still due, so the
+// failures stay counted).
 func (s *Service) checkCredentials(ctx context.Context, email, password, ip string) (*credentials, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	started := s.clock()
-	acct, ipk := accountKey(email), ipKey(ip)
-	if !s.thr.begin(acct, ipk, started) {
-		s.log.Info("auth: login throttled", "email", acct, "ip", ip)
-		return nil, ErrThrottled
+	try, err := s.beginAttempt(ctx, accountKey(email), ip)
+	if err != nil {
+		return nil, err
 	}
 	s.maybePrune(ctx)
 
@@ -611,7 +606,7 @@ func (s *Service) checkCredentials(ctx context.Context, email, password, ip stri
 			u, ud, err = decodeUser(d)
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.thr.abort(acct, ipk, started) // not the caller's failure
+			try.abort(ctx) // not the caller's failure
 			return nil, err
 		}
 	}
@@ -625,7 +620,7 @@ func (s *Service) checkCredentials(ctx context.Context, email, password, ip stri
 		ok, rehash, err = s.verify(ctx, encoded, password)
 		if err != nil {
 			if ctx.Err() != nil {
-				s.thr.abort(acct, ipk, started)
+				try.abort(ctx)
 				return nil, ctx.Err()
 			}
 			s.log.Error("auth: stored password hash unreadable", "email", email, "err", err)
@@ -634,6 +629,7 @@ func (s *Service) checkCredentials(ctx context.Context, email, password, ip stri
 	}
 	now := s.clock()
 	if ud == nil || !ok || !ud.Active {
+		try.fail(ctx)
 		reason := "bad_password"
 		actor, recID := "", ""
 		switch {
@@ -652,7 +648,7 @@ func (s *Service) checkCredentials(ctx context.Context, email, password, ip stri
 		}
 		return nil, ErrInvalidCredentials
 	}
-	return &credentials{d: d, u: u, ud: ud, rehash: rehash, started: started, acct: acct, ipk: ipk}, nil
+	return &credentials{d: d, u: u, ud: ud, rehash: rehash, try: try}, nil
 }
 
 // rehash replaces a user's password hash made with outdated parameters and

@@ -102,14 +102,14 @@ func (s *Service) beginLogin(ctx context.Context, req LoginRequest, secondStep b
 	}
 	tf, _, err := s.loadTOTP(ctx, c.d.ID)
 	if err != nil {
-		s.thr.abort(c.acct, c.ipk, c.started)
+		c.try.abort(ctx)
 		return nil, err
 	}
 	switch {
 	case tf != nil && tf.Enabled:
 		// The password alone does not clear the failures: a password holder
 		// must not be able to reset the count between guesses of the code.
-		s.thr.abort(c.acct, c.ipk, c.started)
+		c.try.abort(ctx)
 		if !secondStep {
 			return &LoginResult{User: c.u}, nil
 		}
@@ -122,7 +122,7 @@ func (s *Service) beginLogin(ctx context.Context, req LoginRequest, secondStep b
 		}
 		return &LoginResult{User: c.u, SecondFactorRequired: true, Challenge: plain, ChallengeExpiresAt: exp}, nil
 	case s.sess.requires(c.u.Roles):
-		s.thr.succeed(c.acct, c.ipk, c.started) // the password is all this user has
+		c.try.succeed(ctx) // the password is all this user has
 		if !secondStep {
 			return &LoginResult{User: c.u}, nil
 		}
@@ -133,7 +133,7 @@ func (s *Service) beginLogin(ctx context.Context, req LoginRequest, secondStep b
 		r.SetupRequired = true
 		return r, nil
 	default:
-		s.thr.succeed(c.acct, c.ipk, c.started)
+		c.try.succeed(ctx)
 		return s.openSession(ctx, c.u, req.IP, req.Held, req.Cookie, "", "")
 	}
 }

@@ -448,6 +448,11 @@ func (s *Service) maybePrune(ctx context.Context) {
 	} else if n > 0 {
 		s.log.Info("auth: pruned tokens", "count", n)
 	}
+	if n, err := s.PruneThrottle(ctx); err != nil {
+		s.log.Warn("auth: pruning throttle counters", "err", err)
+	} else if n > 0 {
+		s.log.Info("auth: pruned throttle counters", "count", n)
+	}
 }
 
 // --- cache ---
