@@ -121,6 +121,8 @@ type User struct {
 	CreatedAt  time.Time         `json:"created_at"`
 	UpdatedAt  time.Time         `json:"updated_at"`
 	Version    int64             `json:"version"`
+
+	credGen, sessGen int64 // userDoc's, for the tokens issued to the user
 }
 
 // NewUser is the input of CreateUser and CompleteSetup.
@@ -146,6 +148,13 @@ type userDoc struct {
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
 	PasswordHash string            `json:"password_hash"`
+	// CredentialsGen counts deactivations: every session and token
+	// issued before the latest is dead for good (a reactivation does not
+	// revive them). SessionsGen counts password changes: every session
+	// (and pending login) issued before the latest is dead, except the one
+	// the change was made with, which is carried over.
+	CredentialsGen int64 `json:"credentials_gen,omitempty"`
+	SessionsGen    int64 `json:"sessions_gen,omitempty"`
 }
 
 // Service is the auth service. It is safe for concurrent use.
@@ -327,7 +336,8 @@ func decodeUser(d *store.Doc) (*User, *userDoc, error) {
 		return nil, nil, fmt.Errorf("auth: user %s: corrupt document: %w", d.ID, err)
 	}
 	u := &User{ID: d.ID, Email: ud.Email, Name: ud.Name, Roles: slices.Clone(ud.Roles), Teams: slices.Clone(ud.Teams), Attributes: maps.Clone(ud.Attributes),
-		Active: ud.Active, CreatedAt: ud.CreatedAt, UpdatedAt: ud.UpdatedAt, Version: d.Version}
+		Active: ud.Active, CreatedAt: ud.CreatedAt, UpdatedAt: ud.UpdatedAt, Version: d.Version,
+		credGen: ud.CredentialsGen, sessGen: ud.SessionsGen}
 	if u.Roles == nil {
 		u.Roles = []string{}
 	}
@@ -357,6 +367,27 @@ func (s *Service) activeUser(ctx context.Context, id string) (*User, error) {
 		return nil, ErrUnauthenticated
 	}
 	return u, err
+}
+
+// accepts reports whether u still accepts a token issued to them: it is
+// of u's current credential generation and, unless an API token, of the
+// current session generation.
+func (u *User) accepts(td *tokenDoc) bool {
+	return td.CredGen == u.credGen && (td.Kind == tokenAPI || td.SessGen == u.sessGen)
+}
+
+// tokenUser loads the user a token speaks for: one that is gone,
+// deactivated, or no longer accepts the token makes the caller
+// unauthenticated.
+func (s *Service) tokenUser(ctx context.Context, td *tokenDoc) (*User, error) {
+	u, err := s.activeUser(ctx, td.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if !u.accepts(td) {
+		return nil, ErrUnauthenticated
+	}
+	return u, nil
 }
 
 // HasUsers reports whether any user exists (if not, the instance awaits its
@@ -481,9 +512,10 @@ func (s *Service) insertUser(ctx context.Context, d *store.Doc, u *User, actor, 
 }
 
 // SetActive activates or deactivates a user. actor must be an admin and may
-// not deactivate themselves. A deactivated user's tokens stop working at
-// once on this instance (within the token cache's lifetime elsewhere) and
-// work again if the user is reactivated.
+// not deactivate themselves. A deactivation ends every session and API
+// token of the user, at once on this instance (within the token cache's
+// lifetime elsewhere) and for good: a reactivated user signs in afresh and
+// makes new tokens.
 func (s *Service) SetActive(ctx context.Context, actor *identity.Principal, id string, active bool) error {
 	if !actor.IsAdmin() {
 		return ErrForbidden
@@ -503,13 +535,17 @@ func (s *Service) SetActive(ctx context.Context, actor *identity.Principal, id s
 		from := ud.Active
 		ud.Active = active
 		ud.UpdatedAt = s.clock()
+		changes := map[string]any{"active": map[string]any{"from": from, "to": active}}
+		if !active {
+			ud.CredentialsGen++
+			changes["sessions_and_tokens_ended"] = true
+		}
 		data, err := json.Marshal(ud)
 		if err != nil {
 			return err
 		}
 		nd := &store.Doc{Kind: KindUser, ID: d.ID, Key: d.Key, Version: d.Version + 1, Data: data}
-		a := s.audit(ud.UpdatedAt, actor.UserID, actor.IP, "user.update", KindUser, id,
-			map[string]any{"active": map[string]any{"from": from, "to": active}})
+		a := s.audit(ud.UpdatedAt, actor.UserID, actor.IP, "user.update", KindUser, id, changes)
 		err = s.st.PutDoc(ctx, nd, store.Sides{Audit: a})
 		if errors.Is(err, store.ErrConflict) && attempt < 3 {
 			continue

@@ -666,12 +666,19 @@ func TestDeactivatedUser(t *testing.T) {
 	if len(as) != 1 || as[0].RecordID != u.ID || as[0].Actor != e.admin.UserID {
 		t.Fatalf("audit = %+v", as)
 	}
-	// Reactivation restores the sessions.
+	if as[0].Changes["sessions_and_tokens_ended"] != true {
+		t.Fatalf("deactivation audit = %+v", as[0].Changes)
+	}
+	// Reactivation does not revive the old session (credentials_test.go has
+	// the rest); a new login works.
 	if err := e.svc.SetActive(ctx, e.admin, u.ID, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Authenticate(ctx, tok, ""); err != nil {
-		t.Fatalf("reactivated: %v", err)
+	if _, err := e.svc.Authenticate(ctx, tok, ""); err != ErrUnauthenticated {
+		t.Fatalf("reactivated user's old session: %v", err)
+	}
+	if _, _, err := e.svc.Login(ctx, "hank@example.com", "hanks-password", ""); err != nil {
+		t.Fatalf("reactivated login: %v", err)
 	}
 	if err := e.svc.SetActive(ctx, e.admin, "nope", false); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("SetActive(nope) = %v", err)

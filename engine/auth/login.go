@@ -115,7 +115,8 @@ func (s *Service) beginLogin(ctx context.Context, req LoginRequest, secondStep b
 		}
 		now := s.clock()
 		exp := now.Add(ChallengeTTL)
-		td := &tokenDoc{UserID: c.d.ID, Name: "login challenge", Kind: tokenChallenge, CreatedAt: now, ExpiresAt: &exp, Cookie: req.Cookie}
+		td := &tokenDoc{UserID: c.d.ID, Name: "login challenge", Kind: tokenChallenge, CreatedAt: now, ExpiresAt: &exp, Cookie: req.Cookie,
+			CredGen: c.u.credGen, SessGen: c.u.sessGen}
 		plain, _, err := s.insertTokenDoc(ctx, td, s.audit(now, c.d.ID, req.IP, "auth.login_challenge", KindUser, c.d.ID, nil))
 		if err != nil {
 			return nil, err
@@ -158,7 +159,7 @@ func (s *Service) CompleteLogin(ctx context.Context, req SecondFactorRequest) (*
 	if td.Kind != tokenChallenge || !td.usable(s.clock()) {
 		return nil, ErrUnauthenticated
 	}
-	u, err := s.activeUser(ctx, td.UserID)
+	u, err := s.tokenUser(ctx, td)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +193,8 @@ func (s *Service) openSession(ctx context.Context, u *User, ip, held string, coo
 		exp = r
 	}
 	td := &tokenDoc{UserID: u.ID, Name: "session", Kind: tokenSession, CreatedAt: now, ExpiresAt: &exp,
-		IdleSeconds: s.sess.idleSeconds(), SecondFactor: secondFactor != "", Cookie: cookie, Restricted: restricted}
+		IdleSeconds: s.sess.idleSeconds(), SecondFactor: secondFactor != "", Cookie: cookie, Restricted: restricted,
+		CredGen: u.credGen, SessGen: u.sessGen}
 	changes := map[string]any{}
 	if secondFactor != "" {
 		changes["second_factor"] = secondFactor

@@ -83,6 +83,10 @@ type tokenDoc struct {
 	SecondFactor bool     `json:"second_factor,omitempty"`
 	Cookie       bool     `json:"cookie,omitempty"`
 	Restricted   string   `json:"restricted,omitempty"`
+	// The owner's credential generations when the token was issued
+	// (user.go): a token of an older generation is dead for good.
+	CredGen int64 `json:"credentials_gen,omitempty"`
+	SessGen int64 `json:"sessions_gen,omitempty"`
 }
 
 // usable reports whether the token is neither revoked nor past its absolute
@@ -206,7 +210,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 	if !td.usable(now) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
 		return nil, ErrUnauthenticated
 	}
-	u, err := s.activeUser(ctx, td.UserID)
+	u, err := s.tokenUser(ctx, td)
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +310,7 @@ func (s *Service) CreateScopedToken(ctx context.Context, p *identity.Principal, 
 	if err != nil {
 		return "", nil, err
 	}
-	td := &tokenDoc{UserID: p.UserID, Name: name, Kind: tokenAPI, CreatedAt: now, ExpiresAt: exp}
+	td := &tokenDoc{UserID: p.UserID, Name: name, Kind: tokenAPI, CreatedAt: now, ExpiresAt: exp, CredGen: u.credGen, SessGen: u.sessGen}
 	if err := scopeToken(td, scope, p, u); err != nil {
 		return "", nil, err
 	}
@@ -330,6 +334,10 @@ func (s *Service) ListTokens(ctx context.Context, p *identity.Principal) ([]*Tok
 	if p == nil || p.UserID == "" {
 		return nil, ErrUnauthenticated
 	}
+	_, u, _, err := s.loadUser(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
 	docs, err := s.st.ListDocs(ctx, KindToken)
 	if err != nil {
 		return nil, err
@@ -342,7 +350,7 @@ func (s *Service) ListTokens(ctx context.Context, p *identity.Principal) ([]*Tok
 			s.log.Warn("auth: skipping unreadable token", "token", d.ID, "err", err)
 			continue
 		}
-		if td.UserID != p.UserID || !td.usable(now) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
+		if td.UserID != p.UserID || !td.usable(now) || !u.accepts(td) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
 			continue
 		}
 		t := td.public(d.ID)
@@ -409,9 +417,19 @@ func (s *Service) revoke(ctx context.Context, p *identity.Principal, id, action 
 	}
 }
 
-// PruneTokens deletes expired and revoked tokens; it returns how many. Login
-// calls it at most hourly.
+// PruneTokens deletes expired and revoked tokens, and those of an older
+// credential generation than their user's (ended by a deactivation or a
+// password change); it returns how many. Login calls it (and
+// PruneThrottle) at most hourly.
 func (s *Service) PruneTokens(ctx context.Context) (int, error) {
+	users, err := s.ListUsers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	byID := make(map[string]*User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
 	docs, err := s.st.ListDocs(ctx, KindToken)
 	if err != nil {
 		return 0, err
@@ -420,7 +438,10 @@ func (s *Service) PruneTokens(ctx context.Context) (int, error) {
 	n := 0
 	for _, d := range docs {
 		td, err := decodeToken(d)
-		if err != nil || td.usable(now) {
+		if err != nil {
+			continue
+		}
+		if u := byID[td.UserID]; td.usable(now) && u != nil && u.accepts(td) {
 			continue
 		}
 		if err := s.st.DeleteDoc(ctx, KindToken, d.ID, store.Sides{}); err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -45,9 +45,9 @@ var (
 	// ErrSecondFactorMandatory refuses to disable a second factor that the
 	// user's roles require. It wraps ErrForbidden.
 	ErrSecondFactorMandatory = fmt.Errorf("%w: your roles require a second factor", ErrForbidden)
-	// ErrSessionOnly refuses second-factor management with an API token. It
-	// wraps ErrForbidden.
-	ErrSessionOnly = fmt.Errorf("%w: only a signed-in session can manage its second factor", ErrForbidden)
+	// ErrSessionOnly refuses second-factor management and password changes
+	// with an API token. It wraps ErrForbidden.
+	ErrSessionOnly = fmt.Errorf("%w: only a signed-in session (not an API token) can change its password or second factor", ErrForbidden)
 )
 
 // totpDoc is a user's TOTP state (Doc.Data of kind KindTOTP, id the user's).

@@ -35,6 +35,8 @@ func authErr(err error) error {
 		return problem.New(http.StatusTooManyRequests, "too many failed sign-ins %s; try again in %d %s", where, secs, unit)
 	case errors.Is(err, auth.ErrThrottled):
 		return problem.New(http.StatusTooManyRequests, "too many failed sign-ins; wait a few minutes and try again")
+	case errors.Is(err, auth.ErrWrongPassword):
+		return problem.Invalid(problem.FieldError{Field: "current_password", Code: "invalid", Message: "is wrong"})
 	case errors.Is(err, auth.ErrEmailTaken):
 		return &problem.Error{Status: http.StatusConflict, Type: "about:blank", Title: "Duplicate value", Detail: "a user with this e-mail exists",
 			Errors: []problem.FieldError{{Field: "email", Code: "unique", Message: "a user with this e-mail exists"}}}
@@ -112,6 +114,41 @@ func (s *Server) throttled(c *fiber.Ctx, actor, step string, err error, details 
 		s.auditRefusal(c.UserContext(), actor, c.IP(), "auth.login_throttled", details)
 	}
 	return authErr(err)
+}
+
+type passwordBody struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword changes the caller's own password; every other session of
+// theirs ends, the one the request came with stays.
+func (s *Server) changePassword(c *fiber.Ctx) error {
+	var b passwordBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	p := principal(c)
+	if err := s.Auth.ChangePassword(c.UserContext(), p, b.CurrentPassword, b.NewPassword); err != nil {
+		return s.throttled(c, p.UserID, "password_change", err, nil)
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+type resetPasswordBody struct {
+	Password string `json:"password"`
+}
+
+// resetPassword sets a user's password (admin); all their sessions end.
+func (s *Server) resetPassword(c *fiber.Ctx) error {
+	var b resetPasswordBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	if err := s.Auth.ResetPassword(c.UserContext(), principal(c), c.Params("id"), b.Password); err != nil {
+		return authErr(err)
+	}
+	return c.SendStatus(http.StatusNoContent)
 }
 
 // logout ends the session the request came with (an API token is left

@@ -114,3 +114,128 @@ func TestDistributedThrottleHTTP(t *testing.T) {
 		})
 	}
 }
+
+// A deactivation ends the user's sessions and API tokens for good: a
+// reactivation used to bring them all back (issue 13 item 6).
+func TestReactivationHTTP(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := startAuthOn(t, open(t), auth.Options{})
+			id := e.user("rep@example.com", "reps-password")
+			b := e.cookieLogin("rep@example.com", "reps-password")
+			var sess struct{ Token string }
+			e.anon().do("POST", "/api/v1/auth/login", login("rep@example.com", "reps-password"), 200, &sess)
+			var api struct{ Token string }
+			e.bearer(sess.Token).do("POST", "/api/v1/auth/tokens", map[string]any{"name": "script"}, 201, &api)
+
+			e.do("PATCH", "/api/v1/users/"+id, map[string]any{"active": false}, 200, nil)
+			e.do("PATCH", "/api/v1/users/"+id, map[string]any{"active": true}, 200, nil)
+			wantStatus(t, b.req("GET", "/api/v1/auth/me", nil), 401, "old session cookie after reactivation")
+			wantStatus(t, e.bearer(sess.Token).raw("GET", "/api/v1/auth/me", nil), 401, "old bearer session after reactivation")
+			wantStatus(t, e.bearer(api.Token).raw("GET", "/api/v1/auth/me", nil), 401, "old API token after reactivation")
+			if a := e.audits("user.update"); len(a) != 2 || a[1].Changes["sessions_and_tokens_ended"] != true {
+				t.Fatalf("audit %+v", a)
+			}
+			b2 := e.cookieLogin("rep@example.com", "reps-password")
+			wantStatus(t, b2.req("GET", "/api/v1/auth/me", nil), 200, "new session")
+		})
+	}
+}
+
+// A password change ends every other session of the user, keeps the
+// current one and the API tokens; an admin's reset ends them all.
+func TestPasswordChangeHTTP(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := startAuthOn(t, open(t), auth.Options{})
+			id := e.user("rep@example.com", "reps-password")
+			b := e.cookieLogin("rep@example.com", "reps-password")
+			var other struct{ Token string }
+			e.anon().do("POST", "/api/v1/auth/login", login("rep@example.com", "reps-password"), 200, &other)
+			var api struct{ Token string }
+			e.bearer(other.Token).do("POST", "/api/v1/auth/tokens", map[string]any{"name": "script"}, 201, &api)
+
+			change := map[string]any{"current_password": "reps-password", "new_password": "reps-new-password"}
+			wantStatus(t, e.bearer(api.Token).raw("POST", "/api/v1/auth/password", change), 403, "change with an API token")
+			wantStatus(t, b.req("POST", "/api/v1/auth/password", change), 403, "change without the CSRF token")
+			wantStatus(t, b.send("POST", "/api/v1/auth/password", change), 204, "change")
+			wantStatus(t, b.req("GET", "/api/v1/auth/me", nil), 200, "the changing session")
+			wantStatus(t, e.bearer(other.Token).raw("GET", "/api/v1/auth/me", nil), 401, "the other session")
+			wantStatus(t, e.bearer(api.Token).raw("GET", "/api/v1/auth/me", nil), 200, "the API token")
+			wantStatus(t, e.anon().raw("POST", "/api/v1/auth/login", login("rep@example.com", "reps-password")), 401, "old password")
+			wantStatus(t, e.anon().raw("POST", "/api/v1/auth/login", login("rep@example.com", "reps-new-password")), 200, "new password")
+			if a := e.audits("user.password_change"); len(a) != 1 || a[0].Actor != id || a[0].Changes["other_sessions_ended"] != true {
+				t.Fatalf("audit %+v", a)
+			}
+
+			// The admin's reset ends every session, the current one too.
+			wantStatus(t, b.send("POST", "/api/v1/users/"+id+"/password", map[string]any{"password": "whatever-password"}), 403, "reset by a non-admin")
+			var me struct{ ID string }
+			e.do("GET", "/api/v1/auth/me", nil, 200, &me)
+			r := e.raw("POST", "/api/v1/users/"+me.ID+"/password", map[string]any{"password": "admins-new-password"})
+			wantStatus(t, r, 422, "an admin's reset of their own password")
+			if f := problemFields(t, r); f["password"] != "invalid" {
+				t.Fatalf("fields %v", f)
+			}
+			e.do("POST", "/api/v1/users/"+id+"/password", map[string]any{"password": "reps-reset-password"}, 204, nil)
+			wantStatus(t, b.req("GET", "/api/v1/auth/me", nil), 401, "session after the reset")
+			wantStatus(t, e.anon().raw("POST", "/api/v1/auth/login", login("rep@example.com", "reps-reset-password")), 200, "reset password")
+			if a := e.audits("user.password_reset"); len(a) != 1 || a[0].RecordID != id {
+				t.Fatalf("audit %+v", a)
+			}
+		})
+	}
+}
+
+// Bad input to the password endpoints changes nothing and names the field.
+func TestPasswordChangeBadInput(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := startAuthOn(t, open(t), auth.Options{})
+			id := e.user("rep@example.com", "reps-password")
+			b := e.cookieLogin("rep@example.com", "reps-password")
+			for _, c := range []struct {
+				body   any
+				status int
+				field  string
+			}{
+				{`{"current_password": "reps-password", "new_password": "reps-new-password", "x": 1}`, 400, "body"},
+				{`{"current_password": `, 400, "body"},
+				{map[string]any{"new_password": "reps-new-password"}, 422, "current_password"},
+				{map[string]any{"current_password": "reps-password"}, 422, "new_password"},
+				{map[string]any{"current_password": "reps-password", "new_password": "short"}, 422, "new_password"},
+				{map[string]any{"current_password": "reps-password", "new_password": strings.Repeat("p", 257)}, 422, "new_password"},
+				{map[string]any{"current_password": "reps-password", "new_password": "reps-password"}, 422, "new_password"},
+				{map[string]any{"current_password": "wrong-password", "new_password": "reps-new-password"}, 422, "current_password"},
+			} {
+				r := b.send("POST", "/api/v1/auth/password", c.body)
+				wantStatus(t, r, c.status, fmt.Sprint(c.body))
+				if f := problemFields(t, r); f[c.field] == "" {
+					t.Fatalf("%v: fields %v, want %s", c.body, f, c.field)
+				}
+			}
+			if n := len(e.audits("auth.password_change_failed")); n != 1 {
+				t.Fatalf("%d failed changes audited", n)
+			}
+			for _, c := range []struct {
+				body   any
+				status int
+				field  string
+			}{
+				{map[string]any{"password": "short"}, 422, "password"},
+				{map[string]any{}, 422, "password"},
+				{`{"password": 5}`, 400, "body"},
+			} {
+				r := e.raw("POST", "/api/v1/users/"+id+"/password", c.body)
+				wantStatus(t, r, c.status, fmt.Sprint(c.body))
+				if f := problemFields(t, r); f[c.field] == "" {
+					t.Fatalf("%v: fields %v, want %s", c.body, f, c.field)
+				}
+			}
+			wantStatus(t, e.raw("POST", "/api/v1/users/nope/password", map[string]any{"password": "long-enough-password"}), 404, "unknown user")
+			// Nothing changed.
+			wantStatus(t, b.req("GET", "/api/v1/auth/me", nil), 200, "session after refused changes")
+			wantStatus(t, e.anon().raw("POST", "/api/v1/auth/login", login("rep@example.com", "reps-password")), 200, "old password after refused changes")
+		})
+	}
+}
