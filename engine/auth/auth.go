@@ -95,6 +95,11 @@ type Options struct {
 	RequireSecondFactor func(roles []string) bool
 	// TOTPIssuer names the instance in authenticator apps (default "Jimu").
 	TOTPIssuer string
+	// TokenTTL is the lifetime of an API token created without an expiry
+	// (default DefaultTokenTTL); TokenMaxTTL the longest one may ask for
+	// (default DefaultTokenMaxTTL, never less than TokenTTL).
+	TokenTTL    time.Duration
+	TokenMaxTTL time.Duration
 	// AlwaysSecureCookies makes the HTTP layer mark the session cookies
 	// Secure even on plain-HTTP requests to a loopback host, which it
 	// otherwise leaves unmarked so development on http://localhost works
@@ -177,7 +182,8 @@ type Service struct {
 	pruneMu   sync.Mutex
 	lastPrune time.Time
 
-	sess sessionConfig // idle timeout, second factor, cookies (session.go)
+	sess   sessionConfig // idle timeout, second factor, cookies (session.go)
+	tokens tokenConfig   // API token lifetimes (token.go)
 }
 
 // New returns a Service over st.
@@ -200,6 +206,7 @@ func New(st store.Store, opts Options) *Service {
 		s.log = slog.Default()
 	}
 	s.sess = newSessionConfig(opts)
+	s.tokens = newTokenConfig(opts)
 	return s
 }
 

@@ -369,14 +369,36 @@ func TestAuthenticate(t *testing.T) {
 	if err != nil || pa.UserID != u.ID || pa.TokenID != meta.ID {
 		t.Fatalf("Authenticate(api) = %+v, %v", pa, err)
 	}
-	// A token without expiry.
-	forever, _, err := e.svc.CreateToken(ctx, p, "forever", nil)
+	// A token asked for without an expiry gets the default lifetime (it
+	// used to live for ever: issue 13 item 11).
+	dflt, dmeta, err := e.svc.CreateToken(ctx, p, "default", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Add(10 * 365 * 24 * time.Hour)
-	if _, err := e.svc.Authenticate(ctx, forever, ""); err != nil {
-		t.Fatalf("non-expiring token: %v", err)
+	if dmeta.ExpiresAt == nil || !dmeta.ExpiresAt.Equal(e.clock.Now().Add(DefaultTokenTTL)) {
+		t.Fatalf("default expiry %v, want now + %v", dmeta.ExpiresAt, DefaultTokenTTL)
+	}
+	// At most DefaultTokenMaxTTL ahead.
+	tooLate := e.clock.Now().Add(DefaultTokenMaxTTL + time.Second)
+	if _, _, err := e.svc.CreateToken(ctx, p, "late", &tooLate); inputField(err) != "expires_at" {
+		t.Fatalf("expiry past the maximum: %v", err)
+	}
+	longest := e.clock.Now().Add(DefaultTokenMaxTTL)
+	if _, _, err := e.svc.CreateToken(ctx, p, "long", &longest); err != nil {
+		t.Fatalf("expiry at the maximum: %v", err)
+	}
+	e.clock.Add(DefaultTokenTTL - time.Second)
+	if _, err := e.svc.Authenticate(ctx, dflt, ""); err != nil {
+		t.Fatalf("default-expiry token before its end: %v", err)
+	}
+	e.clock.Add(time.Second)
+	if _, err := e.svc.Authenticate(ctx, dflt, ""); err != ErrUnauthenticated {
+		t.Fatalf("default-expiry token after %v: %v", DefaultTokenTTL, err)
+	}
+	for _, a := range e.audits(t, "token.create") {
+		if want := map[string]any{dmeta.ID: "default_ttl", meta.ID: nil}; a.Changes["expiry"] != want[a.RecordID] {
+			t.Fatalf("token.create audit %+v", a)
+		}
 	}
 
 	// Input checks.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/store"
@@ -225,4 +226,93 @@ func TestResetPassword(t *testing.T) {
 			t.Fatalf("audit %+v", as)
 		}
 	})
+}
+
+// API tokens written without an expiry (by a version before default
+// lifetimes) get one at their first use or at the hourly prune: the
+// default lifetime from then.
+func TestLegacyTokenExpiry(t *testing.T) {
+	onBackends(t, func(t *testing.T, e *env, _ func() store.Store) {
+		e.withAdmin(t)
+		ctx := context.Background()
+		legacy := func(name string) (string, string) {
+			t.Helper()
+			plain, hash, err := newSecret()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// As main wrote it: no expiry, no generations.
+			data, _ := json.Marshal(map[string]any{"user_id": e.admin.UserID, "name": name, "kind": "api",
+				"created_at": e.clock.Now().Add(-400 * 24 * time.Hour), "revoked": false})
+			d := &store.Doc{Kind: KindToken, ID: store.NewID(), Key: hash, Version: 1, Data: data}
+			if err := e.st.PutDoc(ctx, d, store.Sides{}); err != nil {
+				t.Fatal(err)
+			}
+			return plain, d.ID
+		}
+		used, usedID := legacy("used")
+		_, idleID := legacy("idle")
+		expiry := func(id string) *time.Time {
+			t.Helper()
+			d, err := e.st.GetDoc(ctx, KindToken, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			td, _ := decodeToken(d)
+			return td.ExpiresAt
+		}
+		want := e.clock.Now().Add(DefaultTokenTTL)
+		if _, err := e.svc.Authenticate(ctx, used, ""); err != nil {
+			t.Fatalf("legacy token: %v", err)
+		}
+		if got := expiry(usedID); got == nil || !got.Equal(want) {
+			t.Fatalf("used token expires %v, want %v", got, want)
+		}
+		if got := expiry(idleID); got != nil {
+			t.Fatalf("unused token expires %v before the prune", got)
+		}
+		e.clock.Add(time.Hour)
+		if _, err := e.svc.PruneTokens(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := expiry(idleID); got == nil || !got.Equal(want.Add(time.Hour)) {
+			t.Fatalf("unused token expires %v after the prune, want %v", got, want.Add(time.Hour))
+		}
+		if got := expiry(usedID); !got.Equal(want) {
+			t.Fatalf("the prune moved the used token's expiry to %v", got)
+		}
+		if n := len(e.audits(t, "token.expiry_set")); n != 2 {
+			t.Fatalf("%d token.expiry_set entries", n)
+		}
+		e.clock.Add(DefaultTokenTTL - time.Hour)
+		if _, err := e.svc.Authenticate(ctx, used, ""); err != ErrUnauthenticated {
+			t.Fatalf("legacy token after the default lifetime: %v", err)
+		}
+	})
+}
+
+func TestTokenLifetimeOptions(t *testing.T) {
+	e := newEnv(t).withAdmin(t)
+	ctx := context.Background()
+	svc := New(e.st, Options{Logger: quiet, Now: e.clock.Now, TokenTTL: time.Hour, TokenMaxTTL: 2 * time.Hour})
+	tok, _, err := svc.Login(ctx, "admin@example.com", adminPW, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := svc.Authenticate(ctx, tok, "")
+	_, meta, err := svc.CreateToken(ctx, p, "hourly", nil)
+	if err != nil || !meta.ExpiresAt.Equal(e.clock.Now().Add(time.Hour)) {
+		t.Fatalf("token %+v %v", meta, err)
+	}
+	late := e.clock.Now().Add(2*time.Hour + time.Second)
+	if _, _, err := svc.CreateToken(ctx, p, "late", &late); inputField(err) != "expires_at" || !strings.Contains(err.Error(), "2h0m0s") {
+		t.Fatalf("past the maximum: %v", err)
+	}
+	// The maximum is never below the default.
+	if s := New(e.st, Options{TokenTTL: 48 * time.Hour, TokenMaxTTL: time.Hour}); s.TokenMaxTTL() != 48*time.Hour || s.TokenTTL() != 48*time.Hour {
+		t.Fatalf("lifetimes %v %v", s.TokenTTL(), s.TokenMaxTTL())
+	}
+	if s := New(e.st, Options{}); s.TokenTTL() != DefaultTokenTTL || s.TokenMaxTTL() != DefaultTokenMaxTTL {
+		t.Fatalf("default lifetimes %v %v", s.TokenTTL(), s.TokenMaxTTL())
+	}
 }

@@ -239,3 +239,31 @@ func TestPasswordChangeBadInput(t *testing.T) {
 		})
 	}
 }
+
+// API tokens asked for without an expiry get the default lifetime, and an
+// expiry past the maximum is refused (issue 13 item 11).
+func TestTokenExpiryHTTP(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := startAuthOn(t, open(t), auth.Options{})
+			var tok struct {
+				Token string
+				Info  struct {
+					ExpiresAt time.Time `json:"expires_at"`
+				}
+			}
+			e.do("POST", "/api/v1/auth/tokens", map[string]any{"name": "ci"}, 201, &tok)
+			if want := e.clock.Now().Add(auth.DefaultTokenTTL); !tok.Info.ExpiresAt.Equal(want) {
+				t.Fatalf("expires_at %v, want %v", tok.Info.ExpiresAt, want)
+			}
+			late := e.clock.Now().Add(auth.DefaultTokenMaxTTL + time.Hour)
+			r := e.raw("POST", "/api/v1/auth/tokens", map[string]any{"name": "late", "expires_at": late})
+			wantStatus(t, r, 422, "expiry past the maximum")
+			if f := problemFields(t, r); f["expires_at"] != "invalid" {
+				t.Fatalf("fields %v", f)
+			}
+			e.clock.Add(auth.DefaultTokenTTL)
+			wantStatus(t, e.bearer(tok.Token).raw("GET", "/api/v1/auth/me", nil), 401, "token past the default lifetime")
+		})
+	}
+}
