@@ -80,9 +80,11 @@ type config struct {
 	http, data, db, logLevel, logFormat string
 	durability                          string
 	idle                                time.Duration
+	tokenTTL, tokenMaxTTL               time.Duration
 	secure                              bool
 	countCap                            int64
 	heavyReads                          int
+	envErr                              error // an environment variable that does not parse
 }
 
 func env(name, def string) string {
@@ -100,15 +102,63 @@ func (c *config) flags(fs *flag.FlagSet) {
 		"SQLite: normal (survives a killed process) or full (also survives power loss, fewer writes/s) (JIMU_DURABILITY)")
 	fs.StringVar(&c.logLevel, "log-level", env("JIMU_LOG_LEVEL", "info"), "debug, info, warn or error (JIMU_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("JIMU_LOG_FORMAT", "text"), "text or json (JIMU_LOG_FORMAT)")
-	countCap, _ := strconv.ParseInt(env("JIMU_COUNT_CAP", "100000"), 10, 64)
-	fs.Int64Var(&c.countCap, "count-cap", countCap, "count=true is exact up to this many records, then says count_capped (JIMU_COUNT_CAP)")
-	heavy, _ := strconv.Atoi(env("JIMU_HEAVY_READS", "0"))
-	fs.IntVar(&c.heavyReads, "heavy-reads", heavy,
+	fs.Int64Var(&c.countCap, "count-cap", c.envInt("JIMU_COUNT_CAP", 100_000), "count=true is exact up to this many records, then says count_capped (JIMU_COUNT_CAP)")
+	fs.IntVar(&c.heavyReads, "heavy-reads", int(c.envInt("JIMU_HEAVY_READS", 0)),
 		"counts, aggregates and unindexed lists run at once (JIMU_HEAVY_READS; 0: half the CPUs, at least 1)")
-	idle, _ := time.ParseDuration(env("JIMU_SESSION_IDLE", "30m"))
-	fs.DurationVar(&c.idle, "session-idle", idle, "sign a browser session out after this long unused (JIMU_SESSION_IDLE)")
+	fs.DurationVar(&c.idle, "session-idle", c.envDuration("JIMU_SESSION_IDLE", 30*time.Minute), "sign a browser session out after this long unused (JIMU_SESSION_IDLE)")
+	fs.DurationVar(&c.tokenTTL, "token-ttl", c.envDuration("JIMU_TOKEN_TTL", auth.DefaultTokenTTL),
+		"lifetime of an API token created without expires_at (JIMU_TOKEN_TTL)")
+	fs.DurationVar(&c.tokenMaxTTL, "token-max-ttl", c.envDuration("JIMU_TOKEN_MAX_TTL", auth.DefaultTokenMaxTTL),
+		"the longest expires_at an API token may ask for, from now (JIMU_TOKEN_MAX_TTL)")
 	fs.BoolVar(&c.secure, "secure-cookies", env("JIMU_SECURE_COOKIES", "") == "true",
 		"mark session cookies Secure even on plain-HTTP loopback (JIMU_SECURE_COOKIES=true); they always are otherwise")
+}
+
+// envDuration reads a duration from the environment, remembering a value
+// that does not parse for check to report.
+func (c *config) envDuration(name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil && c.envErr == nil {
+		c.envErr = fmt.Errorf("%s: %w", name, err)
+	}
+	if err != nil {
+		return def
+	}
+	return d
+}
+
+// envInt is envDuration for whole numbers.
+func (c *config) envInt(name string, def int64) int64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		if c.envErr == nil {
+			c.envErr = fmt.Errorf("%s: %q is not a whole number", name, v)
+		}
+		return def
+	}
+	return n
+}
+
+// check refuses environment values that do not parse and token lifetimes
+// that make no sense.
+func (c *config) check() error {
+	switch {
+	case c.envErr != nil:
+		return c.envErr
+	case c.tokenTTL <= 0 || c.tokenMaxTTL <= 0:
+		return fmt.Errorf("--token-ttl and --token-max-ttl must be positive, not %v and %v", c.tokenTTL, c.tokenMaxTTL)
+	case c.tokenTTL > c.tokenMaxTTL:
+		return fmt.Errorf("--token-ttl %v is longer than --token-max-ttl %v", c.tokenTTL, c.tokenMaxTTL)
+	}
+	return nil
 }
 
 func (c *config) logger(w io.Writer) (*slog.Logger, error) {
@@ -168,6 +218,9 @@ func serve(args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
 		return err
@@ -191,7 +244,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	au := auth.New(st, auth.Options{Logger: log, SessionIdleTimeout: cfg.idle, AlwaysSecureCookies: cfg.secure,
-		RequireSecondFactor: roles.RequireSecondFactor})
+		TokenTTL: cfg.tokenTTL, TokenMaxTTL: cfg.tokenMaxTTL, RequireSecondFactor: roles.RequireSecondFactor})
 	if err := firstAdmin(ctx, au, log, stderr, cfg.http); err != nil {
 		return err
 	}

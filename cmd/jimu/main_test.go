@@ -38,6 +38,30 @@ func TestCLI(t *testing.T) {
 	}
 }
 
+// TestTokenLifetimeFlags: serve refuses token lifetimes that make no sense
+// before it opens anything.
+func TestTokenLifetimeFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	db := "sqlite://" + filepath.Join(t.TempDir(), "never", "jimu.db")
+	for _, c := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--token-ttl", "0s"}, "", "must be positive"},
+		{[]string{"--token-max-ttl", "-1h"}, "", "must be positive"},
+		{[]string{"--token-ttl", "9000h"}, "", "longer than --token-max-ttl"},
+		{[]string{"--token-ttl", "2h", "--token-max-ttl", "1h"}, "", "longer than --token-max-ttl"},
+		{nil, "ninety days", "JIMU_TOKEN_TTL"},
+	} {
+		t.Setenv("JIMU_TOKEN_TTL", c.env)
+		err := run(append([]string{"serve", "--db", db}, c.args...), &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("serve %v (JIMU_TOKEN_TTL=%q): %v, want %q", c.args, c.env, err, c.want)
+		}
+	}
+}
+
 // TestGCPercent: serve collects garbage at defaultGCPercent unless GOGC is
 // set, and leaves an operator's GOGC alone.
 func TestGCPercent(t *testing.T) {

@@ -3,7 +3,9 @@ package auth
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/store"
@@ -102,27 +104,28 @@ func (s *Service) beginLogin(ctx context.Context, req LoginRequest, secondStep b
 	}
 	tf, _, err := s.loadTOTP(ctx, c.d.ID)
 	if err != nil {
-		s.thr.abort(c.acct, c.ipk, c.started)
+		c.try.abort(ctx)
 		return nil, err
 	}
 	switch {
 	case tf != nil && tf.Enabled:
 		// The password alone does not clear the failures: a password holder
 		// must not be able to reset the count between guesses of the code.
-		s.thr.abort(c.acct, c.ipk, c.started)
+		c.try.abort(ctx)
 		if !secondStep {
 			return &LoginResult{User: c.u}, nil
 		}
 		now := s.clock()
 		exp := now.Add(ChallengeTTL)
-		td := &tokenDoc{UserID: c.d.ID, Name: "login challenge", Kind: tokenChallenge, CreatedAt: now, ExpiresAt: &exp, Cookie: req.Cookie}
+		td := &tokenDoc{UserID: c.d.ID, Name: "login challenge", Kind: tokenChallenge, CreatedAt: now, ExpiresAt: &exp, Cookie: req.Cookie,
+			CredGen: c.u.credGen, SessGen: c.u.sessGen}
 		plain, _, err := s.insertTokenDoc(ctx, td, s.audit(now, c.d.ID, req.IP, "auth.login_challenge", KindUser, c.d.ID, nil))
 		if err != nil {
 			return nil, err
 		}
 		return &LoginResult{User: c.u, SecondFactorRequired: true, Challenge: plain, ChallengeExpiresAt: exp}, nil
 	case s.sess.requires(c.u.Roles):
-		s.thr.succeed(c.acct, c.ipk, c.started) // the password is all this user has
+		c.try.succeed(ctx) // the password is all this user has
 		if !secondStep {
 			return &LoginResult{User: c.u}, nil
 		}
@@ -133,7 +136,7 @@ func (s *Service) beginLogin(ctx context.Context, req LoginRequest, secondStep b
 		r.SetupRequired = true
 		return r, nil
 	default:
-		s.thr.succeed(c.acct, c.ipk, c.started)
+		c.try.succeed(ctx)
 		return s.openSession(ctx, c.u, req.IP, req.Held, req.Cookie, "", "")
 	}
 }
@@ -158,7 +161,7 @@ func (s *Service) CompleteLogin(ctx context.Context, req SecondFactorRequest) (*
 	if td.Kind != tokenChallenge || !td.usable(s.clock()) {
 		return nil, ErrUnauthenticated
 	}
-	u, err := s.activeUser(ctx, td.UserID)
+	u, err := s.tokenUser(ctx, td)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +195,8 @@ func (s *Service) openSession(ctx context.Context, u *User, ip, held string, coo
 		exp = r
 	}
 	td := &tokenDoc{UserID: u.ID, Name: "session", Kind: tokenSession, CreatedAt: now, ExpiresAt: &exp,
-		IdleSeconds: s.sess.idleSeconds(), SecondFactor: secondFactor != "", Cookie: cookie, Restricted: restricted}
+		IdleSeconds: s.sess.idleSeconds(), SecondFactor: secondFactor != "", Cookie: cookie, Restricted: restricted,
+		CredGen: u.credGen, SessGen: u.sessGen}
 	changes := map[string]any{}
 	if secondFactor != "" {
 		changes["second_factor"] = secondFactor
@@ -209,4 +213,90 @@ func (s *Service) openSession(ctx context.Context, u *User, ip, held string, coo
 	}
 	s.revokeHeld(ctx, u.ID, ip, held, t.ID)
 	return &LoginResult{User: u, Token: plain, Session: t}, nil
+}
+
+// maxLoginPasswordBytes bounds what a login hashes; no stored password can
+// be longer, so longer input is refused without hashing.
+const maxLoginPasswordBytes = MaxPasswordLen * utf8.UTFMax
+
+// credentials are a user whose password checked out at a login.
+type credentials struct {
+	d      *store.Doc
+	u      *User
+	ud     *userDoc
+	rehash bool     // the hash's parameters are outdated
+	try    *attempt // the throttled attempt, still open
+}
+
+// checkCredentials checks an e-mail and password, the first step of every
+// login. An unknown e-mail, a wrong password and an inactive account all
+// return ErrInvalidCredentials, after the same amount of hashing and the
+// same throttle writes (and an "auth.login_failed" audit entry). An
+// address that failed too often for the e-mail, or at all, gets a
+// *ThrottledError (see throttle.go) before the password is looked at. On
+// success the attempt is still open: the caller ends it with c.try.succeed
+// (a complete login) or c.try.abort (a second factor is still due, so the
+// failures stay counted).
+func (s *Service) checkCredentials(ctx context.Context, email, password, ip string) (*credentials, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	try, err := s.beginAttempt(ctx, accountKey(email), ip)
+	if err != nil {
+		return nil, err
+	}
+	s.maybePrune(ctx)
+
+	var (
+		d  *store.Doc
+		u  *User
+		ud *userDoc
+	)
+	if e, err := normalizeEmail(email); err == nil {
+		d, err = s.st.GetDocByKey(ctx, KindUser, e)
+		if err == nil {
+			u, ud, err = decodeUser(d)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			try.abort(ctx) // not the caller's failure
+			return nil, err
+		}
+	}
+	encoded := s.dummy()
+	if ud != nil {
+		encoded = ud.PasswordHash
+	}
+	ok, rehash := false, false
+	if len(password) <= maxLoginPasswordBytes {
+		var err error
+		ok, rehash, err = s.verify(ctx, encoded, password)
+		if err != nil {
+			if ctx.Err() != nil {
+				try.abort(ctx)
+				return nil, ctx.Err()
+			}
+			s.log.Error("auth: stored password hash unreadable", "email", email, "err", err)
+			ok = false
+		}
+	}
+	now := s.clock()
+	if ud == nil || !ok || !ud.Active {
+		try.fail(ctx)
+		reason := "bad_password"
+		actor, recID := "", ""
+		switch {
+		case ud == nil:
+			reason = "unknown_user"
+		case ok && !ud.Active:
+			reason = "inactive"
+		}
+		if ud != nil {
+			actor, recID = d.ID, d.ID
+		}
+		a := s.audit(now, actor, ip, "auth.login_failed", KindUser, recID,
+			map[string]any{"email": accountKey(email), "reason": reason})
+		if err := s.st.AppendAudit(ctx, a); err != nil {
+			s.log.Warn("auth: audit of failed login", "err", err)
+		}
+		return nil, ErrInvalidCredentials
+	}
+	return &credentials{d: d, u: u, ud: ud, rehash: rehash, try: try}, nil
 }

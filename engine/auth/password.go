@@ -1,15 +1,19 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/jimu-crm/jimu/engine/store"
 )
 
 // argonParams are the cost parameters of an argon2id hash.
@@ -158,4 +162,77 @@ func cutDecimal(s, prefix string) (uint64, bool) {
 	}
 	n, err := strconv.ParseUint(d, 10, 32)
 	return n, err == nil
+}
+
+// --- hashing and checking, bounded ---
+
+func (s *Service) acquire(ctx context.Context) error {
+	select {
+	case s.hashSem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) release() { <-s.hashSem }
+
+func (s *Service) hash(ctx context.Context, pw string) (string, error) {
+	if err := s.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer s.release()
+	return hashPassword(pw)
+}
+
+func (s *Service) verify(ctx context.Context, encoded, pw string) (ok, rehash bool, err error) {
+	if err := s.acquire(ctx); err != nil {
+		return false, false, err
+	}
+	defer s.release()
+	return verifyPassword(encoded, pw)
+}
+
+// dummy is a hash of a random password, verified against when the e-mail is
+// unknown so that a login takes as long either way.
+func (s *Service) dummy() string {
+	s.dummyOnce.Do(func() {
+		pw, _, err := newSecret()
+		if err == nil {
+			s.dummyHash, err = hashPassword(pw)
+		}
+		if err != nil {
+			// Unreachable in practice (crypto/rand does not fail); a fixed
+			// valid hash keeps the timing.
+			s.dummyHash = encodePHC(phcHash{Params: currentParams, Salt: make([]byte, saltLen), Key: make([]byte, keyLen)})
+		}
+	})
+	return s.dummyHash
+}
+
+// rehash replaces a user's password hash made with outdated parameters and
+// returns the user's new version (0 if it did not). Best effort: a
+// concurrent change of the user wins.
+func (s *Service) rehash(ctx context.Context, id, password string) int64 {
+	h, err := s.hash(ctx, password)
+	if err != nil {
+		return 0
+	}
+	d, _, ud, err := s.loadUser(ctx, id)
+	if err != nil || !needsRehash(ud.PasswordHash) {
+		return 0
+	}
+	ud.PasswordHash = h
+	data, err := json.Marshal(ud)
+	if err != nil {
+		return 0
+	}
+	nd := &store.Doc{Kind: KindUser, ID: d.ID, Key: d.Key, Version: d.Version + 1, Data: data}
+	if err := s.st.PutDoc(ctx, nd, store.Sides{}); err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			s.log.Warn("auth: password rehash", "user", id, "err", err)
+		}
+		return 0
+	}
+	return nd.Version
 }

@@ -9,10 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -40,6 +38,36 @@ const (
 	touchInterval = 5 * time.Minute // how stale last_used_at may get
 	pruneInterval = time.Hour
 )
+
+// API token lifetimes unless Options say otherwise.
+const (
+	DefaultTokenTTL    = 90 * 24 * time.Hour
+	DefaultTokenMaxTTL = 365 * 24 * time.Hour
+)
+
+// tokenConfig is what Options say about API tokens.
+type tokenConfig struct {
+	ttl time.Duration // given to a token created without an expiry
+	max time.Duration // the longest a token may ask for
+}
+
+func newTokenConfig(o Options) tokenConfig {
+	c := tokenConfig{ttl: o.TokenTTL, max: o.TokenMaxTTL}
+	if c.ttl <= 0 {
+		c.ttl = DefaultTokenTTL
+	}
+	if c.max <= 0 {
+		c.max = DefaultTokenMaxTTL
+	}
+	c.max = max(c.max, c.ttl)
+	return c
+}
+
+// TokenTTL returns the lifetime of an API token created without an expiry.
+func (s *Service) TokenTTL() time.Duration { return s.tokens.ttl }
+
+// TokenMaxTTL returns the longest lifetime an API token may ask for.
+func (s *Service) TokenMaxTTL() time.Duration { return s.tokens.max }
 
 // Token describes a session or API token; the token itself is never stored
 // and is not part of it.
@@ -83,6 +111,10 @@ type tokenDoc struct {
 	SecondFactor bool     `json:"second_factor,omitempty"`
 	Cookie       bool     `json:"cookie,omitempty"`
 	Restricted   string   `json:"restricted,omitempty"`
+	// The owner's credential generations when the token was issued
+	// (user.go): a token of an older generation is dead for good.
+	CredGen int64 `json:"credentials_gen,omitempty"`
+	SessGen int64 `json:"sessions_gen,omitempty"`
 }
 
 // usable reports whether the token is neither revoked nor past its absolute
@@ -206,9 +238,13 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 	if !td.usable(now) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
 		return nil, ErrUnauthenticated
 	}
-	u, err := s.activeUser(ctx, td.UserID)
+	u, err := s.tokenUser(ctx, td)
 	if err != nil {
 		return nil, err
+	}
+	legacy := td.Kind == tokenAPI && td.ExpiresAt == nil
+	if legacy {
+		s.legacyExpiry(td, now)
 	}
 	p := identity.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, Teams: u.Teams, Attributes: u.Attributes, TokenID: d.ID}
 	applyToken(&p, td)
@@ -218,16 +254,17 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 		until = end
 	}
 	s.cache.put(key, p, now, until, gen)
-	s.touch(ctx, d, td, now)
+	s.touch(ctx, d, td, now, legacy)
 	out := clonePrincipal(p)
 	out.IP = ip
 	return out, nil
 }
 
-// touch records when a token was last used, at most every touchInterval.
-// Best effort: a concurrent change (a revocation) wins.
-func (s *Service) touch(ctx context.Context, d *store.Doc, td *tokenDoc, now time.Time) {
-	if td.LastUsedAt != nil && now.Sub(*td.LastUsedAt) < td.touchEvery() {
+// touch records when a token was last used, at most every touchInterval,
+// and the expiry legacyExpiry gave it. Best effort: a concurrent change (a
+// revocation) wins, and a lost expiry is given again at the next use.
+func (s *Service) touch(ctx context.Context, d *store.Doc, td *tokenDoc, now time.Time, expirySet bool) {
+	if !expirySet && td.LastUsedAt != nil && now.Sub(*td.LastUsedAt) < td.touchEvery() {
 		return
 	}
 	td.LastUsedAt = &now
@@ -235,10 +272,28 @@ func (s *Service) touch(ctx context.Context, d *store.Doc, td *tokenDoc, now tim
 	if err != nil {
 		return
 	}
+	var sides store.Sides
+	if expirySet {
+		sides.Audit = s.expiryAudit(d.ID, td, now)
+	}
 	nd := &store.Doc{Kind: KindToken, ID: d.ID, Key: d.Key, Version: d.Version + 1, Data: data}
-	if err := s.st.PutDoc(ctx, nd, store.Sides{}); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+	if err := s.st.PutDoc(ctx, nd, sides); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
 		s.log.Warn("auth: token last-used update", "token", d.ID, "err", err)
 	}
+}
+
+// legacyExpiry gives an API token made before tokens had a default
+// lifetime (td.ExpiresAt nil) its expiry: the default lifetime from now,
+// not from its creation, so that an upgrade does not cut off a running
+// integration without notice (docs/decisions.md 14).
+func (s *Service) legacyExpiry(td *tokenDoc, now time.Time) {
+	e := now.Add(s.tokens.ttl)
+	td.ExpiresAt = &e
+}
+
+func (s *Service) expiryAudit(id string, td *tokenDoc, now time.Time) *store.AuditEntry {
+	return s.audit(now, "", "", "token.expiry_set", KindToken, id,
+		map[string]any{"user_id": td.UserID, "name": td.Name, "expires_at": *td.ExpiresAt, "reason": "default_ttl"})
 }
 
 // Logout revokes the session the principal came with. A principal that came
@@ -265,7 +320,8 @@ func (s *Service) Logout(ctx context.Context, p *identity.Principal) error {
 var errSkip = errors.New("skip")
 
 // CreateToken creates an API token for the principal's user, named name,
-// expiring at expiresAt (nil: never). The token is returned only here. It
+// expiring at expiresAt (nil: after the default lifetime, Options.TokenTTL;
+// at most Options.TokenMaxTTL ahead). The token is returned only here. It
 // is CreateScopedToken without a scope.
 func (s *Service) CreateToken(ctx context.Context, p *identity.Principal, name string, expiresAt *time.Time) (string, *Token, error) {
 	return s.CreateScopedToken(ctx, p, name, expiresAt, nil)
@@ -292,27 +348,30 @@ func (s *Service) CreateScopedToken(ctx context.Context, p *identity.Principal, 
 		return "", nil, &InputError{Field: "name", Message: fmt.Sprintf("must be at most %d characters", maxTokenName)}
 	}
 	now := s.clock()
-	var exp *time.Time
+	e := now.Add(s.tokens.ttl)
 	if expiresAt != nil {
 		if !expiresAt.After(now) {
 			return "", nil, &InputError{Field: "expires_at", Message: "must be in the future"}
 		}
-		e := expiresAt.UTC()
-		exp = &e
+		if expiresAt.After(now.Add(s.tokens.max)) {
+			return "", nil, &InputError{Field: "expires_at", Message: "must be at most " + durationText(s.tokens.max) + " from now"}
+		}
+		e = expiresAt.UTC()
 	}
+	exp := &e
 	// The principal may be up to a cache lifetime old: do not mint tokens
 	// for a user deactivated meanwhile.
 	u, err := s.activeUser(ctx, p.UserID)
 	if err != nil {
 		return "", nil, err
 	}
-	td := &tokenDoc{UserID: p.UserID, Name: name, Kind: tokenAPI, CreatedAt: now, ExpiresAt: exp}
+	td := &tokenDoc{UserID: p.UserID, Name: name, Kind: tokenAPI, CreatedAt: now, ExpiresAt: exp, CredGen: u.credGen, SessGen: u.sessGen}
 	if err := scopeToken(td, scope, p, u); err != nil {
 		return "", nil, err
 	}
-	changes := map[string]any{"name": name, "kind": tokenAPI}
-	if exp != nil {
-		changes["expires_at"] = *exp
+	changes := map[string]any{"name": name, "kind": tokenAPI, "expires_at": *exp}
+	if expiresAt == nil {
+		changes["expiry"] = "default_ttl"
 	}
 	if td.ReadOnly {
 		changes["read_only"] = true
@@ -330,6 +389,10 @@ func (s *Service) ListTokens(ctx context.Context, p *identity.Principal) ([]*Tok
 	if p == nil || p.UserID == "" {
 		return nil, ErrUnauthenticated
 	}
+	_, u, _, err := s.loadUser(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
 	docs, err := s.st.ListDocs(ctx, KindToken)
 	if err != nil {
 		return nil, err
@@ -342,7 +405,7 @@ func (s *Service) ListTokens(ctx context.Context, p *identity.Principal) ([]*Tok
 			s.log.Warn("auth: skipping unreadable token", "token", d.ID, "err", err)
 			continue
 		}
-		if td.UserID != p.UserID || !td.usable(now) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
+		if td.UserID != p.UserID || !td.usable(now) || !u.accepts(td) || (td.Kind != tokenSession && td.Kind != tokenAPI) {
 			continue
 		}
 		t := td.public(d.ID)
@@ -409,9 +472,19 @@ func (s *Service) revoke(ctx context.Context, p *identity.Principal, id, action 
 	}
 }
 
-// PruneTokens deletes expired and revoked tokens; it returns how many. Login
-// calls it at most hourly.
+// PruneTokens deletes expired and revoked tokens, and those of an older
+// credential generation than their user's (ended by a deactivation or a
+// password change); it returns how many. API tokens without an expiry get
+// one (legacyExpiry). Login calls it (and PruneThrottle) at most hourly.
 func (s *Service) PruneTokens(ctx context.Context) (int, error) {
+	users, err := s.ListUsers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	byID := make(map[string]*User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
 	docs, err := s.st.ListDocs(ctx, KindToken)
 	if err != nil {
 		return 0, err
@@ -420,7 +493,23 @@ func (s *Service) PruneTokens(ctx context.Context) (int, error) {
 	n := 0
 	for _, d := range docs {
 		td, err := decodeToken(d)
-		if err != nil || td.usable(now) {
+		if err != nil {
+			continue
+		}
+		u := byID[td.UserID]
+		if td.usable(now) && u != nil && u.accepts(td) {
+			if td.Kind == tokenAPI && td.ExpiresAt == nil {
+				s.legacyExpiry(td, now)
+				data, err := json.Marshal(td)
+				if err != nil {
+					return n, err
+				}
+				nd := &store.Doc{Kind: KindToken, ID: d.ID, Key: d.Key, Version: d.Version + 1, Data: data}
+				if err := s.st.PutDoc(ctx, nd, store.Sides{Audit: s.expiryAudit(d.ID, td, now)}); err != nil &&
+					!errorsIsAny(err, store.ErrConflict, store.ErrNotFound) {
+					return n, err
+				}
+			}
 			continue
 		}
 		if err := s.st.DeleteDoc(ctx, KindToken, d.ID, store.Sides{}); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -448,84 +537,17 @@ func (s *Service) maybePrune(ctx context.Context) {
 	} else if n > 0 {
 		s.log.Info("auth: pruned tokens", "count", n)
 	}
-}
-
-// --- cache ---
-
-type cacheEntry struct {
-	p     identity.Principal
-	until time.Time
-}
-
-// tokenCache maps token hashes to principals for a few seconds. gen counts
-// invalidations: a lookup that started before one must not fill the cache
-// with what it read.
-type tokenCache struct {
-	mu  sync.Mutex
-	m   map[string]cacheEntry
-	gen uint64
-}
-
-func (c *tokenCache) get(key string, now time.Time) (*identity.Principal, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[key]
-	if !ok {
-		return nil, false
-	}
-	if !now.Before(e.until) {
-		delete(c.m, key)
-		return nil, false
-	}
-	return clonePrincipal(e.p), true
-}
-
-func (c *tokenCache) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.gen
-}
-
-func (c *tokenCache) put(key string, p identity.Principal, now, until time.Time, gen uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if gen != c.gen {
-		return
-	}
-	if len(c.m) >= maxCacheSize {
-		for k, e := range c.m {
-			if !now.Before(e.until) {
-				delete(c.m, k)
-			}
-		}
-		if len(c.m) >= maxCacheSize {
-			clear(c.m)
-		}
-	}
-	c.m[key] = cacheEntry{p: p, until: until}
-}
-
-func (c *tokenCache) drop(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	delete(c.m, key)
-}
-
-func (c *tokenCache) dropUser(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	for k, e := range c.m {
-		if e.p.UserID == id {
-			delete(c.m, k)
-		}
+	if n, err := s.PruneThrottle(ctx); err != nil {
+		s.log.Warn("auth: pruning throttle counters", "err", err)
+	} else if n > 0 {
+		s.log.Info("auth: pruned throttle counters", "count", n)
 	}
 }
 
-func clonePrincipal(p identity.Principal) *identity.Principal {
-	p.Roles = slices.Clone(p.Roles)
-	p.Teams = slices.Clone(p.Teams)
-	p.Attributes = maps.Clone(p.Attributes)
-	return &p
+// durationText writes a lifetime for people: whole days as days.
+func durationText(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
 }

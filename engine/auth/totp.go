@@ -45,9 +45,9 @@ var (
 	// ErrSecondFactorMandatory refuses to disable a second factor that the
 	// user's roles require. It wraps ErrForbidden.
 	ErrSecondFactorMandatory = fmt.Errorf("%w: your roles require a second factor", ErrForbidden)
-	// ErrSessionOnly refuses second-factor management with an API token. It
-	// wraps ErrForbidden.
-	ErrSessionOnly = fmt.Errorf("%w: only a signed-in session can manage its second factor", ErrForbidden)
+	// ErrSessionOnly refuses second-factor management and password changes
+	// with an API token. It wraps ErrForbidden.
+	ErrSessionOnly = fmt.Errorf("%w: only a signed-in session (not an API token) can change its password or second factor", ErrForbidden)
 )
 
 // totpDoc is a user's TOTP state (Doc.Data of kind KindTOTP, id the user's).
@@ -308,8 +308,8 @@ type factorCheck struct {
 	purpose  string // login, enable, disable: for the audit
 	// pending checks the code against the secret being set up.
 	pending bool
-	// clear: a success is a complete login and clears the account's failed
-	// attempts (otherwise it only takes back its own attempt).
+	// clear: a success is a complete login and clears the address's failed
+	// attempts against the account (otherwise it only takes back its own).
 	clear bool
 	// action audits the success ("" for none, but the use of a recovery
 	// code is always audited); apply changes the state with it.
@@ -319,23 +319,21 @@ type factorCheck struct {
 
 // verifyFactor checks a TOTP code (each time step once) or a recovery code
 // (each once), throttled with the logins of the user's e-mail and the
-// address: too many recent failures give ErrThrottled, and a wrong code is
-// a failure, audited "auth.totp_failed", giving ErrInvalidCode. A right one
-// commits fc.apply with the step or the spent code. It returns the method
-// used: "totp" or "recovery_code".
+// address: an address that failed too often gets a *ThrottledError, and a
+// wrong code is a failure, audited "auth.totp_failed", giving
+// ErrInvalidCode. A right one commits fc.apply with the step or the spent
+// code. It returns the method used: "totp" or "recovery_code".
 func (s *Service) verifyFactor(ctx context.Context, fc factorCheck) (string, error) {
-	started := s.clock()
-	acct, ipk := accountKey(fc.user.Email), ipKey(fc.ip)
-	if !s.thr.begin(acct, ipk, started) {
-		s.log.Info("auth: second factor throttled", "email", acct, "ip", fc.ip)
-		return "", ErrThrottled
+	try, err := s.beginAttempt(ctx, accountKey(fc.user.Email), fc.ip)
+	if err != nil {
+		return "", err
 	}
 	method := "totp"
 	if fc.recovery != "" && !fc.pending {
 		method = "recovery_code"
 	}
 	ok, reason := false, ""
-	err := s.changeTOTP(ctx, fc.user.ID, func(tf *totpDoc, now time.Time) (*store.AuditEntry, error) {
+	err = s.changeTOTP(ctx, fc.user.ID, func(tf *totpDoc, now time.Time) (*store.AuditEntry, error) {
 		ok, reason = false, "wrong_code"
 		switch {
 		case fc.pending && tf.Pending == "":
@@ -383,10 +381,11 @@ func (s *Service) verifyFactor(ctx context.Context, fc factorCheck) (string, err
 		return s.audit(now, fc.user.ID, fc.ip, action, KindUser, fc.user.ID, changes), nil
 	})
 	if err != nil {
-		s.thr.abort(acct, ipk, started) // not a guess
+		try.abort(ctx) // not a guess
 		return "", err
 	}
 	if !ok {
+		try.fail(ctx)
 		a := s.audit(s.clock(), fc.user.ID, fc.ip, "auth.totp_failed", KindUser, fc.user.ID,
 			map[string]any{"purpose": fc.purpose, "method": method, "reason": reason})
 		if err := s.st.AppendAudit(ctx, a); err != nil {
@@ -395,9 +394,9 @@ func (s *Service) verifyFactor(ctx context.Context, fc factorCheck) (string, err
 		return "", ErrInvalidCode
 	}
 	if fc.clear {
-		s.thr.succeed(acct, ipk, started)
+		try.succeed(ctx)
 	} else {
-		s.thr.abort(acct, ipk, started)
+		try.abort(ctx)
 	}
 	return method, nil
 }

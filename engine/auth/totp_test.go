@@ -82,7 +82,7 @@ func TestTOTPFlow(t *testing.T) {
 			t.Fatalf("code %q: %v", bad, err)
 		}
 	}
-	e.clock.Add(throttleWindow) // forget those failures
+	e.clock.Add(maxThrottleDelay) // wait out those failures
 	en, err := e.svc.EnableTOTP(ctx, p, e.code(t, st2.Secret))
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestTOTPFlow(t *testing.T) {
 	}
 
 	// Disabling takes a current code or a recovery code, from a session.
-	e.clock.Add(throttleWindow)
+	e.clock.Add(maxThrottleDelay)
 	np := e.login2(t, "nina@example.com", "ninas-password", st2.Secret)
 	api, _, _ := e.svc.CreateToken(ctx, np, "script", nil)
 	ap, _ := e.svc.Authenticate(ctx, api, "")
@@ -258,46 +258,55 @@ func TestTOTPThrottle(t *testing.T) {
 		}
 	}
 	// The right password between guesses does not reset the count.
+	const ip, owner = "203.0.113.5", "198.51.100.20"
 	ch := begin()
-	for range maxAccountFailures - 1 {
+	for range pairFree - 1 {
 		wrong(ch)
 	}
 	ch = begin()
 	wrong(ch)
-	if _, err := e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: ch, Code: e.code(t, secret)}); err != ErrThrottled {
-		t.Fatalf("right code after %d wrong ones: %v", maxAccountFailures, err)
+	_, err := e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: ch, Code: e.code(t, secret), IP: ip})
+	if throttledFor(t, err, ScopeAccountAddress) != time.Second {
+		t.Fatalf("right code after %d wrong ones: %v", pairFree, err)
 	}
-	if _, err := e.svc.BeginLogin(ctx, LoginRequest{Email: "olga@example.com", Password: "olgas-password"}); err != ErrThrottled {
-		t.Fatalf("password after %d wrong codes: %v", maxAccountFailures, err)
-	}
-	if n := len(e.audits(t, "auth.totp_failed")); n != maxAccountFailures {
+	_, err = e.svc.BeginLogin(ctx, LoginRequest{Email: "olga@example.com", Password: "olgas-password", IP: ip})
+	throttledFor(t, err, ScopeAccountAddress)
+	if n := len(e.audits(t, "auth.totp_failed")); n != pairFree {
 		t.Fatalf("%d failures audited", n)
 	}
-	// The window passes; a complete login clears the count.
-	e.clock.Add(throttleWindow)
+	// The owner elsewhere, with the right password and code, gets in.
+	r, err := e.svc.BeginLogin(ctx, LoginRequest{Email: "olga@example.com", Password: "olgas-password", IP: owner})
+	if err != nil || !r.SecondFactorRequired {
+		t.Fatalf("owner's password: %+v %v", r, err)
+	}
+	e.nextStep()
+	if _, err := e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: r.Challenge, Code: e.code(t, secret), IP: owner}); err != nil {
+		t.Fatalf("owner's code: %v", err)
+	}
+	// The counter expires; a complete login clears the count.
+	e.clock.Add(pairTTL)
 	ch = begin()
 	wrong(ch)
 	e.nextStep()
-	if _, err := e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: ch, Code: e.code(t, secret)}); err != nil {
+	if _, err := e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: ch, Code: e.code(t, secret), IP: ip}); err != nil {
 		t.Fatal(err)
 	}
-	for range maxAccountFailures - 1 {
+	for range pairFree - 1 {
 		wrong(begin())
 	}
-	if _, err := e.svc.BeginLogin(ctx, LoginRequest{Email: "olga@example.com", Password: "olgas-password"}); err != nil {
+	if _, err := e.svc.BeginLogin(ctx, LoginRequest{Email: "olga@example.com", Password: "olgas-password", IP: ip}); err != nil {
 		t.Fatalf("count not cleared by the complete login: %v", err)
 	}
 	// Recovery-code guesses count the same.
-	e.clock.Add(throttleWindow)
+	e.clock.Add(pairTTL)
 	ch = begin()
-	for range maxAccountFailures {
-		if _, err := e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: ch, RecoveryCode: "aaaa-bbbb-cccc-dddd"}); !errors.Is(err, ErrInvalidCode) {
+	for range pairFree {
+		if _, err := e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: ch, RecoveryCode: "aaaa-bbbb-cccc-dddd", IP: ip}); !errors.Is(err, ErrInvalidCode) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: ch, RecoveryCode: "aaaa-bbbb-cccc-dddd"}); err != ErrThrottled {
-		t.Fatalf("recovery guesses: %v", err)
-	}
+	_, err = e.svc.CompleteLogin(ctx, SecondFactorRequest{Challenge: ch, RecoveryCode: "aaaa-bbbb-cccc-dddd", IP: ip})
+	throttledFor(t, err, ScopeAccountAddress)
 }
 
 func TestRequireSecondFactor(t *testing.T) {

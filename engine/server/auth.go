@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,14 +15,28 @@ import (
 )
 
 // authErr maps the auth service's errors to answers. Unknown user and wrong
-// password give the same answer on purpose.
+// password give the same answer on purpose. A refusal of the login
+// throttle is answered by throttled, which also sets Retry-After.
 func authErr(err error) error {
 	var ie *auth.InputError
+	var te *auth.ThrottledError
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		return problem.New(http.StatusUnauthorized, "wrong e-mail or password")
+	case errors.As(err, &te):
+		where := "from this address"
+		if te.Scope == auth.ScopeAccountAddress {
+			where = "for this account from this address"
+		}
+		secs, unit := retrySeconds(te), "seconds"
+		if secs == 1 {
+			unit = "second"
+		}
+		return problem.New(http.StatusTooManyRequests, "too many failed sign-ins %s; try again in %d %s", where, secs, unit)
 	case errors.Is(err, auth.ErrThrottled):
 		return problem.New(http.StatusTooManyRequests, "too many failed sign-ins; wait a few minutes and try again")
+	case errors.Is(err, auth.ErrWrongPassword):
+		return problem.Invalid(problem.FieldError{Field: "current_password", Code: "invalid", Message: "is wrong"})
 	case errors.Is(err, auth.ErrEmailTaken):
 		return &problem.Error{Status: http.StatusConflict, Type: "about:blank", Title: "Duplicate value", Detail: "a user with this e-mail exists",
 			Errors: []problem.FieldError{{Field: "email", Code: "unique", Message: "a user with this e-mail exists"}}}
@@ -72,12 +87,68 @@ func (s *Server) login(c *fiber.Ctx) error {
 	r, err := s.Auth.BeginLogin(c.UserContext(), auth.LoginRequest{Email: b.Email, Password: b.Password, IP: c.IP(),
 		Held: c.Cookies(SessionCookie), Cookie: cookie})
 	if err != nil {
-		if errors.Is(err, auth.ErrThrottled) {
-			s.auditRefusal(c.UserContext(), "", c.IP(), "auth.login_throttled", map[string]any{"email": b.Email})
-		}
-		return authErr(err)
+		return s.throttled(c, "", "password", err, map[string]any{"email": b.Email})
 	}
 	return s.loginAnswer(c, r, cookie)
+}
+
+// retrySeconds is a throttle refusal's wait in whole seconds, rounded up.
+func retrySeconds(te *auth.ThrottledError) int64 {
+	return max(1, int64((te.RetryAfter+time.Second-1)/time.Second))
+}
+
+// throttled answers an error of a throttled step (a sign-in, a second
+// factor, a password check): a refusal of the login throttle gets
+// Retry-After and an "auth.login_throttled" audit entry (anonymous ones
+// rate-limited, see auditRefusal) naming the step; any error goes through
+// authErr.
+func (s *Server) throttled(c *fiber.Ctx, actor, step string, err error, details map[string]any) error {
+	var te *auth.ThrottledError
+	if errors.As(err, &te) {
+		secs := retrySeconds(te)
+		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(secs, 10))
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["step"], details["scope"], details["retry_after_s"] = step, te.Scope, secs
+		s.auditRefusal(c.UserContext(), actor, c.IP(), "auth.login_throttled", details)
+	}
+	return authErr(err)
+}
+
+type passwordBody struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword changes the caller's own password; every other session of
+// theirs ends, the one the request came with stays.
+func (s *Server) changePassword(c *fiber.Ctx) error {
+	var b passwordBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	p := principal(c)
+	if err := s.Auth.ChangePassword(c.UserContext(), p, b.CurrentPassword, b.NewPassword); err != nil {
+		return s.throttled(c, p.UserID, "password_change", err, nil)
+	}
+	return c.SendStatus(http.StatusNoContent)
+}
+
+type resetPasswordBody struct {
+	Password string `json:"password"`
+}
+
+// resetPassword sets a user's password (admin); all their sessions end.
+func (s *Server) resetPassword(c *fiber.Ctx) error {
+	var b resetPasswordBody
+	if err := decodeStrict(c.Body(), &b); err != nil {
+		return err
+	}
+	if err := s.Auth.ResetPassword(c.UserContext(), principal(c), c.Params("id"), b.Password); err != nil {
+		return authErr(err)
+	}
+	return c.SendStatus(http.StatusNoContent)
 }
 
 // logout ends the session the request came with (an API token is left

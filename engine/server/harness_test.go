@@ -27,10 +27,11 @@ import (
 // env is a running Jimu: a real SQLite file, the real HTTP server on a
 // loopback port, and an admin signed in.
 type env struct {
-	t     testing.TB
-	base  string
-	token string
-	st    store.Store
+	t      testing.TB
+	base   string
+	token  string
+	st     store.Store
+	client *http.Client // nil: http.DefaultClient
 }
 
 const adminEmail, adminPass = "admin@example.com", "correct horse battery"
@@ -166,7 +167,11 @@ func (e *env) raw(method, path string, body any, headers ...string) *response {
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	res, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if e.client != nil {
+		client = e.client
+	}
+	res, err := client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

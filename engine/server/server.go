@@ -124,6 +124,7 @@ func (s *Server) routes() {
 	api.Post("/auth/totp/setup", s.totpSetup)
 	api.Post("/auth/totp/enable", s.totpEnable)
 	api.Post("/auth/totp/disable", s.totpDisable)
+	api.Post("/auth/password", s.changePassword)
 
 	api.Get("/openapi.json", s.openAPI)
 
@@ -134,6 +135,7 @@ func (s *Server) routes() {
 	api.Get("/audit", s.listAudit)
 	s.accessRoutes(api, admin)
 	admin.Delete("/users/:id/totp", s.resetTOTP)
+	admin.Post("/users/:id/password", s.resetPassword)
 
 	meta := adminOnly{api.Group("/meta")}
 	meta.Get("/field-types", s.fieldTypes)

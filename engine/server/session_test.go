@@ -56,6 +56,12 @@ func startAuth(t *testing.T, opts auth.Options) *authEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startAuthOn(t, st, opts)
+}
+
+// startAuthOn is startAuth on the given store.
+func startAuthOn(t *testing.T, st store.Store, opts auth.Options) *authEnv {
+	t.Helper()
 	clk := &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	opts.Now = clk.Now
 	e, au := startServer(t, st, opts)

@@ -50,7 +50,7 @@ func (s *Server) loginTOTP(c *fiber.Ctx) error {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return problem.New(http.StatusUnauthorized, "the sign-in challenge is unknown, used or expired: sign in again")
 	case err != nil:
-		return authErr(err)
+		return s.throttled(c, "", "second_factor", err, nil)
 	}
 	return s.loginAnswer(c, r, cookie || r.Session.Cookie)
 }
@@ -86,7 +86,7 @@ func (s *Server) totpEnable(c *fiber.Ctx) error {
 	}
 	r, err := s.Auth.EnableTOTP(c.UserContext(), principal(c), b.Code)
 	if err != nil {
-		return authErr(err)
+		return s.throttled(c, principal(c).UserID, "totp_enable", err, nil)
 	}
 	m := fiber.Map{"enabled": true, "recovery_codes": r.RecoveryCodes}
 	if r.Session != nil {
@@ -105,7 +105,7 @@ func (s *Server) totpDisable(c *fiber.Ctx) error {
 		return problem.Invalid(problem.FieldError{Field: "code", Code: "required", Message: "one of code and recovery_code is required"})
 	}
 	if err := s.Auth.DisableTOTP(c.UserContext(), principal(c), b.Code, b.RecoveryCode); err != nil {
-		return authErr(err)
+		return s.throttled(c, principal(c).UserID, "totp_disable", err, nil)
 	}
 	return c.SendStatus(http.StatusNoContent)
 }
