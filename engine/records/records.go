@@ -91,6 +91,7 @@ type Service struct {
 	CountCap int64
 	// Heavy admits counts, aggregates and unindexed lists (heavy.go).
 	Heavy *Admission
+	locks recordLocks
 	now   func() time.Time
 }
 
@@ -234,6 +235,40 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id 
 		expected = n
 		delete(body, "version")
 	}
+	unlock := s.locks.lock(e.Name, id)
+	defer unlock()
+	for attempt := 1; ; attempt++ {
+		r, err := s.update(ctx, p, e, id, body, expected, replace)
+		if !errors.Is(err, errRaced) {
+			return r, err
+		}
+		if expected != 0 || attempt == maxAttempts {
+			return nil, s.conflict(ctx, e, id, expected)
+		}
+	}
+}
+
+// maxAttempts bounds how often a write without If-Match is re-read,
+// re-applied and re-validated after another node's write landed between
+// its read and its commit (on one node, recordLocks already queues them).
+const maxAttempts = 10
+
+// errRaced is a write that lost a race with another write of the record
+// between its read and its commit.
+var errRaced = errors.New("raced")
+
+// conflict is the 409 of a write that could not be applied: the client's
+// version is stale, or (rarely) other writers kept winning.
+func (s *Service) conflict(ctx context.Context, e *catalog.Entity, id string, expected int64) error {
+	v := int64(0)
+	if cur, _ := s.st.Get(ctx, e.Name, id); cur != nil {
+		v = cur.Version
+	}
+	return versionConflict(e.Name, id, v, expected)
+}
+
+// update is one read → apply → validate → write of Update.
+func (s *Service) update(ctx context.Context, p *identity.Principal, e *catalog.Entity, id string, body map[string]any, expected int64, replace bool) (*store.Record, error) {
 	old, err := s.scopedGet(ctx, p, e, id, OpUpdate)
 	if err != nil {
 		return nil, err
@@ -274,12 +309,7 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id 
 	sides := s.sides(p, now, "record.update", "record.updated", e.Name, r.ID, changes)
 	if err := s.st.Update(ctx, e.Name, r, sides); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			cur, _ := s.st.Get(ctx, e.Name, id)
-			v := int64(0)
-			if cur != nil {
-				v = cur.Version
-			}
-			return nil, versionConflict(e.Name, id, v, old.Version)
+			return nil, errRaced
 		}
 		return nil, s.storeErr(e, r.ID, err)
 	}
@@ -287,12 +317,28 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id 
 	return r, nil
 }
 
-// Delete moves a record to the recycle bin.
+// Delete moves a record to the recycle bin. Without expected (If-Match) a
+// record changed by another write since it was read is deleted all the
+// same, as the client asked.
 func (s *Service) Delete(ctx context.Context, p *identity.Principal, entity, id string, expected int64) error {
 	e, err := s.entity(ctx, p, entity, OpDelete)
 	if err != nil {
 		return err
 	}
+	unlock := s.locks.lock(e.Name, id)
+	defer unlock()
+	for attempt := 1; ; attempt++ {
+		err := s.delete(ctx, p, e, id, expected)
+		if !errors.Is(err, errRaced) {
+			return err
+		}
+		if expected != 0 || attempt == maxAttempts {
+			return problem.Conflict("%s %s changed while it was being deleted; reload and try again", e.Name, id)
+		}
+	}
+}
+
+func (s *Service) delete(ctx context.Context, p *identity.Principal, e *catalog.Entity, id string, expected int64) error {
 	old, err := s.scopedGet(ctx, p, e, id, OpDelete)
 	if err != nil {
 		return err
@@ -308,7 +354,7 @@ func (s *Service) Delete(ctx context.Context, p *identity.Principal, entity, id 
 	sides := s.sides(p, now, "record.delete", "record.deleted", e.Name, id, diff(e, old, nil))
 	if err := s.st.Delete(ctx, e.Name, id, old.Version, sides); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return problem.Conflict("%s %s changed while it was being deleted; reload and try again", e.Name, id)
+			return errRaced
 		}
 		return s.storeErr(e, id, err)
 	}

@@ -108,6 +108,10 @@ func startServer(t testing.TB, st store.Store, opts auth.Options, deps ...func(*
 	}
 	go srv.Serve(ln)
 	t.Cleanup(func() {
+		// Go's client dials ahead and may park a connection that never
+		// carries a request; Shutdown would wait the server's read timeout
+		// (30 s) for it.
+		http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 		srv.Shutdown(context.Background())
 		st.Close()
 	})
