@@ -244,7 +244,7 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	au := auth.New(st, auth.Options{Logger: log, SessionIdleTimeout: cfg.idle, AlwaysSecureCookies: cfg.secure,
-		TokenTTL: cfg.tokenTTL, TokenMaxTTL: cfg.tokenMaxTTL, RequireSecondFactor: roles.RequireSecondFactor})
+		TokenTTL: cfg.tokenTTL, TokenMaxTTL: cfg.tokenMaxTTL, RequireSecondFactor: roles.RequireSecondFactor, AdminRoles: roles.AdminRoles})
 	if err := firstAdmin(ctx, au, log, stderr, cfg.http); err != nil {
 		return err
 	}

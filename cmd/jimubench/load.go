@@ -29,7 +29,7 @@ import (
 )
 
 // loader is the principal the records are created by (and owned by).
-var loader = &identity.Principal{UserID: "0190a000-0000-7000-8000-6a696d756265", Name: "jimubench", Roles: []string{"admin"}}
+var loader = &identity.Principal{UserID: "0190a000-0000-7000-8000-6a696d756265", Name: "jimubench", Roles: []string{"admin"}, Admin: true}
 
 func openStore(ctx context.Context, u string) (store.Store, error) {
 	switch {
@@ -87,7 +87,7 @@ func load(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	svc := records.New(st, cat, nil, log)
+	svc := records.New(st, cat, records.System{}, log)
 
 	// Resume: records 0…have-1 are taken to be there already.
 	have, _, err := st.Count(ctx, "deal", nil, int64(*n))

@@ -353,6 +353,19 @@ func probeVars(src string) map[string]any {
 	return map[string]any{"user": u}
 }
 
+// AdminRoles reports whether any of these roles has admin rights;
+// auth.Options.AdminRoles takes it, so the flag the policy grants
+// everything by is the one the HTTP layer's admin routes check.
+func (rs *Roles) AdminRoles(roles []string) bool {
+	ctx := context.Background()
+	for _, name := range roles {
+		if r, ok := rs.Get(ctx, name); ok && r.Admin {
+			return true
+		}
+	}
+	return false
+}
+
 // RequireSecondFactor reports whether any of these roles asks its holders
 // for a second factor; auth.Options.RequireSecondFactor takes it.
 func (rs *Roles) RequireSecondFactor(roles []string) bool {

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,6 +93,10 @@ type Options struct {
 	// must but has none set up gets, at login, a session restricted to
 	// setting it up (identity.RestrictedTOTPSetup).
 	RequireSecondFactor func(roles []string) bool
+	// AdminRoles reports whether these roles include one with admin rights
+	// (the access module's role flags); it sets identity.Principal.Admin.
+	// nil: only the role named "admin" has them.
+	AdminRoles func(roles []string) bool
 	// TOTPIssuer names the instance in authenticator apps (default "Jimu").
 	TOTPIssuer string
 	// TokenTTL is the lifetime of an API token created without an expiry
@@ -132,7 +137,8 @@ type Service struct {
 	lastPrune time.Time
 
 	sess   sessionConfig // idle timeout, second factor, cookies (session.go)
-	tokens tokenConfig   // API token lifetimes (token.go)
+	admin  func(roles []string) bool
+	tokens tokenConfig // API token lifetimes (token.go)
 }
 
 // New returns a Service over st.
@@ -154,12 +160,18 @@ func New(st store.Store, opts Options) *Service {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.admin = opts.AdminRoles
+	if s.admin == nil {
+		s.admin = func(roles []string) bool { return slices.Contains(roles, AdminRole) }
+	}
 	s.sess = newSessionConfig(opts)
 	s.tokens = newTokenConfig(opts)
 	return s
 }
 
 func (s *Service) clock() time.Time { return s.now().UTC() }
+
+func (s *Service) adminRoles(roles []string) bool { return s.admin(roles) }
 
 func (s *Service) audit(at time.Time, actor, ip, action, entity, recordID string, changes map[string]any) *store.AuditEntry {
 	return &store.AuditEntry{ID: store.NewID(), At: at, Actor: actor, IP: ip, Action: action,

@@ -121,7 +121,7 @@ func (e *env) withAdmin(t *testing.T) *env {
 	if err != nil || !created {
 		t.Fatalf("EnsureAdmin: %v %v", created, err)
 	}
-	e.admin = &identity.Principal{UserID: u.ID, Email: u.Email, Roles: u.Roles, IP: "10.0.0.1"}
+	e.admin = &identity.Principal{UserID: u.ID, Email: u.Email, Roles: u.Roles, Admin: true, IP: "10.0.0.1"}
 	return e
 }
 

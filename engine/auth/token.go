@@ -248,6 +248,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer string, ip string) (*
 	}
 	p := identity.Principal{UserID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, Teams: u.Teams, Attributes: u.Attributes, TokenID: d.ID}
 	applyToken(&p, td)
+	p.Admin = s.adminRoles(p.Roles)
 	// The cache never outlives the token's expiry or idle deadline.
 	until := now.Add(cacheTTL)
 	if end, ok := td.end(); ok && end.Before(until) {

@@ -19,6 +19,12 @@ type Principal struct {
 	// principal's own teams. The access module fills them per request.
 	SubtreeMemberIDs []string `json:"-"`
 	TeamMemberIDs    []string `json:"-"`
+	// Admin is true when one of Roles (as the token narrows them) has admin
+	// rights: everything, metadata, users and roles included. The auth
+	// layer sets it from the roles' admin flag, so a role an admin grants
+	// admin rights is an admin everywhere, and a role merely named admin is
+	// not.
+	Admin bool `json:"-"`
 	// TokenID is the session or API token the request came with.
 	TokenID string `json:"-"`
 	// IP is the client address, for audit entries.
@@ -42,18 +48,8 @@ type Principal struct {
 // user has not set up yet.
 const RestrictedTOTPSetup = "totp_setup"
 
-// IsAdmin reports whether the principal holds the built-in admin role.
-func (p *Principal) IsAdmin() bool {
-	if p == nil {
-		return false
-	}
-	for _, r := range p.Roles {
-		if r == "admin" {
-			return true
-		}
-	}
-	return false
-}
+// IsAdmin reports whether the principal has admin rights (Admin).
+func (p *Principal) IsAdmin() bool { return p != nil && p.Admin }
 
 // Vars are the principal's attributes as the expression language sees them
 // (user.id, user.email, user.roles, user.team_ids).

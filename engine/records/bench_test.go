@@ -80,7 +80,7 @@ type fixture struct {
 	ids []string
 }
 
-var actor = &identity.Principal{UserID: uuid.NewString(), Roles: []string{"admin"}}
+var actor = &identity.Principal{UserID: uuid.NewString(), Roles: []string{"admin"}, Admin: true}
 
 func newFixture(b *testing.B, o opener, n int) *fixture {
 	b.Helper()
@@ -94,7 +94,7 @@ func newFixture(b *testing.B, o opener, n int) *fixture {
 	if _, err := cat.Create(ctx, actor, benchdata.Deal()); err != nil {
 		b.Fatal(err)
 	}
-	fx := &fixture{svc: records.New(st, cat, nil, log), ids: make([]string, n)}
+	fx := &fixture{svc: records.New(st, cat, records.System{}, log), ids: make([]string, n)}
 	// Four writers: validation of one record overlaps the store write of
 	// another.
 	var next atomic.Int64

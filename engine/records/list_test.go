@@ -25,7 +25,7 @@ func TestCountCap(t *testing.T) {
 	if _, err := cat.Create(ctx, actor, benchdata.Deal()); err != nil {
 		t.Fatal(err)
 	}
-	svc := records.New(st, cat, nil, nil)
+	svc := records.New(st, cat, records.System{}, nil)
 	svc.CountCap = 3
 	for i := range 4 {
 		if _, err := svc.Create(ctx, actor, "deal", map[string]any{"name": fmt.Sprint("d", i), "stage": "won"}); err != nil {

@@ -33,8 +33,7 @@ const (
 )
 
 // Policy decides what a principal may do. The access-control module
-// implements it; Open (every authenticated user may do everything) is the
-// default until roles are configured.
+// implements it (access.Policy); there is no default.
 type Policy interface {
 	// Allowed reports whether p may perform op on the entity at all, and
 	// audits a refusal.
@@ -52,17 +51,23 @@ type Policy interface {
 	CanAssignOwner(p *identity.Principal, e *catalog.Entity) bool
 }
 
-// Open is the policy of a Jimu without roles: any authenticated principal
-// may do anything.
-type Open struct{}
+// System is the policy of the system acting on its own behalf, with no
+// user's rights to apply: tools that load data (jimubench load) and tests
+// of the pipeline. A server never runs with it: cmd/jimu wires the roles'
+// policy (access.Policy).
+type System struct{}
 
-func (Open) Allowed(context.Context, *identity.Principal, *catalog.Entity, string) bool { return true }
-func (Open) Permits(context.Context, *identity.Principal, *catalog.Entity, string) bool { return true }
-func (Open) Scope(context.Context, *identity.Principal, *catalog.Entity, string) (*store.Cond, error) {
+func (System) Allowed(context.Context, *identity.Principal, *catalog.Entity, string) bool {
+	return true
+}
+func (System) Permits(context.Context, *identity.Principal, *catalog.Entity, string) bool {
+	return true
+}
+func (System) Scope(context.Context, *identity.Principal, *catalog.Entity, string) (*store.Cond, error) {
 	return nil, nil
 }
-func (Open) Field(*identity.Principal, *catalog.Entity, string) (bool, bool) { return false, false }
-func (Open) CanAssignOwner(*identity.Principal, *catalog.Entity) bool        { return true }
+func (System) Field(*identity.Principal, *catalog.Entity, string) (bool, bool) { return false, false }
+func (System) CanAssignOwner(*identity.Principal, *catalog.Entity) bool        { return true }
 
 // Hook runs around the write pipeline: Before hooks see the record about to
 // be written and may change it or stop the write with an error; After hooks
@@ -98,7 +103,9 @@ type Service struct {
 // New returns the records service.
 func New(st store.Store, cat *catalog.Catalog, policy Policy, log *slog.Logger) *Service {
 	if policy == nil {
-		policy = Open{}
+		// A nil policy would let everyone do everything; that is never
+		// a default (say records.System to mean it).
+		panic("records: New needs a Policy")
 	}
 	if log == nil {
 		log = slog.Default()

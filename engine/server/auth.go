@@ -163,12 +163,18 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	return c.SendStatus(http.StatusNoContent)
 }
 
+// me is the signed-in user, and whether they have admin rights (the app
+// shows the admin pages by it).
 func (s *Server) me(c *fiber.Ctx) error {
-	u, err := s.Auth.GetUser(c.UserContext(), principal(c).UserID)
+	p := principal(c)
+	u, err := s.Auth.GetUser(c.UserContext(), p.UserID)
 	if err != nil {
 		return authErr(err)
 	}
-	return c.JSON(u)
+	return c.JSON(struct {
+		*auth.User
+		Admin bool `json:"admin"`
+	}{u, p.IsAdmin()})
 }
 
 type setupBody struct {

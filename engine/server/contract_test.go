@@ -133,3 +133,33 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestAdminIsTheRoleFlag: admin rights come from a role's admin flag, the
+// same one the access policy grants everything by; a custom role with the
+// flag opens the admin routes too, and /auth/me says so.
+func TestAdminIsTheRoleFlag(t *testing.T) {
+	e := start(t)
+	e.do("PUT", "/api/v1/roles/ops", map[string]any{"label": "Ops", "admin": true, "entities": map[string]any{}}, 200, nil)
+	e.do("POST", "/api/v1/users", map[string]any{"email": "ops@example.com", "password": adminPass, "roles": []string{"ops"}}, 201, nil)
+	e.do("POST", "/api/v1/users", map[string]any{"email": "rep@example.com", "password": adminPass, "roles": []string{"sales_rep"}}, 201, nil)
+	var me struct {
+		Admin bool `json:"admin"`
+	}
+	ops := e.as("ops@example.com")
+	ops.do("GET", "/api/v1/auth/me", nil, 200, &me)
+	if !me.Admin {
+		t.Fatal("/auth/me: a user whose role has the admin flag is not an admin")
+	}
+	ops.do("GET", "/api/v1/meta/entities", nil, 200, nil)
+	ops.do("GET", "/api/v1/users", nil, 200, nil)
+	rep := e.as("rep@example.com")
+	rep.do("GET", "/api/v1/auth/me", nil, 200, &me)
+	if me.Admin {
+		t.Fatal("/auth/me: a sales rep is an admin")
+	}
+	rep.do("GET", "/api/v1/meta/entities", nil, 403, nil)
+	e.do("GET", "/api/v1/auth/me", nil, 200, &me)
+	if !me.Admin {
+		t.Fatal("/auth/me: the admin is not an admin")
+	}
+}

@@ -91,6 +91,9 @@ func startServer(t testing.TB, st store.Store, opts auth.Options, deps ...func(*
 	if opts.RequireSecondFactor == nil {
 		opts.RequireSecondFactor = roles.RequireSecondFactor
 	}
+	if opts.AdminRoles == nil {
+		opts.AdminRoles = roles.AdminRoles
+	}
 	au := auth.New(st, opts)
 	if _, _, err := au.EnsureAdmin(ctx, adminEmail, adminPass); err != nil {
 		t.Fatal(err)
