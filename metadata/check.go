@@ -50,7 +50,9 @@ func (e *Entity) Check(exists func(name string) bool) []*FieldError {
 				add(path, "invalid", "%v", err)
 			}
 		}
-		if r, ok := t.(Ranged); ok {
+		// A deleted field's limits are checked with it when it is restored:
+		// a legacy one must not block every change of the entity.
+		if r, ok := t.(Ranged); ok && !f.Deleted {
 			lo, hi := r.Range(f)
 			for _, b := range []struct {
 				name string

@@ -139,6 +139,10 @@ func TestFieldLimits(t *testing.T) {
 			t.Errorf("%+v: errors %v, want %s at %s", c.field, errs, c.code, c.path)
 		}
 	}
+	deleted := &Entity{Name: "e", Fields: []*Field{{Name: "old", Type: "integer", Max: f(1e300), Deleted: true}}}
+	if errs := deleted.Check(nil); len(errs) > 0 {
+		t.Errorf("a deleted field's legacy max blocks the entity: %v", errs[0])
+	}
 	ok := &Entity{Name: "e", Fields: []*Field{
 		{Name: "a", Type: "integer", Min: f(-9007199254740991), Max: f(9007199254740991), Default: 5.0},
 		{Name: "b", Type: "currency", Min: f(0), Max: f(9999999999999.99), Default: 1.005},
