@@ -41,16 +41,16 @@ func (s *Service) servable(e *catalog.Entity, rs ...*store.Record) {
 	}
 }
 
-// once remembers which records were logged, so a list read every few
+// logOnce remembers which records were logged, so a list read every few
 // seconds does not repeat the warning; it forgets everything past a bound.
-type once struct {
+type logOnce struct {
 	mu   sync.Mutex
 	seen map[string]bool
 }
 
 const maxWarned = 10000
 
-func (o *once) first(entity, id string) bool {
+func (o *logOnce) first(entity, id string) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	key := entity + "/" + id

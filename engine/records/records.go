@@ -86,7 +86,7 @@ type Service struct {
 	log      *slog.Logger
 	CountCap int64
 	now      func() time.Time
-	warned   once // records logged as holding unservable numbers
+	warned   logOnce // records logged as holding unservable numbers
 }
 
 // New returns the records service.
