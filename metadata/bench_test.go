@@ -1,6 +1,7 @@
 package metadata_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/jimu-crm/jimu/metadata"
@@ -45,6 +46,21 @@ func BenchmarkValidate(b *testing.B) {
 	for b.Loop() {
 		if errs := v.Validate(data); errs != nil {
 			b.Fatal(errs[0])
+		}
+	}
+}
+
+// BenchmarkNormalizeNumbers is the normalisation of one decoded amount,
+// integer and number, as the write pipeline runs it per field.
+func BenchmarkNormalizeNumbers(b *testing.B) {
+	fields := []*metadata.Field{{Name: "amount", Type: "currency"}, {Name: "score", Type: "integer"}, {Name: "rating", Type: "number"}}
+	vals := []any{json.Number("12345.67"), json.Number("73"), json.Number("4.5")}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, f := range fields {
+			if _, err := metadata.Normalize(f, vals[i]); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

@@ -50,6 +50,19 @@ func (e *Entity) Check(exists func(name string) bool) []*FieldError {
 				add(path, "invalid", "%v", err)
 			}
 		}
+		// A deleted field's limits are checked with it when it is restored:
+		// a legacy one must not block every change of the entity.
+		if r, ok := t.(Ranged); ok && !f.Deleted {
+			lo, hi := r.Range(f)
+			for _, b := range []struct {
+				name string
+				v    *float64
+			}{{"min", f.Min}, {"max", f.Max}} {
+				if b.v != nil && !(*b.v >= lo && *b.v <= hi) { // NaN fails both
+					add(path+"."+b.name, "out_of_range", "%s %v is outside what a %s field holds (%v to %v)", b.name, *b.v, f.Type, lo, hi)
+				}
+			}
+		}
 		if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
 			add(path+".min", "range", "min %v is greater than max %v", *f.Min, *f.Max)
 		}
@@ -66,8 +79,10 @@ func (e *Entity) Check(exists func(name string) bool) []*FieldError {
 			add(path+".default", "conflict", "give either default or default_expr, not both")
 		}
 		if f.Default != nil && !f.Deleted {
-			v, err := t.Normalize(f, f.Default)
-			if err != nil {
+			v, err := Normalize(f, f.Default)
+			if fe, ok := err.(*FieldError); ok && fe.Code == "out_of_range" {
+				add(path+".default", fe.Code, "default: %s", fe.Message)
+			} else if err != nil {
 				add(path+".default", "invalid", "default: %v", err)
 			} else if vs := compileField(f, t, v); vs != "" {
 				add(path+".default", "invalid", "default: %s", vs)

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/url"
 	"regexp"
@@ -52,11 +53,21 @@ type base struct{}
 
 func (base) Check(*Entity, *Field) error { return nil }
 
-func minMax(f *Field, s map[string]any) map[string]any {
-	if f.Min != nil {
+// minMax adds the field's min and max to its schema, narrowed to what the
+// type holds, so the published contract states the whole range. The
+// float64 range is left implicit: JSON numbers beyond it do not exist.
+func minMax(f *Field, t Ranged, s map[string]any) map[string]any {
+	lo, hi := t.Range(f)
+	if lo != -math.MaxFloat64 {
+		s["minimum"] = lo
+	}
+	if hi != math.MaxFloat64 {
+		s["maximum"] = hi
+	}
+	if f.Min != nil && *f.Min > lo {
 		s["minimum"] = *f.Min
 	}
-	if f.Max != nil {
+	if f.Max != nil && *f.Max < hi {
 		s["maximum"] = *f.Max
 	}
 	return s
@@ -113,34 +124,58 @@ type numberType struct {
 
 func (t numberType) Name() string { return t.name }
 func (numberType) Kind() Kind     { return KindNumber }
-func (numberType) Schema(f *Field) map[string]any {
-	return minMax(f, map[string]any{"type": "number"})
+func (t numberType) Schema(f *Field) map[string]any {
+	return minMax(f, t, map[string]any{"type": "number"})
 }
-func (t numberType) Normalize(_ *Field, v any) (any, error) {
-	n, ok := toFloat(v)
-	if !ok {
+func (t numberType) Range(*Field) (float64, float64) {
+	if t.name == "currency" {
+		return -MaxCurrency, MaxCurrency
+	}
+	return -math.MaxFloat64, math.MaxFloat64
+}
+
+// Normalize stores a number as the nearest float64 (0 for −0) and refuses
+// what no float64 holds. Currency is rounded to the cent from the decimal
+// the client wrote, half away from zero, within ±MaxCurrency. Anything
+// else (a string such as "12") is left for the schema's type error.
+func (t numberType) Normalize(f *Field, v any) (any, error) {
+	if !isNumber(v) {
 		return v, nil
 	}
 	if t.name == "currency" {
-		// Money is kept to the cent; binary fractions beyond it are noise.
-		n = math.Round(n*100) / 100
+		d, ok := decimalOf(v)
+		if !ok {
+			if n, isJSON := v.(json.Number); isJSON {
+				return nil, fieldErr(f, "type", "%q is not a number", clip(string(n)))
+			}
+			return nil, rangeErr(f, "", numberText(v), "an amount must be finite")
+		}
+		c, fits := d.cents()
+		if !fits || c > MaxCurrencyCents || c < -MaxCurrencyCents {
+			return nil, rangeErr(f, "", numberText(v), fmt.Sprintf("an amount must be between %.2f and %.2f", -MaxCurrency, MaxCurrency))
+		}
+		// c is exact in a float64 and the division is correctly rounded:
+		// the result is the float64 nearest the rounded amount.
+		return float64(c) / 100, nil
 	}
-	return n, nil
-}
-
-func toFloat(v any) (float64, bool) {
 	switch n := v.(type) {
 	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil && !math.IsInf(f, 0)
+		return parseFloat(f, string(n), "")
 	case float64:
-		return n, true
+		if math.IsNaN(n) || math.IsInf(n, 0) {
+			return nil, rangeErr(f, "", formatFloat(n), "a number must be finite")
+		}
+		return n + 0, nil
+	case float32:
+		return t.Normalize(f, float64(n))
 	case int64:
-		return float64(n), true
+		return float64(n), nil
 	case int:
-		return float64(n), true
+		return float64(n), nil
+	case int32:
+		return float64(n), nil
 	}
-	return 0, false
+	return v, nil
 }
 
 // --- integer ---
@@ -149,26 +184,33 @@ type integerType struct{ base }
 
 func (integerType) Name() string { return "integer" }
 func (integerType) Kind() Kind   { return KindInteger }
-func (integerType) Schema(f *Field) map[string]any {
-	return minMax(f, map[string]any{"type": "integer"})
+func (t integerType) Schema(f *Field) map[string]any {
+	return minMax(f, t, map[string]any{"type": "integer"})
 }
-func (integerType) Normalize(_ *Field, v any) (any, error) {
-	switch n := v.(type) {
-	case json.Number:
-		if i, err := n.Int64(); err == nil {
-			return i, nil
-		}
-		if fl, err := n.Float64(); err == nil && fl == math.Trunc(fl) && math.Abs(fl) < 1<<53 {
-			return int64(fl), nil
-		}
-	case float64:
-		if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
-			return int64(n), nil
-		}
-	case int:
-		return int64(n), nil
+func (integerType) Range(*Field) (float64, float64) { return -MaxInteger, MaxInteger }
+
+// Normalize stores a whole number (1, 1.0, 1e3) as an int64 within
+// ±MaxInteger, judged on the decimal as written: 12345678901234567890 is
+// refused, not rounded, and 1e-400 is not a whole number.
+func (integerType) Normalize(f *Field, v any) (any, error) {
+	if !isNumber(v) {
+		return v, nil
 	}
-	return v, nil
+	d, ok := decimalOf(v)
+	if !ok {
+		if n, isJSON := v.(json.Number); isJSON {
+			return nil, fieldErr(f, "type", "%q is not a number", clip(string(n)))
+		}
+		return nil, rangeErr(f, "", numberText(v), "an integer must be finite")
+	}
+	n, whole, fits := d.integer()
+	if !whole {
+		return nil, fieldErr(f, "type", "%s is not a whole number", clip(numberText(v)))
+	}
+	if !fits || n > MaxInteger || n < -MaxInteger {
+		return nil, rangeErr(f, "", numberText(v), fmt.Sprintf("an integer must be between %d and %d", -MaxInteger, MaxInteger))
+	}
+	return n, nil
 }
 
 // --- boolean ---
@@ -463,26 +505,11 @@ func FormatAutoNumber(format string, n int64) string {
 
 type jsonType struct{ base }
 
-func (jsonType) Name() string                           { return "json" }
-func (jsonType) Kind() Kind                             { return KindJSON }
-func (jsonType) Schema(*Field) map[string]any           { return map[string]any{} }
-func (jsonType) Normalize(_ *Field, v any) (any, error) { return numbersToFloat(v), nil }
-
-// numbersToFloat replaces json.Number inside free JSON so every store keeps
-// plain numbers.
-func numbersToFloat(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i := range x {
-			x[i] = numbersToFloat(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = numbersToFloat(x[k])
-		}
-	}
-	return v
+func (jsonType) Name() string                 { return "json" }
+func (jsonType) Kind() Kind                   { return KindJSON }
+func (jsonType) Schema(*Field) map[string]any { return map[string]any{} }
+func (jsonType) Normalize(_ *Field, v any) (any, error) {
+	// Normalize (numbers.go) turns json.Number into float64 at any depth
+	// and refuses what no float64 holds, naming the place inside.
+	return v, nil
 }

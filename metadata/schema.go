@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -253,6 +254,12 @@ func ValidateDocument(doc any, fieldOnly bool) []*FieldError {
 	if metaErr != nil {
 		return []*FieldError{{Code: "internal", Message: metaErr.Error()}}
 	}
+	// A number beyond float64 (a default or min of 1e400) would fail the
+	// decode that follows with a bare 400, and one that decoded (1e-400 as
+	// 0) would not be what the admin wrote: both are refused here, by name.
+	if errs := metaNumbers(doc, ""); len(errs) > 0 {
+		return errs
+	}
 	s := metaSchema
 	if fieldOnly {
 		wrapped := map[string]any{"name": "x", "fields": []any{doc}}
@@ -284,5 +291,37 @@ func ValidateDocument(doc any, fieldOnly bool) []*FieldError {
 		}
 	}
 	walk(ve)
+	return out
+}
+
+// metaNumbers lists the numbers of a metadata document that no float64
+// holds, by their place ("fields.2.default").
+func metaNumbers(v any, path string) []*FieldError {
+	var out []*FieldError
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	switch x := v.(type) {
+	case json.Number:
+		if _, err := parseFloat(&Field{Name: path}, string(x), ""); err != nil {
+			out = append(out, err.(*FieldError))
+		}
+	case []any:
+		for i, e := range x {
+			out = append(out, metaNumbers(e, join(strconv.Itoa(i)))...)
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			out = append(out, metaNumbers(x[k], join(k))...)
+		}
+	}
 	return out
 }

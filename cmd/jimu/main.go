@@ -17,12 +17,14 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jimu-crm/jimu/engine/access"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/doctor"
 	"github.com/jimu-crm/jimu/engine/records"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/store"
@@ -45,6 +47,7 @@ const usage = `Jimu (积木) — a low-code, metadata-driven CRM.
 Usage:
   jimu serve [flags]          start the server
   jimu admin create [flags]   create an admin user
+  jimu doctor [--repair]      list (and remove) stored values this version cannot serve
   jimu version                print the version
 
 Run "jimu <command> -h" for a command's flags.
@@ -64,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return errors.New(`unknown admin command; did you mean "jimu admin create"?`)
 		}
 		return adminCreate(args[2:], stdout, stderr)
+	case "doctor":
+		return doctorCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "jimu", version)
 		return nil
@@ -239,6 +244,20 @@ func serve(args []string, stderr io.Writer) error {
 	if err := cat.Load(ctx); err != nil {
 		return err
 	}
+	// A database older versions wrote may hold numbers no JSON carries:
+	// scanned once, beside the server (reads only), before the store
+	// closes.
+	var scan sync.WaitGroup
+	defer scan.Wait()
+	scanCtx, stopScan := context.WithCancel(ctx)
+	defer stopScan() // runs first: a serve that ends stops the scan
+	scan.Add(1)
+	go func() {
+		defer scan.Done()
+		if err := doctor.Startup(scanCtx, st, cat, log); err != nil && scanCtx.Err() == nil {
+			log.Warn("checking stored numbers", "err", err)
+		}
+	}()
 	roles := access.NewRoles(st, cat)
 	if err := roles.Load(ctx); err != nil {
 		return err

@@ -58,6 +58,9 @@ func (c *Catalog) planConversions(ctx context.Context, old, next *metadata.Entit
 					err = errors.New(errs[0].Message)
 				}
 			}
+			if fe, ok := err.(*metadata.FieldError); ok {
+				err = errors.New(fe.Message)
+			}
 			if err != nil {
 				failed++
 				if len(failures) < maxReported {
@@ -153,22 +156,18 @@ func convertValue(v any, t metadata.FieldType, f *metadata.Field) (any, error) {
 			v = strings.Join(parts, ", ")
 		}
 	case metadata.KindNumber, metadata.KindInteger:
+		// Text is read by the JSON number grammar ("NaN", "1e400" and
+		// "0x10" are refused, not stored); the new type's range decides
+		// the rest, so a value it cannot hold is reported, never written.
 		switch x := v.(type) {
 		case string:
 			v = json.Number(strings.TrimSpace(x))
-			if _, err := v.(json.Number).Float64(); err != nil {
-				return nil, fmt.Errorf("%q is not a number", x)
-			}
 		case bool:
 			if x {
-				v = json.Number("1")
+				v = int64(1)
 			} else {
-				v = json.Number("0")
+				v = int64(0)
 			}
-		case int64:
-			v = json.Number(strconv.FormatInt(x, 10))
-		case float64:
-			v = json.Number(strconv.FormatFloat(x, 'f', -1, 64))
 		}
 	case metadata.KindBoolean:
 		if s, ok := v.(string); ok {
@@ -189,5 +188,5 @@ func convertValue(v any, t metadata.FieldType, f *metadata.Field) (any, error) {
 			v = []any{s}
 		}
 	}
-	return t.Normalize(f, v)
+	return metadata.Normalize(f, v)
 }

@@ -102,6 +102,10 @@ func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity s
 	if err != nil {
 		return nil, nil, err
 	}
+	if finiteRows(rows) {
+		s.log.Warn("aggregate over numbers that cannot be served; those results read as null (see jimu doctor)",
+			"entity", e.Name, "group_by", ap.GroupBy, "measures", ap.Measures)
+	}
 	out.Rows = rows
 	return out, e, nil
 }

@@ -84,6 +84,7 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 	if err != nil {
 		return nil, nil, err
 	}
+	s.servable(e, items...)
 	out := &ListResult{Fields: fields}
 	if len(items) > limit {
 		items = items[:limit]

@@ -62,8 +62,7 @@ func (s *Service) assign(p *identity.Principal, e *catalog.Entity, r *store.Reco
 			delete(r.Data, name)
 			continue
 		}
-		t, _ := metadata.LookupType(f.Type)
-		nv, err := t.Normalize(f, v)
+		nv, err := metadata.Normalize(f, v)
 		if err != nil {
 			errs = append(errs, fieldErr(name, err))
 			continue
@@ -111,10 +110,13 @@ func (s *Service) defaults(e *catalog.Entity, p *identity.Principal, r *store.Re
 		if v == nil {
 			continue
 		}
-		t, _ := metadata.LookupType(f.Type)
-		nv, err := t.Normalize(f, v)
+		// A default the field cannot hold (an expression's 1/0) is the
+		// field's error, not a silently empty field.
+		nv, err := metadata.Normalize(f, v)
 		if err != nil {
-			errs = append(errs, fieldErr(f.Name, err))
+			fe := fieldErr(f.Name, err)
+			fe.Message = "default: " + fe.Message
+			errs = append(errs, fe)
 			continue
 		}
 		r.Data[f.Name] = nv
@@ -153,7 +155,17 @@ func (s *Service) check(ctx context.Context, p *identity.Principal, e *catalog.E
 			delete(r.Data, fm.Field.Name)
 			continue
 		}
-		if v := fromExpr(fm.Field, out); v != nil {
+		v, err := metadata.Normalize(fm.Field, fromExpr(fm.Field, out))
+		if err != nil {
+			// A result no JSON client can read (revenue / 0 is +Inf) is
+			// refused by the formula's name rather than stored as empty:
+			// the inputs that made it are what the writer must change.
+			fe := fieldErr(fm.Field.Name, err)
+			fe.Message = "the formula's result " + fe.Message
+			errs = append(errs, fe)
+			continue
+		}
+		if v != nil {
 			r.Data[fm.Field.Name] = v
 		} else {
 			delete(r.Data, fm.Field.Name)
@@ -273,11 +285,6 @@ func fromExpr(f *metadata.Field, v any) any {
 		return metadata.FormatDateTime(x)
 	case int:
 		return int64(x)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil
-		}
-		return x
 	case []string:
 		out := make([]any, len(x))
 		for i, s := range x {

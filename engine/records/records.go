@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,9 +96,10 @@ type Service struct {
 	log      *slog.Logger
 	CountCap int64
 	// Heavy admits counts, aggregates and unindexed lists (heavy.go).
-	Heavy *Admission
-	locks recordLocks
-	now   func() time.Time
+	Heavy  *Admission
+	locks  recordLocks
+	now    func() time.Time
+	warned logOnce // records logged as holding unservable numbers
 }
 
 // New returns the records service.
@@ -163,7 +165,11 @@ func (s *Service) scopedGet(ctx context.Context, p *identity.Principal, e *catal
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, problem.NotFound("%s %s not found", e.Name, id)
 		}
-		return r, err
+		if err != nil {
+			return nil, err
+		}
+		s.servable(e, r)
+		return r, nil
 	}
 	rs, err := s.st.Find(ctx, e.Name, store.Query{Filter: store.And(idCond(id), scope), Limit: 1})
 	if err != nil {
@@ -172,6 +178,7 @@ func (s *Service) scopedGet(ctx context.Context, p *identity.Principal, e *catal
 	if len(rs) == 0 {
 		return nil, problem.NotFound("%s %s not found", e.Name, id)
 	}
+	s.servable(e, rs[0])
 	return rs[0], nil
 }
 
@@ -461,6 +468,24 @@ func diff(e *catalog.Entity, old, cur *store.Record) map[string]any {
 	}
 	if old != nil && cur != nil && old.Owner != cur.Owner {
 		out["owner"] = map[string]any{"from": old.Owner, "to": cur.Owner}
+	}
+	if old != nil {
+		// Values that could not be read are gone once the record is
+		// written again; the audit keeps what was stored.
+		for path, stored := range old.Unreadable {
+			f, _, _ := strings.Cut(path, "/")
+			ch, _ := out[f].(map[string]any)
+			if ch == nil {
+				ch = map[string]any{}
+				out[f] = ch
+			}
+			u, _ := ch["unreadable"].(map[string]string)
+			if u == nil {
+				u = map[string]string{}
+				ch["unreadable"] = u
+			}
+			u[path] = stored
+		}
 	}
 	return out
 }

@@ -78,7 +78,10 @@ func startWith(t testing.TB, st store.Store) *env {
 func startServer(t testing.TB, st store.Store, opts auth.Options, deps ...func(*server.Deps)) (*env, *auth.Service) {
 	t.Helper()
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := opts.Logger // a test that reads the log passes its own
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	cat := catalog.New(st, log)
 	if err := cat.Load(ctx); err != nil {
 		t.Fatal(err)

@@ -37,6 +37,10 @@ type Record struct {
 	UpdatedBy string         `json:"updated_by,omitempty"`
 	Owner     string         `json:"owner,omitempty"`
 	Data      map[string]any `json:"-"`
+	// Unreadable lists stored values the backend could not turn into
+	// anything the engine can serve (±Inf, NaN), left out of Data; nil
+	// when there are none. Only older versions wrote such values.
+	Unreadable Unreadable `json:"-"`
 }
 
 // System returns the value of a system field by name.

@@ -203,7 +203,9 @@ func value(raw bson.Raw, key string) (any, error) {
 	if err != nil {
 		return nil, nil
 	}
-	return fromBSON(v)
+	// An unreadable number (±Inf) counts as missing: a measure over it
+	// is not poisoned, and no record is named here to report it by.
+	return fromBSON(v, key, nil)
 }
 
 // aggregateLocal computes an aggregate in this process from the matching
@@ -353,6 +355,9 @@ func (a *accumulator) add(v any) {
 	}
 	switch x := v.(type) {
 	case int64:
+		if (x > 0 && a.isum > math.MaxInt64-x) || (x < 0 && a.isum < math.MinInt64-x) {
+			a.float = true // beyond int64 the sum is a double, as in MongoDB
+		}
 		a.isum += x
 		a.fsum += float64(x)
 		a.n++

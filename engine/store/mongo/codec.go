@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -169,7 +171,7 @@ func decodeRecord(raw bson.Raw) (*store.Record, error) {
 			if systemKeys[k] {
 				continue
 			}
-			x, err := fromBSON(v)
+			x, err := fromBSON(v, k, &r.Unreadable)
 			if err != nil {
 				return nil, fmt.Errorf("record %s field %s: %w", r.ID, k, err)
 			}
@@ -211,8 +213,10 @@ func asInt64(v bson.RawValue) (int64, bool) {
 }
 
 // fromBSON converts a stored value to the Go types the engine works with:
-// string, int64, float64, bool, []any, map[string]any, nil.
-func fromBSON(v bson.RawValue) (any, error) {
+// string, int64, float64, bool, []any, map[string]any, nil. A number that
+// cannot be served (±Inf, NaN; older versions or other tools wrote them)
+// reads as nil and is added to bad under its path.
+func fromBSON(v bson.RawValue, path string, bad *store.Unreadable) (any, error) {
 	switch v.Type {
 	case bson.TypeNull, bson.TypeUndefined:
 		return nil, nil
@@ -223,15 +227,22 @@ func fromBSON(v bson.RawValue) (any, error) {
 	case bson.TypeInt64:
 		return v.Int64(), nil
 	case bson.TypeDouble:
-		return v.Double(), nil
+		f := v.Double()
+		if !store.Finite(f) {
+			bad.Add(path, strconv.FormatFloat(f, 'g', -1, 64))
+			return nil, nil
+		}
+		return f, nil
 	case bson.TypeBoolean:
 		return v.Boolean(), nil
 	case bson.TypeDateTime:
 		return metadata.FormatDateTime(v.Time()), nil
 	case bson.TypeDecimal128:
-		f, err := parseDecimal(v.Decimal128().String())
-		if err != nil {
-			return nil, err
+		text := v.Decimal128().String()
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil || !store.Finite(f) {
+			bad.Add(path, text)
+			return nil, nil
 		}
 		return f, nil
 	case bson.TypeArray:
@@ -241,7 +252,7 @@ func fromBSON(v bson.RawValue) (any, error) {
 		}
 		out := make([]any, len(vals))
 		for i, e := range vals {
-			if out[i], err = fromBSON(e); err != nil {
+			if out[i], err = fromBSON(e, path+"/"+strconv.Itoa(i), bad); err != nil {
 				return nil, err
 			}
 		}
@@ -255,7 +266,7 @@ func fromBSON(v bson.RawValue) (any, error) {
 		}
 		m := make(map[string]any, len(elems))
 		for _, e := range elems {
-			if m[e.Key()], err = fromBSON(e.Value()); err != nil {
+			if m[e.Key()], err = fromBSON(e.Value(), path+"/"+pointerEscape(e.Key()), bad); err != nil {
 				return nil, err
 			}
 		}
@@ -271,19 +282,18 @@ func fromBSON(v bson.RawValue) (any, error) {
 		if err := dec.Decode(&x); err != nil {
 			return nil, fmt.Errorf("corrupt JSON value: %w", err)
 		}
-		return plainJSON(x), nil
+		// store.PlainNumbers works on objects; wrap so scalars and lists
+		// get the same treatment, under the field's own path.
+		var inner store.Unreadable
+		out := store.PlainNumbers(map[string]any{"": x}, &inner)[""]
+		for p, text := range inner {
+			bad.Add(path+p, text)
+		}
+		return out, nil
 	}
 	return v.String(), nil
 }
 
-func plainJSON(v any) any {
-	// store.PlainNumbers works on objects; wrap so scalars and lists get
-	// the same treatment.
-	return store.PlainNumbers(map[string]any{"v": v})["v"]
-}
-
-func parseDecimal(s string) (float64, error) {
-	var f float64
-	_, err := fmt.Sscan(s, &f)
-	return f, err
+func pointerEscape(k string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1")
 }

@@ -35,6 +35,8 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 		sel = append(sel, col)
 		group = append(group, col)
 	}
+	var sums []int // sel indexes of sum()s, and their columns
+	var sumCols []string
 	for _, m := range q.Measures {
 		col := "1"
 		if m.Op != "count" {
@@ -47,7 +49,11 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 		switch m.Op {
 		case "count":
 			sel = append(sel, "count(*)")
-		case "sum", "avg", "min", "max":
+		case "sum":
+			sums = append(sums, len(sel))
+			sel = append(sel, "sum("+col+")")
+			sumCols = append(sumCols, col)
+		case "avg", "min", "max":
 			sel = append(sel, m.Op+"("+col+")")
 		case "count_distinct":
 			sel = append(sel, "count(DISTINCT "+col+")")
@@ -55,20 +61,37 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 			return nil, fmt.Errorf("unknown measure %q", m.Op)
 		}
 	}
-	query := `SELECT ` + strings.Join(sel, ", ") + ` FROM ` + recTable(entity) + ` WHERE ` + where
+	tail := ` FROM ` + recTable(entity) + ` WHERE ` + where
 	if len(group) > 0 {
-		query += ` GROUP BY ` + strings.Join(group, ", ") + ` ORDER BY ` + strings.Join(group, ", ")
+		tail += ` GROUP BY ` + strings.Join(group, ", ") + ` ORDER BY ` + strings.Join(group, ", ")
 	}
 	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+		tail += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
-	rows, err := s.r.QueryContext(ctx, query, b.args...)
+	out, err := s.aggregateRows(ctx, `SELECT `+strings.Join(sel, ", ")+tail, b.args, len(q.GroupBy), len(q.Measures))
+	if err != nil && len(sums) > 0 && strings.Contains(err.Error(), "integer overflow") {
+		// sum() of integers fails past int64; the sum is then a float,
+		// as MongoDB makes it (total() never overflows; it is 0.0 over
+		// no values where sum() is NULL).
+		for i, at := range sums {
+			sel[at] = "CASE WHEN count(" + sumCols[i] + ") = 0 THEN NULL ELSE total(" + sumCols[i] + ") END"
+		}
+		out, err = s.aggregateRows(ctx, `SELECT `+strings.Join(sel, ", ")+tail, b.args, len(q.GroupBy), len(q.Measures))
+	}
 	if err != nil {
 		return nil, mapErr(entity, err)
 	}
+	return out, nil
+}
+
+func (s *Store) aggregateRows(ctx context.Context, query string, args []any, nkeys, nmeasures int) ([]store.AggregateRow, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
 	var out []store.AggregateRow
-	n := len(q.GroupBy) + len(q.Measures)
+	n := nkeys + nmeasures
 	for rows.Next() {
 		vals := make([]any, n)
 		ptrs := make([]any, n)
@@ -83,7 +106,7 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 				vals[i] = string(b)
 			}
 		}
-		out = append(out, store.AggregateRow{Keys: vals[:len(q.GroupBy)], Values: vals[len(q.GroupBy):]})
+		out = append(out, store.AggregateRow{Keys: vals[:nkeys], Values: vals[nkeys:]})
 	}
 	return out, rows.Err()
 }

@@ -216,6 +216,6 @@ func scanRecord(sc scanner) (*store.Record, error) {
 	if err := dec.Decode(&r.Data); err != nil {
 		return nil, fmt.Errorf("record %s: corrupt data: %w", r.ID, err)
 	}
-	r.Data = store.PlainNumbers(r.Data)
+	r.Data = store.PlainNumbers(r.Data, &r.Unreadable)
 	return &r, nil
 }

@@ -34,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
@@ -375,3 +376,40 @@ func (b *tailBuffer) String() string {
 	defer b.mu.Unlock()
 	return strings.TrimSpace(string(b.buf))
 }
+
+// SetRaw sets one field of a stored document to a value written in
+// canonical Extended JSON ({"$numberDouble":"Infinity"}), past the store,
+// so a test can read back what an older version or another tool wrote.
+// It returns the server's refusal, if any: FerretDB refuses ±Inf (and
+// drops the connection on NaN, so tests must not send it one).
+func SetRaw(t testing.TB, uri, collection, id, field, extJSON string) error {
+	t.Helper()
+	var doc bson.D
+	if err := bson.UnmarshalExtJSON([]byte(`{"v":`+extJSON+`}`), true, &doc); err != nil {
+		t.Fatalf("mongotest: SetRaw %s: %v", extJSON, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatalf("mongotest: SetRaw: %v", err)
+	}
+	defer c.Disconnect(ctx)
+	cs, err := url.Parse(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Database(strings.TrimPrefix(cs.Path, "/")).Collection(collection).UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: doc[0].Value}}}})
+	if err != nil {
+		return err
+	}
+	if res.MatchedCount != 1 {
+		t.Fatalf("mongotest: SetRaw: no document %s in %s", id, collection)
+	}
+	return nil
+}
+
+// IsFerret reports whether the tests run against the FerretDB the harness
+// started rather than a MongoDB server named by JIMU_TEST_MONGO_URI.
+func IsFerret() bool { return os.Getenv(EnvURI) == "" }

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/doctor"
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// doctorCmd lists (and with --repair removes) the stored values this
+// version cannot serve, by entity, record and field.
+func doctorCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg config
+	cfg.flags(fs)
+	repair := fs.Bool("repair", false, "rewrite each record found without the values it cannot serve (audited as record.repair)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, _, err := cfg.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return runDoctor(ctx, st, log, *repair, stdout)
+}
+
+func runDoctor(ctx context.Context, st store.Store, log *slog.Logger, repair bool, stdout io.Writer) error {
+	cat := catalog.New(st, log)
+	if err := cat.Load(ctx); err != nil {
+		return err
+	}
+	rep, err := doctor.Run(ctx, st, cat, doctor.Options{Repair: repair, Each: func(f doctor.Finding) {
+		fmt.Fprintln(stdout, f)
+	}})
+	if err != nil {
+		return err
+	}
+	if err := doctor.Remember(ctx, st, rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d entities, %d records scanned: %d findings", rep.Entities, rep.Records, len(rep.Findings))
+	if repair {
+		fmt.Fprintf(stdout, ", %d records repaired", rep.Repaired)
+	}
+	fmt.Fprintln(stdout)
+	left := 0
+	for _, f := range rep.Findings {
+		if f.ID == "" || !repair {
+			left++
+		}
+	}
+	switch {
+	case left == 0:
+		return nil
+	case repair:
+		return fmt.Errorf("%d field definitions need an admin: change their min, max or default", left)
+	}
+	return errors.New("run jimu doctor --repair to remove the values listed (each record's change is audited)")
+}
