@@ -124,6 +124,7 @@ type Service struct {
 	log *slog.Logger
 
 	hashSem  chan struct{} // bounds concurrent argon2 work (19 MiB each)
+	verified atomic.Int64  // password verifications run: an unknown e-mail must cost one too
 	cache    tokenCache
 	hasUsers atomic.Bool // once true, stays true: users are never deleted here
 

@@ -190,6 +190,7 @@ func (s *Service) verify(ctx context.Context, encoded, pw string) (ok, rehash bo
 		return false, false, err
 	}
 	defer s.release()
+	s.verified.Add(1)
 	return verifyPassword(encoded, pw)
 }
 
