@@ -415,8 +415,8 @@ func (s *Service) storeErr(e *catalog.Entity, id string, err error) error {
 	switch {
 	case errors.As(err, &ue):
 		label := ue.Field
-		if f := e.Field(ue.Field); f != nil && f.Label != "" {
-			label = f.Label
+		if f := e.Field(ue.Field); f != nil && !f.Label.IsZero() {
+			label = f.Label.String()
 		}
 		return &problem.Error{Status: http.StatusConflict, Type: "about:blank", Title: "Duplicate value",
 			Detail: fmt.Sprintf("another %s record already has this %s", e.Name, label),

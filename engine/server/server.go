@@ -117,6 +117,7 @@ func (s *Server) routes() {
 	api := v1.Group("", s.authenticate)
 	api.Post("/auth/logout", s.logout)
 	api.Get("/auth/me", s.me)
+	api.Patch("/auth/me", s.updateMe)
 	api.Get("/auth/tokens", s.listTokens)
 	api.Post("/auth/tokens", s.createToken)
 	api.Delete("/auth/tokens/:id", s.revokeToken)
@@ -127,6 +128,8 @@ func (s *Server) routes() {
 	api.Post("/auth/password", s.changePassword)
 
 	api.Get("/openapi.json", s.openAPI)
+	api.Get("/entities", s.listMyEntities)
+	api.Get("/entities/:entity", s.getMyEntity)
 
 	// Not api.Group("", requireAdmin): a Fiber group's handlers become
 	// middleware on its whole prefix, which would make every /api/v1 route
