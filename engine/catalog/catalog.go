@@ -393,6 +393,9 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 	if err != nil {
 		return nil, err
 	}
+	if errs := checkNames(next); len(errs) > 0 {
+		return nil, problem.Invalid(errs...)
+	}
 	var conversions []conversion
 	if old != nil {
 		conversions, err = c.planConversions(ctx, old, next)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"sort"
@@ -259,13 +260,32 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id 
 		if expected != 0 || attempt == maxAttempts {
 			return nil, s.conflict(ctx, e, id, expected)
 		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, err
+		}
 	}
 }
 
 // maxAttempts bounds how often a write without If-Match is re-read,
 // re-applied and re-validated after another node's write landed between
 // its read and its commit (on one node, recordLocks already queues them).
-const maxAttempts = 10
+// With two nodes writing one record, ten attempts were lost in a row about
+// once in a thousand writes; each retry now waits a random moment
+// (backoff), so the writers stop meeting in lockstep.
+const maxAttempts = 50
+
+// backoff waits up to attempt milliseconds (at most 20), at random.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(min(attempt, 20))*int64(time.Millisecond) + 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // errRaced is a write that lost a race with another write of the record
 // between its read and its commit.
@@ -348,6 +368,9 @@ func (s *Service) Delete(ctx context.Context, p *identity.Principal, entity, id 
 		}
 		if expected != 0 || attempt == maxAttempts {
 			return problem.Conflict("%s %s changed while it was being deleted; reload and try again", e.Name, id)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
 		}
 	}
 }

@@ -130,6 +130,7 @@ func (s *Server) routes() {
 	api.Get("/openapi.json", s.openAPI)
 	api.Get("/entities", s.listMyEntities)
 	api.Get("/entities/:entity", s.getMyEntity)
+	api.Post("/expressions/check", s.checkExpression)
 
 	// Not api.Group("", requireAdmin): a Fiber group's handlers become
 	// middleware on its whole prefix, which would make every /api/v1 route
