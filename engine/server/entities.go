@@ -134,3 +134,12 @@ func (s *Server) getMyEntity(c *fiber.Ctx) error {
 	}
 	return c.JSON(v)
 }
+
+// search: GET /api/v1/search?q=acme&limit=20.
+func (s *Server) search(c *fiber.Ctx) error {
+	hits, err := s.Records.Search(c.UserContext(), principal(c), c.Query("q"), c.QueryInt("limit", 20))
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"items": hits})
+}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -152,5 +153,41 @@ func TestProfile(t *testing.T) {
 	e.do("GET", "/api/v1/auth/me", nil, 200, &me)
 	if me.Locale != "zh-CN" || me.Name != "管理员" {
 		t.Fatalf("a refused PATCH changed the profile: %+v", me)
+	}
+}
+
+// TestSearch: the search box finds records by their title field, ignoring
+// case, across the entities the caller can read, under their row rules.
+func TestSearch(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			o := setupOrg(t, startWith(t, open(t)))
+			admin := o.admin
+			for _, d := range []struct{ name, owner string }{{"Acme Corp", "rep1"}, {"ACME Labs", "rep2"}, {"Globex", "rep1"}, {"The acme of it", "rep1"}} {
+				admin.do("POST", "/api/v1/records/deal", map[string]any{"name": d.name, "owner": o.ids[d.owner]}, 201, nil)
+			}
+			o.users["rep1"].do("POST", "/api/v1/records/quote", map[string]any{"title": "Acme quote"}, 201, nil)
+			find := func(e *env, q string) []string {
+				var out struct {
+					Items []struct{ Entity, ID, Title string }
+				}
+				e.do("GET", "/api/v1/search?q="+q, nil, 200, &out)
+				var got []string
+				for _, it := range out.Items {
+					got = append(got, it.Entity+":"+it.Title)
+				}
+				return got
+			}
+			if got := strings.Join(find(o.users["rep1"], "acme"), ", "); got != "deal:Acme Corp, quote:Acme quote, deal:The acme of it" {
+				t.Errorf("rep1 finds %s", got)
+			}
+			if got := strings.Join(find(admin, "ACME"), ", "); got != "deal:ACME Labs, deal:Acme Corp, quote:Acme quote, deal:The acme of it" {
+				t.Errorf("the admin finds %s", got)
+			}
+			if got := find(o.users["nobody"], "acme"); len(got) != 0 {
+				t.Errorf("a user without grants finds %v", got)
+			}
+			admin.do("GET", "/api/v1/search?q=a", nil, 400, nil)
+		})
 	}
 }

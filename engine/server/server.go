@@ -131,6 +131,7 @@ func (s *Server) routes() {
 	api.Get("/entities", s.listMyEntities)
 	api.Get("/entities/:entity", s.getMyEntity)
 	api.Post("/expressions/check", s.checkExpression)
+	api.Get("/search", s.search)
 
 	// Not api.Group("", requireAdmin): a Fiber group's handlers become
 	// middleware on its whole prefix, which would make every /api/v1 route

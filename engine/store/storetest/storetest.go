@@ -275,6 +275,8 @@ func testFilterOps(t *testing.T, s store.Store, _ Capabilities) {
 		{"contains", c(store.OpContains, "name", S, "ar"), []string{"charlie"}},
 		{"contains is case-sensitive", c(store.OpContains, "name", S, "AR"), nil},
 		{"contains regex chars literally", c(store.OpContains, "name", S, ".*"), nil},
+		{"contains, ASCII case folded", c(store.OpContainsFold, "name", S, "AR"), []string{"charlie"}},
+		{"contains folded, regex chars literally", c(store.OpContainsFold, "name", S, "A.*"), nil},
 		{"starts with", c(store.OpStartsWith, "name", S, "br"), []string{"bravo"}},
 		{"ends with", c(store.OpEndsWith, "name", S, "ta"), []string{"delta"}},
 		{"has", c(store.OpHas, "tags", L, "east"), []string{"alpha", "bravo"}},
