@@ -21,15 +21,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jimu-crm/jimu/engine/access"
 	"github.com/jimu-crm/jimu/engine/auth"
-	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/doctor"
-	"github.com/jimu-crm/jimu/engine/records"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/forms"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -240,10 +238,19 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	cat := catalog.New(st, log)
-	if err := cat.Load(ctx); err != nil {
+	if cfg.countCap < 1 {
+		return fmt.Errorf("--count-cap must be at least 1, not %d", cfg.countCap)
+	}
+	if cfg.heavyReads < 0 {
+		return fmt.Errorf("--heavy-reads must be 0 (automatic) or more, not %d", cfg.heavyReads)
+	}
+	deps, err := server.Assemble(ctx, st, server.Config{Log: log, CountCap: cfg.countCap, HeavyReads: cfg.heavyReads,
+		Version: version, HSTS: cfg.secure, Auth: auth.Options{SessionIdleTimeout: cfg.idle,
+			AlwaysSecureCookies: cfg.secure, TokenTTL: cfg.tokenTTL, TokenMaxTTL: cfg.tokenMaxTTL}})
+	if err != nil {
 		return err
 	}
+	cat := deps.Catalog
 	// A database older versions wrote may hold numbers no JSON carries:
 	// scanned once, beside the server (reads only), before the store
 	// closes.
@@ -258,27 +265,11 @@ func serve(args []string, stderr io.Writer) error {
 			log.Warn("checking stored numbers", "err", err)
 		}
 	}()
-	roles := access.NewRoles(st, cat)
-	if err := roles.Load(ctx); err != nil {
+	if err := firstAdmin(ctx, deps.Auth, log, stderr, cfg.http); err != nil {
 		return err
 	}
-	au := auth.New(st, auth.Options{Logger: log, SessionIdleTimeout: cfg.idle, AlwaysSecureCookies: cfg.secure,
-		TokenTTL: cfg.tokenTTL, TokenMaxTTL: cfg.tokenMaxTTL, RequireSecondFactor: roles.RequireSecondFactor, AdminRoles: roles.AdminRoles})
-	if err := firstAdmin(ctx, au, log, stderr, cfg.http); err != nil {
-		return err
-	}
-	policy := &access.Policy{Roles: roles, Dir: access.NewDirectory(st, au), St: st, Log: log}
-	if cfg.countCap < 1 {
-		return fmt.Errorf("--count-cap must be at least 1, not %d", cfg.countCap)
-	}
-	if cfg.heavyReads < 0 {
-		return fmt.Errorf("--heavy-reads must be 0 (automatic) or more, not %d", cfg.heavyReads)
-	}
-	recs := records.New(st, cat, policy, log)
-	recs.CountCap = cfg.countCap
-	recs.Heavy = records.NewAdmission(records.AdmissionLimits{Running: cfg.heavyReads})
-	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: recs, Auth: au,
-		Access: policy, Log: log, Version: version, HSTS: cfg.secure})
+	deps.Modules = modules(deps)
+	srv := server.New(deps)
 
 	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
 		// Profiles for performance work, on their own (loopback) listener,
@@ -302,6 +293,11 @@ func serve(args []string, stderr io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// modules are the feature modules every node serves beside the engine.
+func modules(d server.Deps) []server.Module {
+	return []server.Module{&forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)}}
 }
 
 // firstAdmin makes sure an empty Jimu can be signed into: from
