@@ -165,6 +165,7 @@ func (s *Server) routes() {
 	rec.Get("/aggregate", s.aggregateRecords)
 	rec.Post("/query", s.queryRecords)
 	rec.Get("/board", s.board)
+	rec.Post("/bulk", s.bulk)
 	rec.Post("", s.createRecord)
 	rec.Get("/:id", s.getRecord)
 	rec.Patch("/:id", s.patchRecord)
