@@ -98,7 +98,7 @@ type Service struct {
 	CountCap int64
 	// Heavy admits counts, aggregates and unindexed lists (heavy.go).
 	Heavy  *Admission
-	locks  recordLocks
+	locks  *recordLocks
 	now    func() time.Time
 	warned logOnce // records logged as holding unservable numbers
 }
@@ -114,7 +114,30 @@ func New(st store.Store, cat *catalog.Catalog, policy Policy, log *slog.Logger) 
 		log = slog.Default()
 	}
 	return &Service{st: st, cat: cat, policy: policy, log: log, CountCap: 100_000,
-		Heavy: NewAdmission(AdmissionLimits{}), now: time.Now}
+		Heavy: NewAdmission(AdmissionLimits{}), locks: &recordLocks{}, now: time.Now}
+}
+
+// WithPolicy is the same service — store, catalog, admission, record
+// locks — deciding by another policy. The activity module runs notes and
+// tasks under the rights on the record they hang on this way.
+func (s *Service) WithPolicy(p Policy) *Service {
+	if p == nil {
+		panic("records: WithPolicy needs a Policy")
+	}
+	c := *s
+	c.policy = p
+	return &c
+}
+
+// Check reports whether p may perform op on one record: nil, or the 403
+// or 404 the operation itself would answer.
+func (s *Service) Check(ctx context.Context, p *identity.Principal, entity, id, op string) error {
+	e, err := s.entity(ctx, p, entity, op)
+	if err != nil {
+		return err
+	}
+	_, err = s.scopedGet(ctx, p, e, id, op)
+	return err
 }
 
 // Permits reports whether p may perform op on e, auditing nothing.
