@@ -26,7 +26,16 @@ func open(t *testing.T) store.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, open, storetest.Capabilities{})
+	storetest.Run(t, open, storetest.Capabilities{Reopen: func(t *testing.T, s store.Store) store.Store {
+		// A second Store on the file: another process, as far as SQLite
+		// can tell (its own writer and connections).
+		o, err := sqlite.Open(context.Background(), s.(*sqlite.Store).Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { o.Close() })
+		return o
+	}})
 }
 
 // FuzzTranslate: the SQL text never depends on a value, only on its
