@@ -23,6 +23,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/access"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/outbox"
 	"github.com/jimu-crm/jimu/engine/records"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/store"
@@ -83,6 +84,7 @@ type config struct {
 	secure                              bool
 	countCap                            int64
 	heavyReads                          int
+	retention                           time.Duration
 }
 
 func env(name, def string) string {
@@ -105,6 +107,12 @@ func (c *config) flags(fs *flag.FlagSet) {
 	heavy, _ := strconv.Atoi(env("JIMU_HEAVY_READS", "0"))
 	fs.IntVar(&c.heavyReads, "heavy-reads", heavy,
 		"counts, aggregates and unindexed lists run at once (JIMU_HEAVY_READS; 0: half the CPUs, at least 1)")
+	retention, err := time.ParseDuration(env("JIMU_OUTBOX_RETENTION", outbox.DefaultRetention.String()))
+	if err != nil {
+		retention = -1 // refused by serve, naming the variable
+	}
+	fs.DurationVar(&c.retention, "outbox-retention", retention,
+		"delete outbox events every consumer has processed once older than this; 0 keeps them (JIMU_OUTBOX_RETENTION)")
 	idle, _ := time.ParseDuration(env("JIMU_SESSION_IDLE", "30m"))
 	fs.DurationVar(&c.idle, "session-idle", idle, "sign a browser session out after this long unused (JIMU_SESSION_IDLE)")
 	fs.BoolVar(&c.secure, "secure-cookies", env("JIMU_SECURE_COOKIES", "") == "true",
@@ -202,6 +210,9 @@ func serve(args []string, stderr io.Writer) error {
 	if cfg.heavyReads < 0 {
 		return fmt.Errorf("--heavy-reads must be 0 (automatic) or more, not %d", cfg.heavyReads)
 	}
+	if cfg.retention < 0 {
+		return fmt.Errorf("--outbox-retention (JIMU_OUTBOX_RETENTION) must be a duration such as 168h, or 0 to keep every event")
+	}
 	recs := records.New(st, cat, policy, log)
 	recs.CountCap = cfg.countCap
 	recs.Heavy = records.NewAdmission(records.AdmissionLimits{Running: cfg.heavyReads})
@@ -218,6 +229,9 @@ func serve(args []string, stderr io.Writer) error {
 			}
 		}()
 	}
+	host, _ := os.Hostname()
+	pruner := &outbox.Pruner{Store: st, Retention: cfg.retention, Node: fmt.Sprintf("%s/%d", host, os.Getpid()), Log: log}
+	go pruner.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Listen(cfg.http) }()
 	log.Info("jimu serving", "version", version, "http", "http://"+cfg.http, "store", kind, "entities", len(cat.List()))
