@@ -12,6 +12,10 @@
 // other, record first, so a failure can leave a record without its audit
 // entry or event, never the reverse. Production deployments should run a
 // replica set (a single-node one is enough).
+//
+// Besides records (records.go) and system documents, audit log (docs.go):
+// the outbox and its checkpoints (outbox.go), leases (lease.go) and units
+// of work (atomic.go).
 package mongo
 
 import (

@@ -8,8 +8,9 @@
 // writer and group commit (writer.go), checkpoints (checkpoint.go), tables
 // and indexes (schema.go), records (records.go), aggregates
 // (aggregate.go), the query translator (query.go), system documents
-// (docs.go), the audit log and the outbox (sides.go), driver errors
-// (errors.go).
+// (docs.go), the audit log and the sides of a write (sides.go), the outbox,
+// checkpoints and pruning (outbox.go), leases (lease.go), units of work
+// (atomic.go), driver errors (errors.go).
 package sqlite
 
 import (
