@@ -293,7 +293,7 @@ func versionConflict(entity, id string, have, want int64) error {
 func (s *Service) sides(ctx context.Context, p *identity.Principal, at time.Time, action, evType string, e *catalog.Entity, r *store.Record, changes map[string]store.Change) store.Sides {
 	return store.Sides{
 		Audit: &store.AuditEntry{ID: store.NewID(), At: at, Actor: p.UserID, IP: p.IP,
-			Action: action, Entity: e.Name, RecordID: r.ID, Changes: AuditChanges(changes)},
+			Action: action, Entity: e.Name, RecordID: r.ID, Changes: auditChanges(changes)},
 		Event: &store.Event{ID: store.NewID(), Type: evType, Entity: e.Name, RecordID: r.ID, Version: r.Version,
 			Actor: p.UserID, Origin: Origin(ctx, p), At: at, Changes: changes},
 	}
@@ -313,9 +313,9 @@ func Origin(ctx context.Context, p *identity.Principal) store.Origin {
 	return o
 }
 
-// AuditChanges is a change set as the audit log keeps it: field →
+// auditChanges is a change set as the audit log keeps it: field →
 // {from, to}, a side left out when it is not set.
-func AuditChanges(changes map[string]store.Change) map[string]any {
+func auditChanges(changes map[string]store.Change) map[string]any {
 	out := make(map[string]any, len(changes))
 	for k, c := range changes {
 		ch := map[string]any{}
@@ -362,7 +362,7 @@ func (s *Service) storeErr(e *catalog.Entity, id string, err error) error {
 }
 
 // diff lists changed data fields (and the owner) with their old and new
-// values, for the event and, as AuditChanges, the audit log. Hidden-field
+// values, for the event and, as auditChanges, the audit log. Hidden-field
 // redaction happens when the log is read.
 func diff(e *catalog.Entity, old, cur *store.Record) map[string]store.Change {
 	out := map[string]store.Change{}
