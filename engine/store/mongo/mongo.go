@@ -158,7 +158,8 @@ func (s *Store) init(ctx context.Context) error {
 // this server. Tests use it to skip what cannot hold without.
 func (s *Store) Transactions() bool { return s.txn }
 
-// URI is the connection string the store was opened with.
+// URI is the connection string the store was opened with, credentials
+// included: never log it.
 func (s *Store) URI() string { return s.uri }
 
 // FerretDB reports whether the server is FerretDB.
