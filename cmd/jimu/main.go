@@ -23,6 +23,7 @@ import (
 
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/doctor"
+	"github.com/jimu-crm/jimu/engine/outbox"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/engine/store/mongo"
@@ -87,6 +88,7 @@ type config struct {
 	secure                              bool
 	countCap                            int64
 	heavyReads                          int
+	retention                           time.Duration
 	envErr                              error // an environment variable that does not parse
 }
 
@@ -113,6 +115,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 		"lifetime of an API token created without expires_at (JIMU_TOKEN_TTL)")
 	fs.DurationVar(&c.tokenMaxTTL, "token-max-ttl", c.envDuration("JIMU_TOKEN_MAX_TTL", auth.DefaultTokenMaxTTL),
 		"the longest expires_at an API token may ask for, from now (JIMU_TOKEN_MAX_TTL)")
+	fs.DurationVar(&c.retention, "outbox-retention", c.envDuration("JIMU_OUTBOX_RETENTION", outbox.DefaultRetention),
+		"delete outbox events every consumer has processed once older than this; 0 keeps them (JIMU_OUTBOX_RETENTION)")
 	fs.BoolVar(&c.secure, "secure-cookies", env("JIMU_SECURE_COOKIES", "") == "true",
 		"mark session cookies Secure even on plain-HTTP loopback (JIMU_SECURE_COOKIES=true); they always are otherwise")
 }
@@ -244,6 +248,9 @@ func serve(args []string, stderr io.Writer) error {
 	if cfg.heavyReads < 0 {
 		return fmt.Errorf("--heavy-reads must be 0 (automatic) or more, not %d", cfg.heavyReads)
 	}
+	if cfg.retention < 0 {
+		return fmt.Errorf("--outbox-retention (JIMU_OUTBOX_RETENTION) must be a duration such as 168h, or 0 to keep every event")
+	}
 	deps, err := server.Assemble(ctx, st, server.Config{Log: log, CountCap: cfg.countCap, HeavyReads: cfg.heavyReads,
 		Version: version, HSTS: cfg.secure, Auth: auth.Options{SessionIdleTimeout: cfg.idle,
 			AlwaysSecureCookies: cfg.secure, TokenTTL: cfg.tokenTTL, TokenMaxTTL: cfg.tokenMaxTTL}})
@@ -281,6 +288,9 @@ func serve(args []string, stderr io.Writer) error {
 			}
 		}()
 	}
+	host, _ := os.Hostname()
+	pruner := &outbox.Pruner{Store: st, Retention: cfg.retention, Node: fmt.Sprintf("%s/%d", host, os.Getpid()), Log: log}
+	go pruner.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Listen(cfg.http) }()
 	log.Info("jimu serving", "version", version, "http", "http://"+cfg.http, "store", kind, "entities", len(cat.List()))
