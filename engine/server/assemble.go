@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/jimu-crm/jimu/engine/access"
+	"github.com/jimu-crm/jimu/engine/activity"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/records"
@@ -55,6 +56,9 @@ func Assemble(ctx context.Context, st store.Store, cfg Config) (Deps, error) {
 		recs.CountCap = cfg.CountCap
 	}
 	recs.Heavy = records.NewAdmission(records.AdmissionLimits{Running: cfg.HeavyReads})
+	if err := activity.Ensure(ctx, cat, log); err != nil {
+		return Deps{}, err
+	}
 	return Deps{Store: st, Catalog: cat, Records: recs, Auth: au, Access: policy, Log: log,
-		Version: cfg.Version, HSTS: cfg.HSTS}, nil
+		Activities: activity.New(st, cat, recs), Version: cfg.Version, HSTS: cfg.HSTS}, nil
 }

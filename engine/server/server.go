@@ -19,6 +19,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/jimu-crm/jimu/engine/access"
+	"github.com/jimu-crm/jimu/engine/activity"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
@@ -37,8 +38,10 @@ type Deps struct {
 	Records *records.Service
 	Auth    *auth.Service
 	Access  *access.Policy // nil: no roles (tests of the kernel alone)
-	Log     *slog.Logger
-	Version string
+	// Activities are the notes, tasks and logged calls that hang on records.
+	Activities *activity.Service
+	Log        *slog.Logger
+	Version    string
 	// HSTS sends Strict-Transport-Security on every answer: set it when
 	// Jimu is reached only over TLS (--secure-cookies says so).
 	HSTS bool
@@ -132,6 +135,10 @@ func (s *Server) routes() {
 	api.Get("/entities/:entity", s.getMyEntity)
 	api.Post("/expressions/check", s.checkExpression)
 	api.Get("/search", s.search)
+	api.Get("/activities/:kind/:id", s.getActivity)
+	api.Patch("/activities/:kind/:id", s.changeActivity)
+	api.Delete("/activities/:kind/:id", s.removeActivity)
+	api.Get("/tasks/mine", s.myTasks)
 
 	// Not api.Group("", requireAdmin): a Fiber group's handlers become
 	// middleware on its whole prefix, which would make every /api/v1 route
@@ -166,6 +173,8 @@ func (s *Server) routes() {
 	rec.Post("/query", s.queryRecords)
 	rec.Get("/board", s.board)
 	rec.Post("/bulk", s.bulk)
+	rec.Get("/:id/timeline", s.timeline)
+	rec.Post("/:id/activities/:kind", s.addActivity)
 	rec.Post("", s.createRecord)
 	rec.Get("/:id", s.getRecord)
 	rec.Patch("/:id", s.patchRecord)
