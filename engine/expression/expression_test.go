@@ -120,7 +120,7 @@ func TestProgramDates(t *testing.T) {
 	}
 	if ok, err := f.Bool(map[string]any{"amount": nil}); ok || err == nil {
 		// nil * 2 is an error, reported, not a panic
-		t.Logf("nil arithmetic: %v %v", ok, err)
+		t.Fatalf("nil arithmetic must be an error, not %v %v", ok, err)
 	}
 	if _, err := expression.Compile(`amount >`); err == nil {
 		t.Fatal("bad source compiled")
