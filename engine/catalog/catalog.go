@@ -424,6 +424,13 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 			return nil, err
 		}
 	}
+	// The stored version decides before the storage is touched: a node
+	// whose cached definition is stale would otherwise bring the tables
+	// and indexes in line with a version the store then refuses (and drop
+	// a unique index another node made).
+	if err := c.checkStored(ctx, old, next.Name); err != nil {
+		return nil, err
+	}
 	// Storage first: creating a unique index over existing duplicates fails
 	// here, before the new version is saved.
 	if err := c.st.EnsureEntity(ctx, next); err != nil {
@@ -471,6 +478,23 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 	c.entities[next.Name] = ce
 	c.mu.Unlock()
 	return ce, nil
+}
+
+// checkStored refuses a change made from a version that is no longer the
+// stored one (old nil: a create, of a name that must not be stored yet).
+func (c *Catalog) checkStored(ctx context.Context, old *metadata.Entity, name string) error {
+	d, err := c.st.GetDoc(ctx, docKind, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if old == nil {
+			return nil
+		}
+	case err != nil:
+		return err
+	case old != nil && d.Version == old.Version:
+		return nil
+	}
+	return problem.Conflict("entity %s was changed by someone else; reload and try again", name)
 }
 
 func toProblem(errs []*metadata.FieldError) []problem.FieldError {

@@ -2,12 +2,14 @@ package catalog_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/store"
@@ -355,6 +357,15 @@ func TestTwoNodes(t *testing.T) {
 		}
 		if _, err := b.Create(t.Context(), admin, &metadata.Entity{Name: "deal", Fields: []*metadata.Field{{Name: "x", Type: "text"}}}); status(err) != http.StatusConflict {
 			t.Fatalf("a create over another node's entity: %v", err)
+		}
+		// The refused changes left the storage as the stored definition
+		// wants it: code is still unique.
+		now := time.Now().UTC()
+		err = st.Insert(t.Context(), "deal", &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
+			Data: map[string]any{"name": "B", "code": "X"}}, store.Sides{})
+		var ue *store.UniqueError
+		if !errors.As(err, &ue) {
+			t.Fatalf("a duplicate of a unique field after a stale node's refused change: %v", err)
 		}
 		if err := b.Load(t.Context()); err != nil {
 			t.Fatal(err)
