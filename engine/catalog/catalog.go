@@ -464,10 +464,20 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 			Event: event(ctx, p, now, "meta.entity.updated", next.Name),
 		})
 	})
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
-		return nil, problem.Conflict("entity %s was changed by someone else; reload and try again", next.Name)
-	}
 	if err != nil {
+		// Nothing was saved: the storage goes back to what the stored
+		// definition wants (a unique index of the refused version goes).
+		c.restoreStorage(ctx, next.Name)
+	}
+	var ue *store.UniqueError
+	switch {
+	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists):
+		return nil, problem.Conflict("entity %s was changed by someone else; reload and try again", next.Name)
+	case errors.As(err, &ue):
+		// Values that differed before a conversion may not after it.
+		return nil, problem.Invalid(problem.FieldError{Field: "fields." + ue.Field + ".unique", Code: "duplicates",
+			Message: fmt.Sprintf("converted, existing records would hold duplicate values of %s; fix them first", ue.Field)})
+	case err != nil:
 		return nil, err
 	}
 	hist := &store.Doc{Kind: historyKind, ID: fmt.Sprintf("%s@%010d", next.Name, next.Version), Version: 1, Data: data}
@@ -495,6 +505,27 @@ func (c *Catalog) checkStored(ctx context.Context, old *metadata.Entity, name st
 		return nil
 	}
 	return problem.Conflict("entity %s was changed by someone else; reload and try again", name)
+}
+
+// restoreStorage brings the storage back in line with the stored
+// definition after a change that was not saved. A create that failed has
+// none, and leaves an empty table, which is harmless.
+func (c *Catalog) restoreStorage(ctx context.Context, name string) {
+	ctx = context.WithoutCancel(ctx)
+	d, err := c.st.GetDoc(ctx, docKind, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	var e metadata.Entity
+	if err == nil {
+		err = json.Unmarshal(d.Data, &e)
+	}
+	if err == nil {
+		err = c.st.EnsureEntity(ctx, &e)
+	}
+	if err != nil {
+		c.log.Warn("catalog: storage not restored after a refused change", "entity", name, "err", err)
+	}
 }
 
 func toProblem(errs []*metadata.FieldError) []problem.FieldError {

@@ -258,3 +258,54 @@ func TestConversionReport(t *testing.T) {
 		}
 	})
 }
+
+// TestConversionUnit: when a write of the unit fails — here two values of
+// a unique field that become equal once converted — the answer names the
+// field, the storage is as the stored definition wants it, and where the
+// store has transactions nothing of the unit stays: no converted record,
+// no event, no audit entry, no new version.
+func TestConversionUnit(t *testing.T) {
+	for _, wasUnique := range []bool{true, false} {
+		t.Run(fmt.Sprintf("unique before: %v", wasUnique), func(t *testing.T) {
+			eachStore(t, func(t *testing.T, st store.Store, _ func() store.Store) {
+				c := newCatalog(t, st)
+				e := dealEntity()
+				e.Fields[3].Unique = wasUnique
+				mustCreate(t, c, e)
+				a := insert(t, st, "deal", map[string]any{"name": "A", "code": " 1"})
+				b := insert(t, st, "deal", map[string]any{"name": "B", "code": "1"})
+				ob := follow(t, st)
+
+				_, err := c.UpdateField(t.Context(), admin, "deal", "code", &metadata.Field{Name: "code", Type: "integer", Unique: true})
+				if fe := fieldErrors(t, err, http.StatusUnprocessableEntity); fe["fields.code.unique"] != "duplicates" {
+					t.Fatalf("a conversion that makes duplicates: %v", fe)
+				}
+				if got, _ := c.Get("deal"); got.Version != 1 || got.Field("code").Type != "text" {
+					t.Fatalf("the entity changed: version %d", got.Version)
+				}
+				if d, err := st.GetDoc(t.Context(), "entity", "deal"); err != nil || d.Version != 1 {
+					t.Fatalf("stored definition: %+v %v", d, err)
+				}
+				// A field that was not unique still takes repeated values.
+				if !wasUnique {
+					insert(t, st, "deal", map[string]any{"name": "C", "code": "1"})
+				}
+				if !transactional(st) {
+					t.Log("no transactions on this server: the records converted before the failure stay (decision 5)")
+					return
+				}
+				for _, r := range []*store.Record{a, b} {
+					if got := get(t, st, "deal", r.ID); got.Version != 1 || got.Data["code"] != r.Data["code"] {
+						t.Errorf("record %s after the failed unit: version %d, code %#v", r.Data["name"], got.Version, got.Data["code"])
+					}
+				}
+				if evs := ob.next(); len(evs) != 0 {
+					t.Errorf("the failed unit left events: %v", types(evs))
+				}
+				if as := audit(t, st, "deal", "record.convert"); len(as) != 0 {
+					t.Errorf("the failed unit left %d audit entries", len(as))
+				}
+			})
+		})
+	}
+}
