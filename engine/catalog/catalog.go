@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -347,11 +348,31 @@ func (c *Catalog) Delete(ctx context.Context, p *identity.Principal, name string
 	if n > 0 {
 		return problem.Conflict("entity %s still has records; delete them first", name)
 	}
+	// The history goes with the definition: one created later under the
+	// name starts its own at version 1, which the old one's would shadow.
+	// The audit log keeps every version.
+	hist, err := c.st.ListDocs(ctx, historyKind)
+	if err != nil {
+		return err
+	}
 	now := time.Now().UTC()
 	before, _ := json.Marshal(old.Entity)
-	err = c.st.DeleteDoc(ctx, docKind, name, store.Sides{
-		Audit: audit(p, now, "meta.entity.delete", name, map[string]any{"before": json.RawMessage(before)}),
-		Event: event(ctx, p, now, "meta.entity.deleted", name),
+	err = c.st.Atomic(ctx, func(tx store.Tx) error {
+		err := tx.DeleteDoc(ctx, docKind, name, store.Sides{
+			Audit: audit(p, now, "meta.entity.delete", name, map[string]any{"before": json.RawMessage(before)}),
+			Event: event(ctx, p, now, "meta.entity.deleted", name),
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range hist {
+			if strings.HasPrefix(d.ID, name+"@") {
+				if err := tx.DeleteDoc(ctx, historyKind, d.ID, store.Sides{}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err

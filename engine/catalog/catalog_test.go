@@ -469,6 +469,30 @@ func TestHistory(t *testing.T) {
 	})
 }
 
+// TestHistoryAfterRecreate: an entity deleted and created again has the
+// history of the new one only.
+func TestHistoryAfterRecreate(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store, _ func() store.Store) {
+		c := newCatalog(t, st)
+		mustCreate(t, c, dealEntity())
+		if _, err := c.AddField(t.Context(), admin, "deal", &metadata.Field{Name: "old_one", Type: "text"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(t.Context(), admin, "deal"); err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, c, &metadata.Entity{Name: "deal", Label: metadata.Text{"en": "New"}, Fields: []*metadata.Field{{Name: "title", Type: "text"}}})
+		h, err := c.History(t.Context(), "deal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != 1 || h[0].Version != 1 || h[0].Label["en"] != "New" || h[0].Field("title") == nil {
+			b, _ := json.Marshal(h)
+			t.Fatalf("history of a re-created entity: %s", b)
+		}
+	})
+}
+
 // TestOrigin: a metadata event says who made the change: the user, the
 // API token, and the workflow run and its depth.
 func TestOrigin(t *testing.T) {
