@@ -377,6 +377,52 @@ func TestTwoNodes(t *testing.T) {
 	})
 }
 
+// TestStaleNodeWritesNothing: a node whose cached definition is stale
+// writes nothing of its change, not even where the store has no
+// transactions to roll it back: a purge of a field another node restored
+// keeps the data, a conversion another node's version would not make
+// converts nothing.
+func TestStaleNodeWritesNothing(t *testing.T) {
+	eachStore(t, func(t *testing.T, st store.Store, _ func() store.Store) {
+		a := newCatalog(t, st)
+		mustCreate(t, a, dealEntity())
+		r := insert(t, st, "deal", map[string]any{"name": "A", "code": "1"})
+		deleted, err := a.DeleteField(t.Context(), admin, "deal", "code")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := newCatalog(t, st) // sees code deleted
+		restored := *deleted.AnyField("code")
+		restored.Deleted, restored.DeletedAt = false, nil
+		if _, err := a.UpdateField(t.Context(), admin, "deal", "code", &restored); err != nil {
+			t.Fatal(err)
+		}
+		ob := follow(t, st)
+		if _, err := b.PurgeField(t.Context(), admin, "deal", "code"); status(err) != http.StatusConflict {
+			t.Fatalf("a purge from a stale node: %v", err)
+		}
+		if got := get(t, st, "deal", r.ID); got.Data["code"] != "1" || got.Version != 1 {
+			t.Fatalf("a stale node's refused purge removed data: %+v", got)
+		}
+
+		if err := b.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.AddField(t.Context(), admin, "deal", &metadata.Field{Name: "region", Type: "text"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.UpdateField(t.Context(), admin, "deal", "code", &metadata.Field{Name: "code", Type: "integer"}); status(err) != http.StatusConflict {
+			t.Fatalf("a conversion from a stale node: %v", err)
+		}
+		if got := get(t, st, "deal", r.ID); got.Data["code"] != "1" || got.Version != 1 {
+			t.Fatalf("a stale node's refused conversion changed the record: %+v", got)
+		}
+		if evs := ob.next(); !slices.Equal(types(evs), []string{"meta.entity.updated"}) {
+			t.Fatalf("events: %v, want only a's change", types(evs))
+		}
+	})
+}
+
 // TestDeleteEntity: an entity goes only when nothing refers to it and it
 // has no records; its deletion is audited, has an event, and lasts.
 func TestDeleteEntity(t *testing.T) {
