@@ -134,6 +134,9 @@ func TestExplainDetails(t *testing.T) {
 	if !slices.Equal(x.Roles, []string{"east_reader", "own", "viewer"}) {
 		t.Fatalf("report's roles: %v", x.Roles)
 	}
+	if !slices.Equal(u.Roles, []string{"viewer", "east_reader", "own"}) {
+		t.Fatalf("Explain reordered the principal's roles: %v", u.Roles)
+	}
 
 	p := access.ForUser(t.Context(), f.dir, "u-x", "x@example.com", "X", []string{"own"}, nil, map[string]string{"region": "east"})
 	if p.UserID != "u-x" || p.Email != "x@example.com" || p.Attributes["region"] != "east" || p.SubtreeMemberIDs == nil {
