@@ -9,7 +9,11 @@ import (
 )
 
 func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQuery) ([]store.AggregateRow, error) {
-	var b sqlBuilder
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	b := sqlBuilder{l: l}
 	where, err := b.cond(q.Filter)
 	if err != nil {
 		return nil, err
@@ -17,7 +21,7 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	var sel, group []string
 	for _, g := range q.GroupBy {
 		name, bucket, _ := strings.Cut(g, ":")
-		col, err := column(name)
+		col, err := b.column(name)
 		if err != nil {
 			return nil, err
 		}
@@ -38,7 +42,7 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	for _, m := range q.Measures {
 		col := "1"
 		if m.Op != "count" {
-			c, err := column(m.Field)
+			c, err := b.column(m.Field)
 			if err != nil {
 				return nil, err
 			}

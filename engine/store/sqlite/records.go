@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,10 +14,77 @@ import (
 	"github.com/jimu-crm/jimu/metadata"
 )
 
-const recCols = `id, version, created_at, updated_at, created_by, updated_by, owner, data`
+// row is a record's data as column values in its layout's order, the
+// extra JSON last.
+type row struct {
+	l    *layout
+	vals []any
+}
+
+// encodeRecord turns r's data into column values. A key with no column
+// goes to the extra JSON; a value that does not fit its column is refused
+// (the engine validated it against the field's type, so this means a
+// caller bypassed it).
+func encodeRecord(l *layout, r *store.Record) (row, error) {
+	vals := make([]any, len(l.cols)+1)
+	var extra map[string]any
+	for k, v := range r.Data {
+		i, ok := l.byField[k]
+		if !ok {
+			if v != nil {
+				if extra == nil {
+					extra = map[string]any{}
+				}
+				extra[k] = v
+			}
+			continue
+		}
+		ev, ok := encode(l.cols[i].fam, v)
+		if !ok {
+			return row{}, fmt.Errorf("sqlite: %s.%s: a %s column cannot hold %T %v", l.entity, k, l.cols[i].fam, v, v)
+		}
+		vals[i] = ev
+	}
+	if extra != nil {
+		b, err := json.Marshal(extra)
+		if err != nil {
+			return row{}, fmt.Errorf("sqlite: %s: %w", l.entity, err)
+		}
+		vals[len(l.cols)] = string(b)
+	}
+	return row{l: l, vals: vals}, nil
+}
+
+// current re-encodes the row if the entity's layout changed between the
+// call and the writer running it (a field added or purged meanwhile).
+func (s *Store) current(ctx context.Context, rw row, r *store.Record) (row, error) {
+	l, err := s.layoutOf(ctx, rw.l.entity)
+	if err != nil || l == rw.l {
+		return rw, err
+	}
+	return encodeRecord(l, r)
+}
+
+func (l *layout) insertSQL() string {
+	return `INSERT INTO ` + recTable(l.entity) + ` (` + l.sel + `) VALUES (?,?,?,?,?,?,?` + strings.Repeat(",?", len(l.cols)+1) + `)`
+}
+
+func (l *layout) updateSQL() string {
+	var sb strings.Builder
+	sb.WriteString(`UPDATE ` + recTable(l.entity) + ` SET version = ?, updated_at = ?, updated_by = ?, owner = ?`)
+	for _, c := range l.cols {
+		sb.WriteString(", " + colName(c.field) + " = ?")
+	}
+	sb.WriteString(", " + extraCol + " = ? WHERE id = ? AND version = ?")
+	return sb.String()
+}
 
 func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
-	data, err := json.Marshal(r.Data)
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return err
+	}
+	rw, err := encodeRecord(l, r)
 	if err != nil {
 		return err
 	}
@@ -25,9 +93,12 @@ func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd s
 		return err
 	}
 	return s.tx(ctx, func(tx *wtx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO `+recTable(entity)+` (`+recCols+`) VALUES (?,?,?,?,?,?,?,?)`,
-			r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner, string(data))
+		rw, err := s.current(ctx, rw, r)
 		if err != nil {
+			return err
+		}
+		args := append([]any{r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner}, rw.vals...)
+		if _, err := tx.ExecContext(ctx, rw.l.insertSQL(), args...); err != nil {
 			return mapErr(entity, err)
 		}
 		return writeSides(ctx, tx, es)
@@ -35,8 +106,12 @@ func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd s
 }
 
 func (s *Store) Get(ctx context.Context, entity, id string) (*store.Record, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM `+recTable(entity)+` WHERE id = ?`, id)
-	r, err := scanRecord(row)
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	row := s.r.QueryRowContext(ctx, `SELECT `+l.sel+` FROM `+recTable(entity)+` WHERE id = ?`, id)
+	r, err := scanRecord(l, l.cols, true, row)
 	if err != nil {
 		return nil, mapErr(entity, err)
 	}
@@ -44,7 +119,11 @@ func (s *Store) Get(ctx context.Context, entity, id string) (*store.Record, erro
 }
 
 func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
-	data, err := json.Marshal(r.Data)
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return err
+	}
+	rw, err := encodeRecord(l, r)
 	if err != nil {
 		return err
 	}
@@ -53,8 +132,12 @@ func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd s
 		return err
 	}
 	return s.tx(ctx, func(tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE `+recTable(entity)+` SET version = ?, updated_at = ?, updated_by = ?, owner = ?, data = ?
-			WHERE id = ? AND version = ?`, r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner, string(data), r.ID, r.Version-1)
+		rw, err := s.current(ctx, rw, r)
+		if err != nil {
+			return err
+		}
+		args := append([]any{r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner}, rw.vals...)
+		res, err := tx.ExecContext(ctx, rw.l.updateSQL(), append(args, r.ID, r.Version-1)...)
 		if err != nil {
 			return mapErr(entity, err)
 		}
@@ -78,11 +161,18 @@ func (s *Store) missingOrConflict(ctx context.Context, tx *wtx, entity, id strin
 }
 
 func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd store.Sides) error {
+	if _, err := s.layoutOf(ctx, entity); err != nil {
+		return err
+	}
 	es, err := encodeSides(sd)
 	if err != nil {
 		return err
 	}
 	return s.tx(ctx, func(tx *wtx) error {
+		l, err := s.layoutOf(ctx, entity)
+		if err != nil {
+			return err
+		}
 		actor := ""
 		if sd.Audit != nil {
 			actor = sd.Audit.Actor
@@ -93,8 +183,10 @@ func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd
 			cond += ` AND version = ?`
 			args = append(args, version)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+trashTable(entity)+` (`+recCols+`, deleted_at, deleted_by)
-			SELECT `+recCols+`, ?, ? FROM `+recTable(entity)+` WHERE `+cond, args...)
+		// The trash has the same columns as the records (EnsureEntity
+		// keeps them in step).
+		res, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+trashTable(entity)+` (`+l.sel+`, deleted_at, deleted_by)
+			SELECT `+l.sel+`, ?, ? FROM `+recTable(entity)+` WHERE `+cond, args...)
 		if err != nil {
 			return mapErr(entity, err)
 		}
@@ -108,21 +200,57 @@ func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd
 	})
 }
 
+// projection returns the columns a find reads: every one, or only those
+// of the fields asked for (the extra JSON too when one of them has no
+// column, as it may hold the field).
+func (l *layout) projection(fields []string) (sel string, cols []column, extra bool) {
+	if fields == nil {
+		return l.sel, l.cols, true
+	}
+	want := make([]int, 0, len(fields))
+	for _, f := range fields {
+		if i, ok := l.byField[f]; ok {
+			want = append(want, i)
+		} else if !sysColumn[f] {
+			extra = true
+		}
+	}
+	sort.Ints(want)
+	var sb strings.Builder
+	sb.WriteString(sysCols)
+	for j, i := range want {
+		if j > 0 && want[j-1] == i {
+			continue
+		}
+		cols = append(cols, l.cols[i])
+		sb.WriteString(", " + colName(l.cols[i].field))
+	}
+	if extra {
+		sb.WriteString(", " + extraCol)
+	}
+	return sb.String(), cols, extra
+}
+
 func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*store.Record, error) {
-	var b sqlBuilder
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	b := sqlBuilder{l: l}
 	where, err := b.cond(q.Filter)
 	if err != nil {
 		return nil, err
 	}
+	sel, cols, extra := l.projection(q.Fields)
 	var sb strings.Builder
-	sb.WriteString(`SELECT ` + recCols + ` FROM ` + recTable(entity) + ` WHERE ` + where)
+	sb.WriteString(`SELECT ` + sel + ` FROM ` + recTable(entity) + ` WHERE ` + where)
 	if len(q.Sort) > 0 {
 		sb.WriteString(` ORDER BY `)
 		for i, k := range q.Sort {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			col, err := column(k.Field)
+			col, err := b.column(k.Field)
 			if err != nil {
 				return nil, err
 			}
@@ -142,7 +270,7 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 	defer rows.Close()
 	var out []*store.Record
 	for rows.Next() {
-		r, err := scanRecord(rows)
+		r, err := scanRecord(l, cols, extra, rows)
 		if err != nil {
 			return nil, err
 		}
@@ -161,7 +289,11 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 }
 
 func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, limit int64) (int64, bool, error) {
-	var b sqlBuilder
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return 0, false, err
+	}
+	b := sqlBuilder{l: l}
 	where, err := b.cond(filter)
 	if err != nil {
 		return 0, false, err
@@ -178,20 +310,6 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 	return n, false, nil
 }
 
-func (s *Store) UnsetField(ctx context.Context, entity, field string) error {
-	if !metadata.ValidName(field) {
-		return fmt.Errorf("invalid field name %q", field)
-	}
-	return s.tx(ctx, func(tx *wtx) error {
-		for _, t := range []string{recTable(entity), trashTable(entity)} {
-			if _, err := tx.ExecContext(ctx, `UPDATE `+t+` SET data = json_remove(data, '$.`+field+`') WHERE `+dataCol(field)+` IS NOT NULL`); err != nil {
-				return mapErr(entity, err)
-			}
-		}
-		return nil
-	})
-}
-
 func (s *Store) NextSequence(ctx context.Context, name string) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *wtx) error {
@@ -201,21 +319,49 @@ func (s *Store) NextSequence(ctx context.Context, name string) (int64, error) {
 	return n, err
 }
 
-func scanRecord(sc scanner) (*store.Record, error) {
+// scanRecord reads one record selected as sysCols, then cols, then the
+// extra JSON when withExtra.
+func scanRecord(l *layout, cols []column, withExtra bool, sc scanner) (*store.Record, error) {
 	var r store.Record
-	var created, updated, data string
+	var created, updated string
 	var createdBy, updatedBy, owner sql.NullString
-	if err := sc.Scan(&r.ID, &r.Version, &created, &updated, &createdBy, &updatedBy, &owner, &data); err != nil {
+	n := len(cols)
+	if withExtra {
+		n++
+	}
+	vals := make([]any, n)
+	dest := make([]any, 7, 7+n)
+	dest[0], dest[1], dest[2], dest[3], dest[4], dest[5], dest[6] = &r.ID, &r.Version, &created, &updated, &createdBy, &updatedBy, &owner
+	for i := range vals {
+		dest = append(dest, &vals[i])
+	}
+	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}
 	r.CreatedAt, _ = time.Parse(metadata.DateTimeLayout, created)
 	r.UpdatedAt, _ = time.Parse(metadata.DateTimeLayout, updated)
 	r.CreatedBy, r.UpdatedBy, r.Owner = createdBy.String, updatedBy.String, owner.String
-	dec := json.NewDecoder(strings.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&r.Data); err != nil {
-		return nil, fmt.Errorf("record %s: corrupt data: %w", r.ID, err)
+	r.Data = make(map[string]any, len(cols))
+	for i, c := range cols {
+		v, err := decode(l.entity, r.ID, c, vals[i])
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			r.Data[c.field] = v
+		}
 	}
-	r.Data = store.PlainNumbers(r.Data)
+	if withExtra && vals[len(cols)] != nil {
+		x, err := decode(l.entity, r.ID, column{field: extraCol, fam: famJSON}, vals[len(cols)])
+		if err != nil {
+			return nil, fmt.Errorf("record %s: corrupt extra data: %w", r.ID, err)
+		}
+		m, _ := x.(map[string]any)
+		for k, v := range m {
+			if _, ok := r.Data[k]; !ok {
+				r.Data[k] = v
+			}
+		}
+	}
 	return &r, nil
 }

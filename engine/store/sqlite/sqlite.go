@@ -1,12 +1,13 @@
 // Package sqlite is Jimu's embedded store: one SQLite file in WAL mode, one
-// writer connection and a pool of readers. Each entity is a table whose data
-// fields live in a JSON column; indexed and unique fields get expression
-// indexes on json_extract, which the query translator emits verbatim so
-// SQLite can use them.
+// writer connection and a pool of readers. Each entity is a table with a
+// typed column per field (layout.go); indexed and unique fields get plain
+// column indexes.
 //
 // The files follow the jobs: opening and pragmas (sqlite.go), the single
 // writer and group commit (writer.go), checkpoints (checkpoint.go), tables
-// and indexes (schema.go), records (records.go), aggregates
+// and indexes (schema.go), the columns of an entity and their values
+// (layout.go), the migration from main's JSON tables (migrate.go),
+// records (records.go), aggregates
 // (aggregate.go), the query translator (query.go), system documents
 // (docs.go), the audit log and the outbox (sides.go), driver errors
 // (errors.go).
@@ -50,9 +51,14 @@ type Store struct {
 	// writer goroutine uses it.
 	prepared map[string]*sql.Stmt
 
-	// ckPause is held by the writer while it commits a batch, and by the
-	// checkpointer when it needs the WAL to stand still (see checkpointer).
+	// ckPause is held by the writer while it commits a batch, by the
+	// checkpointer when it needs the WAL to stand still (see checkpointer),
+	// and by a schema change (schemaTx), so no batch runs with columns
+	// that are changing.
 	ckPause sync.Mutex
+
+	// layouts caches each entity's columns (*layout), read from the schema.
+	layouts sync.Map
 }
 
 var _ store.Store = (*Store)(nil)
