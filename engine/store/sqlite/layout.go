@@ -99,6 +99,8 @@ type layout struct {
 	byField map[string]int // field → index in cols
 	legacy  bool           // the table still has main's JSON data column: not migrated yet
 	sel     string         // the SELECT list of a whole record
+	insert  string         // the writes of a whole record
+	update  string
 }
 
 func newLayout(entity string, cols []column, legacy bool) *layout {
@@ -111,6 +113,7 @@ func newLayout(entity string, cols []column, legacy bool) *layout {
 	}
 	sb.WriteString(", " + extraCol)
 	l.sel = sb.String()
+	l.insert, l.update = insertSQL(l), updateSQL(l)
 	return l
 }
 

@@ -65,11 +65,11 @@ func (s *Store) current(ctx context.Context, rw row, r *store.Record) (row, erro
 	return encodeRecord(l, r)
 }
 
-func (l *layout) insertSQL() string {
+func insertSQL(l *layout) string {
 	return `INSERT INTO ` + recTable(l.entity) + ` (` + l.sel + `) VALUES (?,?,?,?,?,?,?` + strings.Repeat(",?", len(l.cols)+1) + `)`
 }
 
-func (l *layout) updateSQL() string {
+func updateSQL(l *layout) string {
 	var sb strings.Builder
 	sb.WriteString(`UPDATE ` + recTable(l.entity) + ` SET version = ?, updated_at = ?, updated_by = ?, owner = ?`)
 	for _, c := range l.cols {
@@ -98,7 +98,7 @@ func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd s
 			return err
 		}
 		args := append([]any{r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner}, rw.vals...)
-		if _, err := tx.ExecContext(ctx, rw.l.insertSQL(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, rw.l.insert, args...); err != nil {
 			return mapErr(entity, err)
 		}
 		return writeSides(ctx, tx, es)
@@ -137,7 +137,7 @@ func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd s
 			return err
 		}
 		args := append([]any{r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner}, rw.vals...)
-		res, err := tx.ExecContext(ctx, rw.l.updateSQL(), append(args, r.ID, r.Version-1)...)
+		res, err := tx.ExecContext(ctx, rw.l.update, append(args, r.ID, r.Version-1)...)
 		if err != nil {
 			return mapErr(entity, err)
 		}
