@@ -1,0 +1,8 @@
+package sqlite
+
+// SetGroupInGo switches the hash aggregate on or off, so a test can
+// compare it with SQLite's GROUP BY.
+func SetGroupInGo(on bool) { groupInGo = on }
+
+// HashAggregates counts the group-bys the hash aggregate answered.
+func HashAggregates() int64 { return hashRuns.Load() }

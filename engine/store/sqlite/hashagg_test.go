@@ -1,0 +1,112 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/metadata"
+)
+
+// TestHashAggregateMatchesSQL: every group-by answered by the hash
+// aggregate gives what SQLite's GROUP BY gives, over values with nulls,
+// every column family and a key held in the extra JSON.
+func TestHashAggregateMatchesSQL(t *testing.T) {
+	ctx := context.Background()
+	s := openAt(t, filepath.Join(t.TempDir(), "jimu.db"))
+	if err := s.EnsureEntity(ctx, storetestDeal()); err != nil {
+		t.Fatal(err)
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	stages := []any{"lead", "won", "lost", nil}
+	for i := range 400 {
+		d := map[string]any{"name": fmt.Sprintf("n%03d", rnd.IntN(50))}
+		if v := stages[rnd.IntN(4)]; v != nil {
+			d["stage"] = v
+		}
+		if rnd.IntN(5) > 0 {
+			d["amount"] = math.Round(rnd.Float64()*100000) / 100
+		}
+		if rnd.IntN(4) > 0 {
+			d["qty"] = int64(rnd.IntN(20) - 5)
+		}
+		if rnd.IntN(3) > 0 {
+			d["hot"] = rnd.IntN(2) == 0
+		}
+		if rnd.IntN(4) > 0 {
+			d["close_date"] = fmt.Sprintf("2026-%02d-%02d", 1+rnd.IntN(12), 1+rnd.IntN(28))
+		}
+		if rnd.IntN(3) == 0 {
+			d["tags"] = []any{fmt.Sprint("t", rnd.IntN(3))}
+		}
+		if rnd.IntN(3) == 0 {
+			d["region"] = []string{"east", "west"}[rnd.IntN(2)] // no column: the extra JSON
+		}
+		if err := s.Insert(ctx, "deal", newRec(fmt.Sprintf("r%04d", i), d), store.Sides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := []store.Measure{{Op: "count"}, {Op: "sum", Field: "amount"}, {Op: "sum", Field: "qty"}, {Op: "avg", Field: "amount"},
+		{Op: "avg", Field: "qty"}, {Op: "min", Field: "amount"}, {Op: "max", Field: "qty"}, {Op: "min", Field: "name"},
+		{Op: "max", Field: "close_date"}, {Op: "count_distinct", Field: "name"}, {Op: "count_distinct", Field: "qty"}}
+	won := &store.Cond{Op: store.OpNe, Field: "stage", Kind: metadata.KindString, Value: "won"}
+	queries := []store.AggregateQuery{
+		{GroupBy: []string{"qty"}, Measures: all},
+		{GroupBy: []string{"close_date:month"}, Measures: all},
+		{GroupBy: []string{"hot", "qty"}, Measures: all, Filter: won},
+		{GroupBy: []string{"name"}, Measures: all, Limit: 7},
+		{GroupBy: []string{"tags"}, Measures: all},
+		{GroupBy: []string{"region"}, Measures: all},
+		{GroupBy: []string{"close_date:year", "hot"}, Measures: []store.Measure{{Op: "count"}}},
+		{GroupBy: []string{"qty"}, Measures: all, Filter: &store.Cond{Op: store.OpFalse}},
+	}
+	before := sqlite.HashAggregates()
+	for _, q := range queries {
+		sqlite.SetGroupInGo(false)
+		want, err := s.Aggregate(ctx, "deal", q)
+		sqlite.SetGroupInGo(true)
+		if err != nil {
+			t.Fatalf("%v: %v", q.GroupBy, err)
+		}
+		got, err := s.Aggregate(ctx, "deal", q)
+		if err != nil {
+			t.Fatalf("%v: %v", q.GroupBy, err)
+		}
+		if !sameRows(got, want) {
+			t.Errorf("group by %v:\n hash %v\n  sql %v", q.GroupBy, got, want)
+		}
+	}
+	if n := sqlite.HashAggregates() - before; n != int64(len(queries)) {
+		t.Fatalf("the hash aggregate answered %d of %d group-bys", n, len(queries))
+	}
+}
+
+func sameRows(a, b []store.AggregateRow) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !reflect.DeepEqual(a[i].Keys, b[i].Keys) || len(a[i].Values) != len(b[i].Values) {
+			return false
+		}
+		for j := range a[i].Values {
+			x, y := a[i].Values[j], b[i].Values[j]
+			if fx, ok := x.(float64); ok {
+				if fy, ok := y.(float64); !ok || math.Abs(fx-fy) > 1e-9*math.Max(1, math.Abs(fy)) {
+					return false
+				}
+				continue
+			}
+			if !reflect.DeepEqual(x, y) {
+				return false
+			}
+		}
+	}
+	return true
+}
