@@ -21,23 +21,29 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	if err != nil {
 		return nil, err
 	}
-	var group, sel, measures, ops []string
+	var group, raw, sel, measures, ops []string
+	var prefixes []int
 	for _, g := range q.GroupBy {
 		name, bucket, _ := strings.Cut(g, ":")
 		col, err := b.column(name)
 		if err != nil {
 			return nil, err
 		}
+		n := 0
 		switch bucket {
 		case "":
 		case "year":
-			col = "substr(" + col + ", 1, 4)"
+			n = 4
 		case "month":
-			col = "substr(" + col + ", 1, 7)"
+			n = 7
 		case "day":
-			col = "substr(" + col + ", 1, 10)"
+			n = 10
 		default:
 			return nil, fmt.Errorf("unknown date bucket %q", bucket)
+		}
+		raw, prefixes = append(raw, col), append(prefixes, n)
+		if n > 0 {
+			col = fmt.Sprintf("substr(%s, 1, %d)", col, n)
 		}
 		group = append(group, col)
 	}
@@ -71,7 +77,7 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 		query += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
 	if len(group) > 0 && groupInGo && s.sortsToGroup(ctx, query, b.args) {
-		rows, ok, err := s.hashAggregate(ctx, entity, where, b.args, group, measures, ops, q.Limit)
+		rows, ok, err := s.hashAggregate(ctx, entity, where, b.args, raw, prefixes, measures, ops, q.Limit)
 		if err != nil || ok {
 			return rows, err
 		}

@@ -48,6 +48,7 @@ var (
 // groupRun is one group-by's state, found by its handle.
 type groupRun struct {
 	nKeys  int
+	prefix []int // per key: group by its first n characters (a date bucket); 0: the whole value
 	ops    []string
 	index  map[string]*group
 	groups []*group
@@ -90,7 +91,16 @@ func (a *groupAgg) Step(_ *msqlite.FunctionContext, args []driver.Value) error {
 	r := a.run
 	keys := args[1 : 1+r.nKeys]
 	r.buf = r.buf[:0]
-	for _, k := range keys {
+	for i, k := range keys {
+		if n := r.prefix[i]; n > 0 && k != nil {
+			// substr(k, 1, n) without SQLite making a new value per row.
+			s, ok := k.(string)
+			if !ok {
+				return errUnsupported
+			}
+			keys[i] = prefix(s, n)
+			k = keys[i]
+		}
 		var ok bool
 		if r.buf, ok = appendKey(r.buf, k); !ok {
 			return errUnsupported
@@ -128,6 +138,17 @@ func (a *groupAgg) WindowValue(*msqlite.FunctionContext) (driver.Value, error) {
 }
 
 func (a *groupAgg) Final(*msqlite.FunctionContext) {}
+
+// prefix is the first n characters of s.
+func prefix(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
 
 // keep copies a value that may point into SQLite's memory.
 func keep(v driver.Value) any {
@@ -343,12 +364,13 @@ func toF(v any) float64 {
 }
 
 // hashAggregate runs a group-by through jimu_group. keys and measures are
-// SQL expressions (a measure is "" for count); ok is false when the rows
+// SQL expressions (a measure is "" for count), a key cut to its first
+// prefixes[i] characters when that is not 0; ok is false when the rows
 // held something it does not handle or too many groups, and the caller
 // runs the SQL GROUP BY instead.
-func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []any, keys, measures, ops []string, limit int) ([]store.AggregateRow, bool, error) {
+func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []any, keys []string, prefixes []int, measures, ops []string, limit int) ([]store.AggregateRow, bool, error) {
 	h := groupSeq.Add(1)
-	run := &groupRun{nKeys: len(keys), ops: ops, index: map[string]*group{}}
+	run := &groupRun{nKeys: len(keys), prefix: prefixes, ops: ops, index: map[string]*group{}}
 	groupRuns.Store(h, run)
 	defer groupRuns.Delete(h)
 	cols := append([]string{"?"}, keys...)
