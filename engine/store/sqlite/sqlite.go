@@ -149,7 +149,8 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	// The writer keeps statement journals (one per savepoint of a batch) in
 	// memory, and leaves checkpoints to the checkpointer goroutine: run
 	// inside commits they took a sixth of the writer's time.
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-65536)")
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-65536)"+
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", walLimit))
 	if err != nil {
 		return nil, err
 	}
