@@ -76,13 +76,26 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	if q.Limit > 0 {
 		query += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
-	if len(group) > 0 && groupInGo && s.sortsToGroup(ctx, query, b.args) {
-		rows, ok, err := s.hashAggregate(ctx, entity, where, b.args, raw, prefixes, measures, ops, q.Limit)
+	// The generation is read before the query runs (see aggCache).
+	key, gen := aggKey(entity, query, b.args), s.aggs.gen(entity).Load()
+	if rows, ok := s.aggs.get(key, gen); ok {
+		return rows, nil
+	}
+	out, err := s.aggregate(ctx, entity, query, where, b.args, q, raw, prefixes, measures, ops)
+	if err == nil {
+		s.aggs.put(key, gen, out)
+	}
+	return out, err
+}
+
+func (s *Store) aggregate(ctx context.Context, entity, query, where string, args []any, q store.AggregateQuery, raw []string, prefixes []int, measures, ops []string) ([]store.AggregateRow, error) {
+	if len(raw) > 0 && groupInGo && s.sortsToGroup(ctx, query, args) {
+		rows, ok, err := s.hashAggregate(ctx, entity, where, args, raw, prefixes, measures, ops, q.Limit)
 		if err != nil || ok {
 			return rows, err
 		}
 	}
-	rows, err := s.r.QueryContext(ctx, query, b.args...)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr(entity, err)
 	}

@@ -6,3 +6,6 @@ func SetGroupInGo(on bool) { groupInGo = on }
 
 // HashAggregates counts the group-bys the hash aggregate answered.
 func HashAggregates() int64 { return hashRuns.Load() }
+
+// ForgetAggregates drops the kept aggregates of entity, as a write does.
+func ForgetAggregates(s *Store, entity string) { s.aggs.wrote(entity) }

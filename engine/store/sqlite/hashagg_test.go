@@ -71,6 +71,7 @@ func TestHashAggregateMatchesSQL(t *testing.T) {
 		sqlite.SetGroupInGo(false)
 		want, err := s.Aggregate(ctx, "deal", q)
 		sqlite.SetGroupInGo(true)
+		sqlite.ForgetAggregates(s, "deal")
 		if err != nil {
 			t.Fatalf("%v: %v", q.GroupBy, err)
 		}
@@ -109,4 +110,55 @@ func sameRows(a, b []store.AggregateRow) bool {
 		}
 	}
 	return true
+}
+
+// TestAggregateCache: a repeated aggregate is answered from the cache
+// until the entity is written, and every kind of write makes the next
+// answer fresh.
+func TestAggregateCache(t *testing.T) {
+	ctx := context.Background()
+	s := openAt(t, filepath.Join(t.TempDir(), "jimu.db"))
+	e := storetestDeal()
+	if err := s.EnsureEntity(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	q := store.AggregateQuery{GroupBy: []string{"qty"}, Measures: []store.Measure{{Op: "count"}}}
+	agg := func() string {
+		t.Helper()
+		rows, err := s.Aggregate(ctx, "deal", q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(rows)
+	}
+	r := newRec("a", map[string]any{"name": "A", "qty": int64(1)})
+	steps := []struct {
+		write func() error
+		want  string
+	}{
+		{func() error { return nil }, "[]"},
+		{func() error { return s.Insert(ctx, "deal", r, store.Sides{}) }, "[{[1] [1]}]"},
+		{func() error {
+			r.Data["qty"], r.Version = int64(2), 2
+			return s.Update(ctx, "deal", r, store.Sides{})
+		}, "[{[2] [1]}]"},
+		{func() error {
+			e.Field("qty").Type = "text"
+			return s.EnsureEntity(ctx, e)
+		}, "[{[2] [1]}]"},
+		{func() error { return s.UnsetField(ctx, "deal", "qty") }, "[{[<nil>] [1]}]"},
+		{func() error { return s.Delete(ctx, "deal", "a", 0, store.Sides{}) }, "[]"},
+	}
+	for i, st := range steps {
+		if err := st.write(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if got := agg(); got != st.want {
+			t.Fatalf("step %d: got %s, want %s", i, got, st.want)
+		}
+		n := sqlite.HashAggregates()
+		if got := agg(); got != st.want || sqlite.HashAggregates() != n {
+			t.Fatalf("step %d: the repeat was not answered from the cache (%s)", i, got)
+		}
+	}
 }

@@ -92,6 +92,7 @@ func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd s
 	if err != nil {
 		return err
 	}
+	defer s.aggs.wrote(entity)
 	return s.tx(ctx, func(tx *wtx) error {
 		rw, err := s.current(ctx, rw, r)
 		if err != nil {
@@ -131,6 +132,7 @@ func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd s
 	if err != nil {
 		return err
 	}
+	defer s.aggs.wrote(entity)
 	return s.tx(ctx, func(tx *wtx) error {
 		rw, err := s.current(ctx, rw, r)
 		if err != nil {
@@ -168,6 +170,7 @@ func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd
 	if err != nil {
 		return err
 	}
+	defer s.aggs.wrote(entity)
 	return s.tx(ctx, func(tx *wtx) error {
 		l, err := s.layoutOf(ctx, entity)
 		if err != nil {

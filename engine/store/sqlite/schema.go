@@ -59,6 +59,7 @@ func (s *Store) schemaTx(ctx context.Context, entity string, fn func(*sql.Tx) er
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	s.aggs.wrote(entity)
 	// The writer is held (ckPause), so its statement cache is ours to
 	// clear; statements name columns, and a purged field's name may come
 	// back with another type.

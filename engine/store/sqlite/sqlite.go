@@ -59,6 +59,9 @@ type Store struct {
 
 	// layouts caches each entity's columns (*layout), read from the schema.
 	layouts sync.Map
+
+	// aggs keeps aggregates until their entity is next written.
+	aggs aggCache
 }
 
 var _ store.Store = (*Store)(nil)

@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// A dashboard asks the same aggregates again and again while the data
+// changes far less often. Every write to an entity goes through this
+// process (one SQLite file, one writer), so an aggregate's rows can be kept
+// until the next write to its entity, exactly: each entity has a write
+// generation, read before the query runs and bumped after a write commits,
+// and a kept answer is used only while the generation it was computed
+// under is still the current one. The key is the statement and its bound
+// arguments, row rules included, so one user's answer never serves another
+// whose rules differ.
+
+// maxCachedAggregates bounds the answers kept; past it the cache starts over.
+const maxCachedAggregates = 256
+
+type aggCache struct {
+	gens sync.Map // entity → *atomic.Uint64
+
+	mu   sync.Mutex
+	rows map[string]cachedAgg
+}
+
+type cachedAgg struct {
+	gen  uint64
+	rows []store.AggregateRow
+}
+
+func (c *aggCache) gen(entity string) *atomic.Uint64 {
+	if g, ok := c.gens.Load(entity); ok {
+		return g.(*atomic.Uint64)
+	}
+	g, _ := c.gens.LoadOrStore(entity, new(atomic.Uint64))
+	return g.(*atomic.Uint64)
+}
+
+// wrote marks the entity's kept aggregates out of date; call it after the
+// write committed (or failed: a spare bump only costs a recomputation).
+func (c *aggCache) wrote(entity string) { c.gen(entity).Add(1) }
+
+func aggKey(entity, query string, args []any) string {
+	var sb strings.Builder
+	sb.WriteString(entity + "\x00" + query)
+	for _, a := range args {
+		fmt.Fprintf(&sb, "\x00%T:%v", a, a)
+	}
+	return sb.String()
+}
+
+func (c *aggCache) get(key string, gen uint64) ([]store.AggregateRow, bool) {
+	c.mu.Lock()
+	e, ok := c.rows[key]
+	c.mu.Unlock()
+	if !ok || e.gen != gen {
+		return nil, false
+	}
+	return copyRows(e.rows), true
+}
+
+func (c *aggCache) put(key string, gen uint64, rows []store.AggregateRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rows == nil || len(c.rows) >= maxCachedAggregates {
+		c.rows = map[string]cachedAgg{}
+	}
+	c.rows[key] = cachedAgg{gen: gen, rows: copyRows(rows)}
+}
+
+func copyRows(rows []store.AggregateRow) []store.AggregateRow {
+	out := make([]store.AggregateRow, len(rows))
+	for i, r := range rows {
+		out[i] = store.AggregateRow{Keys: append([]any(nil), r.Keys...), Values: append([]any(nil), r.Values...)}
+	}
+	return out
+}
