@@ -184,8 +184,9 @@ func (s *Store) layoutOf(ctx context.Context, entity string) (*layout, error) {
 	if l.legacy {
 		return nil, fmt.Errorf("sqlite: table rec_%s has not been migrated to columns yet (EnsureEntity migrates it)", entity)
 	}
-	s.layouts.Store(entity, l)
-	return l, nil
+	// A schema change may have stored a newer layout meanwhile: keep it.
+	got, _ := s.layouts.LoadOrStore(entity, l)
+	return got.(*layout), nil
 }
 
 // layoutFromColumns builds a layout from a table's (name, declared type)

@@ -156,6 +156,13 @@ func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
 // field leaves only through UnsetField (purge).
 func evolve(ctx context.Context, tx *sql.Tx, e *metadata.Entity, l *layout, want []column) error {
 	rec, trash := recTable(e.Name), trashTable(e.Name)
+	if names, _, err := tableColumns(ctx, tx, "trash_"+e.Name); err != nil {
+		return err
+	} else if len(names) == 0 {
+		if _, err := tx.ExecContext(ctx, createTable(trash, l.cols, true)); err != nil {
+			return fmt.Errorf("sqlite: create the trash of %s: %w", e.Name, err)
+		}
+	}
 	tl, err := trashLayout(ctx, tx, e.Name)
 	if err != nil {
 		return err
