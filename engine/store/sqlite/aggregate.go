@@ -121,15 +121,19 @@ func (s *Store) aggregate(ctx context.Context, entity, query, where string, args
 	return out, rows.Err()
 }
 
-// sortsToGroup reports whether SQLite would sort the rows to group them
-// (no index gives the groups' order): then the hash aggregate is faster.
-// With such an index SQLite reads the groups in order, and is.
+// sortsToGroup reports whether the hash aggregate should answer: unless
+// SQLite reads the groups in order from an index that holds every column
+// the query needs, it either sorts every row first (a temporary b-tree)
+// or walks an index fetching each row by id — 2 s at a million deals for
+// a group-by on an indexed stage filtered on another field, against a
+// fraction of that for one pass over the table.
 func (s *Store) sortsToGroup(ctx context.Context, query string, args []any) bool {
 	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		return false
 	}
 	defer rows.Close()
+	covered := false
 	for rows.Next() {
 		var id, parent, unused int
 		var detail string
@@ -139,6 +143,9 @@ func (s *Store) sortsToGroup(ctx context.Context, query string, args []any) bool
 		if strings.Contains(detail, "TEMP B-TREE FOR GROUP BY") {
 			return true
 		}
+		if strings.Contains(detail, "COVERING INDEX") {
+			covered = true
+		}
 	}
-	return false
+	return !covered
 }

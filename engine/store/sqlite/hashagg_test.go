@@ -56,7 +56,13 @@ func TestHashAggregateMatchesSQL(t *testing.T) {
 		{Op: "avg", Field: "qty"}, {Op: "min", Field: "amount"}, {Op: "max", Field: "qty"}, {Op: "min", Field: "name"},
 		{Op: "max", Field: "close_date"}, {Op: "count_distinct", Field: "name"}, {Op: "count_distinct", Field: "qty"}}
 	won := &store.Cond{Op: store.OpNe, Field: "stage", Kind: metadata.KindString, Value: "won"}
+	// stage has an index: alone it covers a count, which SQLite answers
+	// in index order; with the amount it does not, and the hash answers.
+	sqlPath := []store.AggregateQuery{
+		{GroupBy: []string{"stage"}, Measures: []store.Measure{{Op: "count"}}},
+	}
 	queries := []store.AggregateQuery{
+		{GroupBy: []string{"stage"}, Measures: all},
 		{GroupBy: []string{"qty"}, Measures: all},
 		{GroupBy: []string{"close_date:month"}, Measures: all},
 		{GroupBy: []string{"hot", "qty"}, Measures: all, Filter: won},
@@ -85,6 +91,15 @@ func TestHashAggregateMatchesSQL(t *testing.T) {
 	}
 	if n := sqlite.HashAggregates() - before; n != int64(len(queries)) {
 		t.Fatalf("the hash aggregate answered %d of %d group-bys", n, len(queries))
+	}
+	for _, q := range sqlPath {
+		before := sqlite.HashAggregates()
+		if _, err := s.Aggregate(ctx, "deal", q); err != nil {
+			t.Fatal(err)
+		}
+		if sqlite.HashAggregates() != before {
+			t.Fatalf("group by %v: an index gives the groups in order, yet the hash aggregate answered", q.GroupBy)
+		}
 	}
 }
 
