@@ -19,8 +19,12 @@ import (
 // arguments, row rules included, so one user's answer never serves another
 // whose rules differ.
 
-// maxCachedAggregates bounds the answers kept; past it the cache starts over.
-const maxCachedAggregates = 256
+// maxCachedAggregates bounds the answers kept, past which the cache starts
+// over; an answer of more than maxCachedRows groups is not kept at all.
+const (
+	maxCachedAggregates = 256
+	maxCachedRows       = 1000
+)
 
 type aggCache struct {
 	gens sync.Map // entity → *atomic.Uint64
@@ -66,6 +70,9 @@ func (c *aggCache) get(key string, gen uint64) ([]store.AggregateRow, bool) {
 }
 
 func (c *aggCache) put(key string, gen uint64, rows []store.AggregateRow) {
+	if len(rows) > maxCachedRows {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.rows == nil || len(c.rows) >= maxCachedAggregates {
