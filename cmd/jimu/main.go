@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only when JIMU_PPROF is set
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/ui"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -216,6 +218,14 @@ func setGCPercent(log *slog.Logger) {
 }
 
 func serve(args []string, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveUntil(ctx, args, stderr, nil)
+}
+
+// serveUntil serves until ctx ends; listening, if not nil, learns the
+// address (the browser tests listen on port 0).
+func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening func(net.Addr)) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
@@ -231,8 +241,6 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	setGCPercent(log)
 
 	st, kind, err := cfg.openStore(ctx)
@@ -278,7 +286,10 @@ func serve(args []string, stderr io.Writer) error {
 	recs.CountCap = cfg.countCap
 	recs.Heavy = records.NewAdmission(records.AdmissionLimits{Running: cfg.heavyReads})
 	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: recs, Auth: au,
-		Access: policy, Log: log, Version: version, HSTS: cfg.secure})
+		Access: policy, Log: log, Version: version, HSTS: cfg.secure, UI: ui.Files()})
+	if !ui.Built() {
+		log.Warn("this binary holds no web app, only a page that says how to build it: run make run (or make ui build)")
+	}
 
 	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
 		// Profiles for performance work, on their own (loopback) listener,
@@ -290,9 +301,16 @@ func serve(args []string, stderr io.Writer) error {
 			}
 		}()
 	}
+	ln, err := net.Listen("tcp", cfg.http)
+	if err != nil {
+		return err
+	}
+	if listening != nil {
+		listening(ln.Addr())
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Listen(cfg.http) }()
-	log.Info("jimu serving", "version", version, "http", "http://"+cfg.http, "store", kind, "entities", len(cat.List()))
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("jimu serving", "version", version, "http", "http://"+ln.Addr().String(), "store", kind, "entities", len(cat.List()))
 	select {
 	case err := <-errc:
 		return err
