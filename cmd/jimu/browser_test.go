@@ -137,6 +137,19 @@ func (j *jimu) call(t *testing.T, token, method, path string, body any, want int
 	return m
 }
 
+// status is the status code of a request (to learn what the server has).
+func (j *jimu) status(t *testing.T, token, method, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, j.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := j.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
 func (j *jimu) token(t *testing.T, email, password string) string {
 	t.Helper()
 	m := j.call(t, "", "POST", "/api/v1/auth/login", map[string]any{"email": email, "password": password}, 200)

@@ -228,6 +228,7 @@ const en = {
   "list.new": "New",
   "list.next": "Next",
   "list.none_match": "No records match the filter.",
+  "list.not_run": "The filter was not run: correct it above.",
   "list.of": "of {n}",
   "list.of_capped": "of more than {n}",
   "list.prev": "Previous",

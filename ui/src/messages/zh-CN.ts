@@ -230,6 +230,7 @@ const zhCN: Record<keyof typeof en, string> = {
   "list.new": "新建",
   "list.next": "下一页",
   "list.none_match": "没有符合筛选条件的记录。",
+  "list.not_run": "筛选条件未执行：请在上方修改。",
   "list.of": "共 {n} 条",
   "list.of_capped": "超过 {n} 条",
   "list.prev": "上一页",
