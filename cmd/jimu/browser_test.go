@@ -360,6 +360,13 @@ func choose(sel, value string) Action {
 	}))
 }
 
+// signInHere fills the sign-in form of the page shown.
+func (b *browser) signInHere(email, password string) {
+	b.t.Helper()
+	b.run(typeInto(`input[name=email]`, email), typeInto(`input[name=password]`, password),
+		click(`[data-test=sign-in]`), visible(`[data-test=sign-out]`))
+}
+
 // signIn fills the sign-in form.
 func (b *browser) signIn(base, email, password string) {
 	b.t.Helper()

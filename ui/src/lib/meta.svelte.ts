@@ -180,7 +180,12 @@ export async function loadEntities() {
       const r = await api.get<{ items: MetaEntity[] }>('/meta/entities');
       meta.entities = r.items.map(fromMeta);
     } else {
-      meta.entities = [];
+      // The OpenAPI document lists the entities this caller may use.
+      const doc = await api.get<{ components?: { schemas?: Record<string, { title?: string }> } }>('/openapi.json');
+      const schemas = doc.components?.schemas ?? {};
+      meta.entities = Object.keys(schemas)
+        .filter((k) => schemas[k + '_input'])
+        .map((k) => ({ name: k, label: schemas[k].title, permissions: all }));
     }
   }
   meta.loaded = true;
