@@ -108,6 +108,13 @@ func (e *Entity) Check(exists func(name string) bool) []*FieldError {
 		}
 		names[ix.Name()] = true
 	}
+	if e.TitleField != "" {
+		if f := e.Field(e.TitleField); f == nil {
+			add("title_field", "unknown_field", "title_field %q is not a field of %s", e.TitleField, e.Name)
+		} else if k, _ := e.KindOf(f.Name); k != KindString {
+			add("title_field", "type", "title_field %q is a %s field; a title is text", e.TitleField, f.Type)
+		}
+	}
 	return errs
 }
 

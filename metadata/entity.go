@@ -7,6 +7,7 @@ package metadata
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"time"
@@ -14,12 +15,19 @@ import (
 
 // Entity is one custom object (客户, 线索, 商机, …) and its fields.
 type Entity struct {
-	Name        string   `json:"name"`
-	Label       string   `json:"label,omitempty"`
-	LabelPlural string   `json:"label_plural,omitempty"`
-	Description string   `json:"description,omitempty"`
-	Ownership   bool     `json:"ownership,omitempty"` // records carry an owner (default: the creator)
-	Fields      []*Field `json:"fields"`
+	Name        string `json:"name"`
+	Label       Text   `json:"label,omitempty"`
+	LabelPlural Text   `json:"label_plural,omitempty"`
+	Description Text   `json:"description,omitempty"`
+	// Icon and Color mark the entity in the app's navigation: an icon name
+	// from the set the app ships, a #rrggbb colour.
+	Icon  string `json:"icon,omitempty"`
+	Color string `json:"color,omitempty"`
+	// TitleField names a record in lists, links, search and the timeline
+	// (default: TitleFieldOf).
+	TitleField string   `json:"title_field,omitempty"`
+	Ownership  bool     `json:"ownership,omitempty"` // records carry an owner (default: the creator)
+	Fields     []*Field `json:"fields"`
 	// Rules are validation rules checked on every write after the schema.
 	Rules []*Rule `json:"rules,omitempty"`
 	// Indexes are compound indexes, for filters that combine fields (an
@@ -51,9 +59,11 @@ func (ix *Index) Name() string { return strings.Join(ix.Fields, "_") }
 // Field is one custom field of an entity.
 type Field struct {
 	Name     string `json:"name"`
-	Label    string `json:"label,omitempty"`
+	Label    Text   `json:"label,omitempty"`
 	Type     string `json:"type"`
-	HelpText string `json:"help_text,omitempty"`
+	HelpText Text   `json:"help_text,omitempty"`
+	// Section groups the field on the record page (default: the first).
+	Section string `json:"section,omitempty"`
 
 	Required  bool     `json:"required,omitempty"`
 	Unique    bool     `json:"unique,omitempty"`
@@ -82,7 +92,7 @@ type Field struct {
 // Option is one choice of a select or multi-select field.
 type Option struct {
 	Value string `json:"value"`
-	Label string `json:"label,omitempty"`
+	Label Text   `json:"label,omitempty"`
 	Color string `json:"color,omitempty"`
 	Order int    `json:"order,omitempty"`
 }
@@ -104,6 +114,28 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 // letters, digits and underscores, starting with a letter. Names reach SQL
 // identifiers and MongoDB paths, so nothing else is allowed.
 func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// TitleFieldOf is the field that names e's records: its title_field, or
+// name when it has such a text field, or its first text field; "" when it
+// has none (records are then named by id).
+func (e *Entity) TitleFieldOf() string {
+	if e.TitleField != "" && e.Field(e.TitleField) != nil {
+		return e.TitleField
+	}
+	var first string
+	for _, f := range e.LiveFields() {
+		if f.Type != "text" {
+			continue
+		}
+		if f.Name == "name" {
+			return f.Name
+		}
+		if first == "" {
+			first = f.Name
+		}
+	}
+	return first
+}
 
 // Field returns the live (not deleted) field called name, or nil.
 func (e *Entity) Field(name string) *Field {
@@ -159,10 +191,15 @@ func (e *Entity) KindOf(name string) (Kind, bool) {
 // cached original.
 func (e *Entity) Clone() *Entity {
 	c := *e
+	c.Label, c.LabelPlural, c.Description = maps.Clone(e.Label), maps.Clone(e.LabelPlural), maps.Clone(e.Description)
 	c.Fields = make([]*Field, len(e.Fields))
 	for i, f := range e.Fields {
 		ff := *f
 		ff.Options = append([]Option(nil), f.Options...)
+		for j := range ff.Options {
+			ff.Options[j].Label = maps.Clone(ff.Options[j].Label)
+		}
+		ff.Label, ff.HelpText = maps.Clone(f.Label), maps.Clone(f.HelpText)
 		c.Fields[i] = &ff
 	}
 	c.Indexes = make([]*Index, len(e.Indexes))

@@ -25,11 +25,11 @@ func (e *Entity) JSONSchema() map[string]any {
 			continue
 		}
 		s := t.Schema(f)
-		if f.Label != "" {
-			s["title"] = f.Label
+		if !f.Label.IsZero() {
+			s["title"] = f.Label.String()
 		}
-		if f.HelpText != "" {
-			s["description"] = f.HelpText
+		if !f.HelpText.IsZero() {
+			s["description"] = f.HelpText.String()
 		}
 		if IsReadOnly(f) {
 			s["readOnly"] = true
@@ -58,8 +58,8 @@ func (e *Entity) JSONSchema() map[string]any {
 }
 
 func (e *Entity) title() string {
-	if e.Label != "" {
-		return e.Label
+	if !e.Label.IsZero() {
+		return e.Label.String()
 	}
 	return e.Name
 }
@@ -167,9 +167,12 @@ const metaSchemaDoc = `{
   "additionalProperties": false,
   "properties": {
     "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
-    "label": {"type": "string", "maxLength": 200},
-    "label_plural": {"type": "string", "maxLength": 200},
-    "description": {"type": "string", "maxLength": 2000},
+    "label": {"$ref": "#/$defs/label"},
+    "label_plural": {"$ref": "#/$defs/label"},
+    "description": {"$ref": "#/$defs/text"},
+    "icon": {"type": "string", "pattern": "^[a-z0-9-]{1,40}$"},
+    "color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+    "title_field": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
     "ownership": {"type": "boolean"},
     "version": {"type": "integer"},
     "created_at": {"type": "string"},
@@ -192,15 +195,26 @@ const metaSchemaDoc = `{
       }}}
   },
   "$defs": {
+    "label": {"oneOf": [
+      {"type": "string", "maxLength": 200},
+      {"type": "object", "minProperties": 1, "maxProperties": 20,
+       "propertyNames": {"pattern": "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"},
+       "additionalProperties": {"type": "string", "maxLength": 200}}]},
+    "text": {"oneOf": [
+      {"type": "string", "maxLength": 2000},
+      {"type": "object", "minProperties": 1, "maxProperties": 20,
+       "propertyNames": {"pattern": "^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"},
+       "additionalProperties": {"type": "string", "maxLength": 2000}}]},
     "field": {
       "type": "object",
       "required": ["name", "type"],
       "additionalProperties": false,
       "properties": {
         "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"},
-        "label": {"type": "string", "maxLength": 200},
+        "label": {"$ref": "#/$defs/label"},
         "type": {"type": "string", "enum": %s},
-        "help_text": {"type": "string", "maxLength": 2000},
+        "help_text": {"$ref": "#/$defs/text"},
+        "section": {"type": "string", "maxLength": 100},
         "required": {"type": "boolean"},
         "unique": {"type": "boolean"},
         "indexed": {"type": "boolean"},
@@ -214,7 +228,7 @@ const metaSchemaDoc = `{
           "type": "object", "additionalProperties": false, "required": ["value"],
           "properties": {
             "value": {"type": "string", "minLength": 1, "maxLength": 200},
-            "label": {"type": "string", "maxLength": 200},
+            "label": {"$ref": "#/$defs/label"},
             "color": {"type": "string", "pattern": "^(#[0-9a-fA-F]{3,8}|[a-z]{1,20})$"},
             "order": {"type": "integer"}
           }}},

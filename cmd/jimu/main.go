@@ -22,15 +22,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jimu-crm/jimu/engine/access"
 	"github.com/jimu-crm/jimu/engine/auth"
-	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/doctor"
-	"github.com/jimu-crm/jimu/engine/records"
+	"github.com/jimu-crm/jimu/engine/outbox"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/forms"
 	"github.com/jimu-crm/jimu/ui"
 )
 
@@ -91,6 +90,7 @@ type config struct {
 	secure                              bool
 	countCap                            int64
 	heavyReads                          int
+	retention                           time.Duration
 	envErr                              error // an environment variable that does not parse
 }
 
@@ -117,6 +117,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 		"lifetime of an API token created without expires_at (JIMU_TOKEN_TTL)")
 	fs.DurationVar(&c.tokenMaxTTL, "token-max-ttl", c.envDuration("JIMU_TOKEN_MAX_TTL", auth.DefaultTokenMaxTTL),
 		"the longest expires_at an API token may ask for, from now (JIMU_TOKEN_MAX_TTL)")
+	fs.DurationVar(&c.retention, "outbox-retention", c.envDuration("JIMU_OUTBOX_RETENTION", outbox.DefaultRetention),
+		"delete outbox events every consumer has processed once older than this; 0 keeps them (JIMU_OUTBOX_RETENTION)")
 	fs.BoolVar(&c.secure, "secure-cookies", env("JIMU_SECURE_COOKIES", "") == "true",
 		"mark session cookies Secure even on plain-HTTP loopback (JIMU_SECURE_COOKIES=true); they always are otherwise")
 }
@@ -248,10 +250,22 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 		return err
 	}
 	defer st.Close()
-	cat := catalog.New(st, log)
-	if err := cat.Load(ctx); err != nil {
+	if cfg.countCap < 1 {
+		return fmt.Errorf("--count-cap must be at least 1, not %d", cfg.countCap)
+	}
+	if cfg.heavyReads < 0 {
+		return fmt.Errorf("--heavy-reads must be 0 (automatic) or more, not %d", cfg.heavyReads)
+	}
+	if cfg.retention < 0 {
+		return fmt.Errorf("--outbox-retention (JIMU_OUTBOX_RETENTION) must be a duration such as 168h, or 0 to keep every event")
+	}
+	deps, err := server.Assemble(ctx, st, server.Config{Log: log, CountCap: cfg.countCap, HeavyReads: cfg.heavyReads,
+		Version: version, HSTS: cfg.secure, Auth: auth.Options{SessionIdleTimeout: cfg.idle,
+			AlwaysSecureCookies: cfg.secure, TokenTTL: cfg.tokenTTL, TokenMaxTTL: cfg.tokenMaxTTL}})
+	if err != nil {
 		return err
 	}
+	cat := deps.Catalog
 	// A database older versions wrote may hold numbers no JSON carries:
 	// scanned once, beside the server (reads only), before the store
 	// closes.
@@ -266,30 +280,15 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 			log.Warn("checking stored numbers", "err", err)
 		}
 	}()
-	roles := access.NewRoles(st, cat)
-	if err := roles.Load(ctx); err != nil {
+	if err := firstAdmin(ctx, deps.Auth, log, stderr, cfg.http); err != nil {
 		return err
 	}
-	au := auth.New(st, auth.Options{Logger: log, SessionIdleTimeout: cfg.idle, AlwaysSecureCookies: cfg.secure,
-		TokenTTL: cfg.tokenTTL, TokenMaxTTL: cfg.tokenMaxTTL, RequireSecondFactor: roles.RequireSecondFactor, AdminRoles: roles.AdminRoles})
-	if err := firstAdmin(ctx, au, log, stderr, cfg.http); err != nil {
-		return err
-	}
-	policy := &access.Policy{Roles: roles, Dir: access.NewDirectory(st, au), St: st, Log: log}
-	if cfg.countCap < 1 {
-		return fmt.Errorf("--count-cap must be at least 1, not %d", cfg.countCap)
-	}
-	if cfg.heavyReads < 0 {
-		return fmt.Errorf("--heavy-reads must be 0 (automatic) or more, not %d", cfg.heavyReads)
-	}
-	recs := records.New(st, cat, policy, log)
-	recs.CountCap = cfg.countCap
-	recs.Heavy = records.NewAdmission(records.AdmissionLimits{Running: cfg.heavyReads})
-	srv := server.New(server.Deps{Store: st, Catalog: cat, Records: recs, Auth: au,
-		Access: policy, Log: log, Version: version, HSTS: cfg.secure, UI: ui.Files()})
+	deps.Modules = modules(deps)
+	deps.UI = ui.Files()
 	if !ui.Built() {
 		log.Warn("this binary holds no web app, only a page that says how to build it: run make run (or make ui build)")
 	}
+	srv := server.New(deps)
 
 	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
 		// Profiles for performance work, on their own (loopback) listener,
@@ -301,6 +300,9 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 			}
 		}()
 	}
+	host, _ := os.Hostname()
+	pruner := &outbox.Pruner{Store: st, Retention: cfg.retention, Node: fmt.Sprintf("%s/%d", host, os.Getpid()), Log: log}
+	go pruner.Run(ctx)
 	ln, err := net.Listen("tcp", cfg.http)
 	if err != nil {
 		return err
@@ -320,6 +322,11 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// modules are the feature modules every node serves beside the engine.
+func modules(d server.Deps) []server.Module {
+	return []server.Module{&forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)}}
 }
 
 // firstAdmin makes sure an empty Jimu can be signed into: from

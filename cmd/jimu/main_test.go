@@ -36,6 +36,13 @@ func TestCLI(t *testing.T) {
 	if err := run([]string{"serve", "--db", db, "--durability", "fast"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "normal or full") {
 		t.Fatalf("bad --durability: %v", err)
 	}
+	if err := run([]string{"serve", "--db", db, "--outbox-retention", "-1h"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "outbox-retention") {
+		t.Fatalf("bad --outbox-retention: %v", err)
+	}
+	t.Setenv("JIMU_OUTBOX_RETENTION", "a week")
+	if err := run([]string{"serve", "--db", db}, &out, &errb); err == nil || !strings.Contains(err.Error(), "JIMU_OUTBOX_RETENTION") {
+		t.Fatalf("bad JIMU_OUTBOX_RETENTION: %v", err)
+	}
 }
 
 // TestTokenLifetimeFlags: serve refuses token lifetimes that make no sense

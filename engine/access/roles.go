@@ -289,6 +289,14 @@ func (rs *Roles) Delete(ctx context.Context, p *identity.Principal, name string)
 	return nil
 }
 
+// CheckRule reports whether src can be a row rule of e: an expression the
+// store can run for any user (user.<attribute> reads as a text).
+func CheckRule(e *metadata.Entity, src string) error {
+	res := &expression.EntityResolver{Entity: e, Vars: probeVars(src)}
+	_, err := expression.Pushdown(src, res, time.Now())
+	return err
+}
+
 // probeUser is the user a rule is compiled against when a role is saved.
 var probeUser = (&identity.Principal{UserID: "00000000-0000-7000-8000-000000000000", Attributes: map[string]string{}}).Vars()
 
@@ -316,8 +324,7 @@ func (rs *Roles) check(r *Role) []problem.FieldError {
 			if rule.Expr == "" {
 				continue
 			}
-			res := &expression.EntityResolver{Entity: e, Vars: probeVars(rule.Expr)}
-			if _, err := expression.Pushdown(rule.Expr, res, time.Now()); err != nil {
+			if err := CheckRule(e, rule.Expr); err != nil {
 				errs = append(errs, problem.FieldError{Field: path + "." + op, Code: "invalid_rule", Message: err.Error()})
 			}
 		}

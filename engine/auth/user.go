@@ -23,10 +23,13 @@ type User struct {
 	// Attributes are what row rules read besides id, roles and teams
 	// (user.region, user.department).
 	Attributes map[string]string `json:"attributes,omitempty"`
-	Active     bool              `json:"active"`
-	CreatedAt  time.Time         `json:"created_at"`
-	UpdatedAt  time.Time         `json:"updated_at"`
-	Version    int64             `json:"version"`
+	// Locale is the language the person chose for the app ("en",
+	// "zh-CN"); empty follows the browser.
+	Locale    string    `json:"locale"`
+	Active    bool      `json:"active"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Version   int64     `json:"version"`
 
 	credGen, sessGen int64 // userDoc's, for the tokens issued to the user
 }
@@ -50,6 +53,7 @@ type userDoc struct {
 	Roles        []string          `json:"roles"`
 	Teams        []string          `json:"teams,omitempty"`
 	Attributes   map[string]string `json:"attributes,omitempty"`
+	Locale       string            `json:"locale,omitempty"`
 	Active       bool              `json:"active"`
 	CreatedAt    time.Time         `json:"created_at"`
 	UpdatedAt    time.Time         `json:"updated_at"`
@@ -69,7 +73,7 @@ func decodeUser(d *store.Doc) (*User, *userDoc, error) {
 		return nil, nil, fmt.Errorf("auth: user %s: corrupt document: %w", d.ID, err)
 	}
 	u := &User{ID: d.ID, Email: ud.Email, Name: ud.Name, Roles: slices.Clone(ud.Roles), Teams: slices.Clone(ud.Teams), Attributes: maps.Clone(ud.Attributes),
-		Active: ud.Active, CreatedAt: ud.CreatedAt, UpdatedAt: ud.UpdatedAt, Version: d.Version,
+		Locale: ud.Locale, Active: ud.Active, CreatedAt: ud.CreatedAt, UpdatedAt: ud.UpdatedAt, Version: d.Version,
 		credGen: ud.CredentialsGen, sessGen: ud.SessionsGen}
 	if u.Roles == nil {
 		u.Roles = []string{}

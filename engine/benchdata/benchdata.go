@@ -18,7 +18,7 @@ func fptr(f float64) *float64 { return &f }
 // Deal is the measured entity: the fields issue 2 names, amount, stage and
 // close_date indexed, and the compound indexes the measured lists need.
 func Deal() *metadata.Entity {
-	return &metadata.Entity{Name: "deal", Label: "Deal", LabelPlural: "Deals", Ownership: true,
+	return &metadata.Entity{Name: "deal", Label: metadata.Plain("Deal"), LabelPlural: metadata.Plain("Deals"), Ownership: true,
 		// The list phases filter on stage and sort by amount; a rep's row
 		// rule adds owner in front.
 		Indexes: []*metadata.Index{{Fields: []string{"stage", "amount"}}, {Fields: []string{"owner", "stage", "amount"}}},

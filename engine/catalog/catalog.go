@@ -179,7 +179,7 @@ func (c *Catalog) Create(ctx context.Context, p *identity.Principal, e *metadata
 	for _, f := range e.Fields {
 		f.Deleted, f.DeletedAt = false, nil
 	}
-	return c.commit(ctx, p, nil, e, "meta.entity.create")
+	return c.commit(ctx, p, nil, e, "meta.entity.create", nil)
 }
 
 // Update replaces an entity's definition (PUT). expected is the version the
@@ -207,6 +207,12 @@ func (c *Catalog) Update(ctx context.Context, p *identity.Principal, name string
 // Change applies fn to a copy of the entity and commits the result: the
 // shared path of the field endpoints.
 func (c *Catalog) Change(ctx context.Context, p *identity.Principal, name string, expected int64, action string, fn func(e *metadata.Entity) error) (*Entity, error) {
+	return c.change(ctx, p, name, expected, action, fn, nil)
+}
+
+// change is Change with more writes for the unit that saves the new
+// version (extra may be nil).
+func (c *Catalog) change(ctx context.Context, p *identity.Principal, name string, expected int64, action string, fn func(e *metadata.Entity) error, extra func(store.Tx) error) (*Entity, error) {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	old, err := c.Get(name)
@@ -220,7 +226,7 @@ func (c *Catalog) Change(ctx context.Context, p *identity.Principal, name string
 	if err := fn(next); err != nil {
 		return nil, err
 	}
-	return c.commit(ctx, p, old.Entity, next, action)
+	return c.commit(ctx, p, old.Entity, next, action, extra)
 }
 
 // AddField adds a field; existing records simply lack it until written.
@@ -290,10 +296,24 @@ func (c *Catalog) PurgeField(ctx context.Context, p *identity.Principal, entity,
 	if !f.Deleted {
 		return nil, problem.Conflict("field %q is live; delete it before purging its data", name)
 	}
-	if err := c.st.UnsetField(ctx, entity, name); err != nil {
-		return nil, err
+	// The data goes in the unit that saves the metadata, with an audit
+	// entry and an event of its own. Neither carries the values: a purge
+	// that copied them into the append-only audit log would keep what it
+	// was asked to remove.
+	now := time.Now().UTC()
+	uid, ip := actor(p)
+	purge := func(tx store.Tx) error {
+		return tx.UnsetField(ctx, entity, name, store.Sides{
+			Audit: &store.AuditEntry{ID: store.NewID(), At: now, Actor: uid, IP: ip, Action: "meta.field.purge_data",
+				Entity: entity, Changes: map[string]any{"field": name}},
+			Event: &store.Event{ID: store.NewID(), Type: "meta.field.purged", Entity: entity, Actor: uid,
+				Origin: origin(ctx, p), At: now, Payload: map[string]any{"field": name}},
+		})
 	}
-	return c.Change(ctx, p, entity, 0, "meta.field.purge", func(e *metadata.Entity) error {
+	return c.change(ctx, p, entity, 0, "meta.field.purge", func(e *metadata.Entity) error {
+		if f := e.AnyField(name); f == nil || !f.Deleted {
+			return problem.Conflict("field %q changed while it was being purged; try again", name)
+		}
 		for i, f := range e.Fields {
 			if f.Name == name {
 				e.Fields = append(e.Fields[:i], e.Fields[i+1:]...)
@@ -301,7 +321,7 @@ func (c *Catalog) PurgeField(ctx context.Context, p *identity.Principal, entity,
 			}
 		}
 		return nil
-	})
+	}, purge)
 }
 
 // Delete removes an entity definition. It refuses while records exist, so
@@ -331,7 +351,7 @@ func (c *Catalog) Delete(ctx context.Context, p *identity.Principal, name string
 	before, _ := json.Marshal(old.Entity)
 	err = c.st.DeleteDoc(ctx, docKind, name, store.Sides{
 		Audit: audit(p, now, "meta.entity.delete", name, map[string]any{"before": json.RawMessage(before)}),
-		Event: event(p, now, "meta.entity.deleted", name),
+		Event: event(ctx, p, now, "meta.entity.deleted", name),
 	})
 	if err != nil {
 		return err
@@ -373,10 +393,11 @@ func markDeleted(f *metadata.Field) {
 	f.Required, f.Unique, f.Indexed = false, false, false
 }
 
-// commit validates next, converts existing records when a field's type
-// changed, brings the store's storage in line, and saves the new version
-// with its history, audit entry and event.
-func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *metadata.Entity, action string) (*Entity, error) {
+// commit validates next, brings the store's storage in line, and saves the
+// new version with its audit entry and event, in one unit of work with the
+// conversion of existing records when a field's type changed and with
+// extra (a purge's data).
+func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *metadata.Entity, action string, extra func(store.Tx) error) (*Entity, error) {
 	if errs := next.Check(c.exists); len(errs) > 0 {
 		return nil, problem.Invalid(toProblem(errs)...)
 	}
@@ -392,6 +413,9 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 	ce, err := compile(next)
 	if err != nil {
 		return nil, err
+	}
+	if errs := checkNames(next); len(errs) > 0 {
+		return nil, problem.Invalid(errs...)
 	}
 	var conversions []conversion
 	if old != nil {
@@ -410,9 +434,6 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 		}
 		return nil, err
 	}
-	if err := c.applyConversions(ctx, p, next.Name, conversions); err != nil {
-		return nil, err
-	}
 	data, err := json.Marshal(next)
 	if err != nil {
 		return nil, err
@@ -422,9 +443,19 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 		before, _ := json.Marshal(old)
 		changes["before"] = json.RawMessage(before)
 	}
-	err = c.st.PutDoc(ctx, &store.Doc{Kind: docKind, ID: next.Name, Version: next.Version, Data: data}, store.Sides{
-		Audit: audit(p, now, action, next.Name, changes),
-		Event: event(p, now, "meta.entity.updated", next.Name),
+	err = c.st.Atomic(ctx, func(tx store.Tx) error {
+		if err := c.applyConversions(ctx, tx, p, next, conversions); err != nil {
+			return err
+		}
+		if extra != nil {
+			if err := extra(tx); err != nil {
+				return err
+			}
+		}
+		return tx.PutDoc(ctx, &store.Doc{Kind: docKind, ID: next.Name, Version: next.Version, Data: data}, store.Sides{
+			Audit: audit(p, now, action, next.Name, changes),
+			Event: event(ctx, p, now, "meta.entity.updated", next.Name),
+		})
 	})
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
 		return nil, problem.Conflict("entity %s was changed by someone else; reload and try again", next.Name)
@@ -462,7 +493,21 @@ func audit(p *identity.Principal, at time.Time, action, entity string, changes m
 	return &store.AuditEntry{ID: store.NewID(), At: at, Actor: id, IP: ip, Action: action, Entity: entity, Changes: changes}
 }
 
-func event(p *identity.Principal, at time.Time, typ, entity string) *store.Event {
+func event(ctx context.Context, p *identity.Principal, at time.Time, typ, entity string) *store.Event {
 	id, _ := actor(p)
-	return &store.Event{ID: store.NewID(), Type: typ, Entity: entity, Actor: id, At: at}
+	return &store.Event{ID: store.NewID(), Type: typ, Entity: entity, Actor: id, Origin: origin(ctx, p), At: at}
+}
+
+// origin is what an event says made a change (records.Origin, which this
+// package cannot import, says the same).
+func origin(ctx context.Context, p *identity.Principal) store.Origin {
+	run := identity.RunFrom(ctx)
+	o := store.Origin{Run: run.ID, Depth: run.Depth}
+	if p != nil {
+		o.User = p.UserID
+		if p.TokenKind == "api" {
+			o.Token = p.TokenID
+		}
+	}
+	return o
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +23,9 @@ const maxReported = 50
 // conversion is one field whose type changed, with the new value of every
 // record that holds it.
 type conversion struct {
-	field   string
-	updates map[string]any // record id → converted value
+	field   *metadata.Field // the new definition
+	typ     metadata.FieldType
+	updates map[string]any // record id → converted value, as planned
 }
 
 // planConversions checks every existing record against each changed field
@@ -46,7 +48,7 @@ func (c *Catalog) planConversions(ctx context.Context, old, next *metadata.Entit
 		if err != nil {
 			return nil, err
 		}
-		conv := conversion{field: nf.Name, updates: map[string]any{}}
+		conv := conversion{field: nf, typ: t, updates: map[string]any{}}
 		err = eachRecord(ctx, c.st, next.Name, nf.Name, func(r *store.Record) {
 			v, ok := r.Data[nf.Name]
 			if !ok || v == nil {
@@ -105,32 +107,71 @@ func eachRecord(ctx context.Context, st store.Store, entity, field string, fn fu
 	}
 }
 
-// applyConversions writes the planned values, bumping each record's
-// version so a client holding an old copy gets a conflict.
-func (c *Catalog) applyConversions(ctx context.Context, p *identity.Principal, entity string, convs []conversion) error {
-	uid, _ := actor(p)
+// applyConversions rewrites every planned record in the unit tx, with a
+// new version (so a client holding an old copy gets a conflict), an audit
+// entry and a record.updated event each, like any other change. The value
+// converted is the one the record holds now; should it no longer convert
+// (changed since the plan), the unit fails and nothing changes.
+func (c *Catalog) applyConversions(ctx context.Context, tx store.Tx, p *identity.Principal, e *metadata.Entity, convs []conversion) error {
+	ids := map[string]bool{}
 	for _, conv := range convs {
-		for id, v := range conv.updates {
-			for attempt := 0; ; attempt++ {
-				r, err := c.st.Get(ctx, entity, id)
-				if errors.Is(err, store.ErrNotFound) {
-					break
-				}
-				if err != nil {
-					return err
-				}
-				r.Data[conv.field] = v
-				r.Version++
-				r.UpdatedAt = time.Now().UTC()
-				r.UpdatedBy = uid
-				err = c.st.Update(ctx, entity, r, store.Sides{})
-				if err == nil || errors.Is(err, store.ErrNotFound) {
-					break
-				}
-				if !errors.Is(err, store.ErrConflict) || attempt > 3 {
-					return fmt.Errorf("convert %s.%s of %s: %w", entity, conv.field, id, err)
-				}
+		for id := range conv.updates {
+			ids[id] = true
+		}
+	}
+	order := make([]string, 0, len(ids))
+	for id := range ids {
+		order = append(order, id)
+	}
+	sort.Strings(order)
+	uid, ip := actor(p)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for _, id := range order {
+		r, err := tx.Get(ctx, e.Name, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted since the plan
+		}
+		if err != nil {
+			return err
+		}
+		changes := map[string]store.Change{}
+		var fields []any
+		for _, conv := range convs {
+			name := conv.field.Name
+			if _, planned := conv.updates[id]; !planned {
+				continue
 			}
+			v, ok := r.Data[name]
+			if !ok || v == nil {
+				continue
+			}
+			nv, err := convertValue(v, conv.typ, conv.field)
+			if err != nil {
+				return problem.Conflict("record %s changed during the conversion of %s (%v); try again", id, name, err)
+			}
+			r.Data[name] = nv
+			changes[name] = store.Change{Old: v, New: nv}
+			fields = append(fields, name)
+		}
+		if len(changes) == 0 {
+			continue
+		}
+		r.Version++
+		r.UpdatedAt = now
+		r.UpdatedBy = uid
+		audit := map[string]any{}
+		for k, ch := range changes {
+			audit[k] = map[string]any{"from": ch.Old, "to": ch.New}
+		}
+		err = tx.Update(ctx, e.Name, r, store.Sides{
+			Audit: &store.AuditEntry{ID: store.NewID(), At: now, Actor: uid, IP: ip, Action: "record.convert",
+				Entity: e.Name, RecordID: id, Changes: audit},
+			Event: &store.Event{ID: store.NewID(), Type: "record.updated", Entity: e.Name, RecordID: id, Version: r.Version,
+				Actor: uid, Origin: origin(ctx, p), At: now, Changes: changes,
+				Payload: map[string]any{"conversion": fields}},
+		})
+		if err != nil {
+			return fmt.Errorf("convert %s record %s: %w", e.Name, id, err)
 		}
 	}
 	return nil

@@ -141,7 +141,7 @@ func Compile(src string) (*Program, error) {
 	}
 	prog, err := expr.Compile(src, options()...)
 	if err != nil {
-		return nil, &Error{Message: "does not compile: " + firstLine(err.Error())}
+		return nil, syntaxError("does not compile: ", err)
 	}
 	p := &Program{src: src, prog: prog}
 	cache.Store(src, p)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/parser"
 
 	"github.com/jimu-crm/jimu/engine/store"
@@ -31,11 +32,58 @@ const (
 )
 
 // Error is a filter that cannot be used; Part is the offending piece of the
-// expression, quoted in the message.
+// expression, quoted in the message, and Pos where it starts (nil when the
+// whole expression is at fault, e.g. too long).
 type Error struct {
 	Part    string
 	Field   string // the field concerned, when there is one
 	Message string
+	Pos     *Position
+}
+
+// Position is a place in an expression's source: Offset and Column count
+// runes from 0, Line from 1 — what an editor needs to underline it.
+type Position struct {
+	Offset int `json:"offset"`
+	Line   int `json:"line"`
+	Column int `json:"column"`
+}
+
+// atNode places e at n in the source (Pushdown fills in line and column).
+func atNode(n ast.Node, e *Error) *Error {
+	e.Pos = &Position{Offset: n.Location().From}
+	return e
+}
+
+// locate fills in e's line and column from its offset in src.
+func locate(e *Error, src string) {
+	if e.Pos == nil {
+		return
+	}
+	line, col, i := 1, 0, 0
+	for _, r := range src {
+		if i == e.Pos.Offset {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 0
+		} else {
+			col++
+		}
+		i++
+	}
+	e.Pos.Line, e.Pos.Column = line, col
+}
+
+// syntaxError is a parse or compile error of expr with its position.
+func syntaxError(prefix string, err error) *Error {
+	out := &Error{Message: prefix + firstLine(err.Error())}
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		out.Message = prefix + fe.Message
+		out.Pos = &Position{Offset: fe.From, Line: fe.Line, Column: fe.Column}
+	}
+	return out
 }
 
 func (e *Error) Error() string {
@@ -75,10 +123,15 @@ func Pushdown(src string, r Resolver, now time.Time) (*store.Cond, error) {
 	}
 	tree, err := parser.Parse(src)
 	if err != nil {
-		return nil, &Error{Message: "syntax error: " + firstLine(err.Error())}
+		return nil, syntaxError("syntax error: ", err)
 	}
 	p := &pusher{r: r, now: now}
-	return p.bool(tree.Node, 0)
+	c, err := p.bool(tree.Node, 0)
+	var e *Error
+	if errors.As(err, &e) {
+		locate(e, src)
+	}
+	return c, err
 }
 
 func firstLine(s string) string {
@@ -94,7 +147,7 @@ type pusher struct {
 }
 
 func fail(n ast.Node, format string, args ...any) error {
-	return &Error{Part: n.String(), Message: fmt.Sprintf(format, args...)}
+	return atNode(n, &Error{Part: n.String(), Message: fmt.Sprintf(format, args...)})
 }
 
 // bool translates a node that must be a condition.
@@ -202,7 +255,7 @@ func (p *pusher) operand(n ast.Node) (operand, error) {
 		}
 		k, err := p.r.Field(n.Value)
 		if err != nil {
-			return operand{}, &Error{Part: n.Value, Field: n.Value, Message: err.Error()}
+			return operand{}, atNode(n, &Error{Part: n.Value, Field: n.Value, Message: err.Error()})
 		}
 		return operand{field: n.Value, kind: k, node: n}, nil
 	case *ast.MemberNode:
@@ -501,7 +554,7 @@ func (p *pusher) text(n *ast.BinaryNode) (*store.Cond, error) {
 	if nz, ok := p.r.(Normalizer); ok {
 		v, err := nz.Normalize(l.field, s, false)
 		if err != nil {
-			return nil, &Error{Part: n.String(), Field: l.field, Message: err.Error()}
+			return nil, atNode(n, &Error{Part: n.String(), Field: l.field, Message: err.Error()})
 		}
 		s, _ = v.(string)
 	}
@@ -527,7 +580,7 @@ func (p *pusher) value(f operand, v any, n ast.Node) (any, error) {
 		if errors.As(err, &fe) {
 			msg = fe.Message
 		}
-		return nil, &Error{Part: n.String(), Field: f.field, Message: fmt.Sprintf("%s: %s", f.field, msg)}
+		return nil, atNode(n, &Error{Part: n.String(), Field: f.field, Message: fmt.Sprintf("%s: %s", f.field, msg)})
 	}
 	if _, ok := out.(string); !ok {
 		return cv, nil // a normaliser that gave no text: compare what was written
@@ -539,7 +592,7 @@ func (p *pusher) value(f operand, v any, n ast.Node) (any, error) {
 // values of the wrong type with a message that names the field.
 func coerce(field string, k metadata.Kind, v any, n ast.Node) (any, error) {
 	bad := func(want string) error {
-		return &Error{Part: n.String(), Field: field, Message: fmt.Sprintf("%s is a %s field; compare it with %s", field, k, want)}
+		return atNode(n, &Error{Part: n.String(), Field: field, Message: fmt.Sprintf("%s is a %s field; compare it with %s", field, k, want)})
 	}
 	switch k {
 	case metadata.KindString:
@@ -593,5 +646,5 @@ func coerce(field string, k metadata.Kind, v any, n ast.Node) (any, error) {
 		}
 		return nil, bad(`a date-time such as datetime("2026-01-31T09:00:00Z")`)
 	}
-	return nil, &Error{Part: n.String(), Field: field, Message: fmt.Sprintf("%s (%s) cannot be used in a filter", field, k)}
+	return nil, atNode(n, &Error{Part: n.String(), Field: field, Message: fmt.Sprintf("%s (%s) cannot be used in a filter", field, k)})
 }

@@ -9,11 +9,21 @@ import (
 	"net/http"
 )
 
-// FieldError names one field and what is wrong with it.
+// FieldError names one field and what is wrong with it; for an
+// expression, where in it (an editor underlines it there).
 type FieldError struct {
 	Field   string `json:"field"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	*Position
+}
+
+// Position is a place in an expression: Offset and Column count runes from
+// 0, Line from 1.
+type Position struct {
+	Offset int `json:"offset"`
+	Line   int `json:"line"`
+	Column int `json:"column"`
 }
 
 // Error is an API error.

@@ -133,7 +133,11 @@ func (s *Service) resolver(p *identity.Principal, e *catalog.Entity) *expression
 
 func filterErr(err error) error {
 	if fe, ok := err.(*expression.Error); ok {
-		return problem.BadRequest("filter", "invalid_filter", "%s", fe.Error())
+		pe := problem.BadRequest("filter", "invalid_filter", "%s", fe.Error())
+		if fe.Pos != nil {
+			pe.Errors[0].Position = &problem.Position{Offset: fe.Pos.Offset, Line: fe.Pos.Line, Column: fe.Pos.Column}
+		}
+		return pe
 	}
 	return problem.BadRequest("filter", "invalid_filter", "%v", err)
 }
@@ -376,4 +380,15 @@ func (v *View) Render(r *store.Record) map[string]any {
 // Render renders one record for p (see View).
 func (s *Service) Render(p *identity.Principal, e *catalog.Entity, r *store.Record, fields []string) map[string]any {
 	return s.View(p, e, fields).Render(r)
+}
+
+// CheckFilter reports whether src is a filter p may run on entity: what
+// a list would answer, without running anything.
+func (s *Service) CheckFilter(ctx context.Context, p *identity.Principal, entity, src string) error {
+	e, err := s.entity(ctx, p, entity, OpRead)
+	if err != nil {
+		return err
+	}
+	_, err = expression.Pushdown(src, s.resolver(p, e), s.now())
+	return err
 }

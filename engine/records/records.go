@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"sort"
@@ -70,36 +71,18 @@ func (System) Scope(context.Context, *identity.Principal, *catalog.Entity, strin
 func (System) Field(*identity.Principal, *catalog.Entity, string) (bool, bool) { return false, false }
 func (System) CanAssignOwner(*identity.Principal, *catalog.Entity) bool        { return true }
 
-// Hook runs around the write pipeline: Before hooks see the record about to
-// be written and may change it or stop the write with an error; After hooks
-// see the committed record. Workflows and plugins attach here.
-type Hook struct {
-	Before func(ctx context.Context, w *Write) error
-	After  func(ctx context.Context, w *Write)
-}
-
-// Write is one write passing through the pipeline.
-type Write struct {
-	Op        string // create, update, delete
-	Entity    *catalog.Entity
-	Principal *identity.Principal
-	Old       *store.Record // nil on create
-	New       *store.Record // nil on delete
-}
-
 // Service serves records of every entity.
 type Service struct {
 	st       store.Store
 	cat      *catalog.Catalog
 	policy   Policy
-	hooks    []Hook
 	log      *slog.Logger
 	CountCap int64
 	// Heavy admits counts, aggregates and unindexed lists (heavy.go).
 	Heavy  *Admission
-	locks  recordLocks
+	locks  *recordLocks
 	now    func() time.Time
-	warned logOnce // records logged as holding unservable numbers
+	warned *logOnce // records logged as holding unservable numbers
 }
 
 // New returns the records service.
@@ -113,7 +96,30 @@ func New(st store.Store, cat *catalog.Catalog, policy Policy, log *slog.Logger) 
 		log = slog.Default()
 	}
 	return &Service{st: st, cat: cat, policy: policy, log: log, CountCap: 100_000,
-		Heavy: NewAdmission(AdmissionLimits{}), now: time.Now}
+		Heavy: NewAdmission(AdmissionLimits{}), locks: &recordLocks{}, warned: &logOnce{}, now: time.Now}
+}
+
+// WithPolicy is the same service — store, catalog, admission, record
+// locks — deciding by another policy. The activity module runs notes and
+// tasks under the rights on the record they hang on this way.
+func (s *Service) WithPolicy(p Policy) *Service {
+	if p == nil {
+		panic("records: WithPolicy needs a Policy")
+	}
+	c := *s
+	c.policy = p
+	return &c
+}
+
+// Check reports whether p may perform op on one record: nil, or the 403
+// or 404 the operation itself would answer.
+func (s *Service) Check(ctx context.Context, p *identity.Principal, entity, id, op string) error {
+	e, err := s.entity(ctx, p, entity, op)
+	if err != nil {
+		return err
+	}
+	_, err = s.scopedGet(ctx, p, e, id, op)
+	return err
 }
 
 // Permits reports whether p may perform op on e, auditing nothing.
@@ -125,9 +131,6 @@ func (s *Service) Permits(ctx context.Context, p *identity.Principal, e *catalog
 func (s *Service) FieldAccess(p *identity.Principal, e *catalog.Entity, field string) (hidden, readOnly bool) {
 	return s.policy.Field(p, e, field)
 }
-
-// AddHook registers a hook. Call it at start-up, before serving.
-func (s *Service) AddHook(h Hook) { s.hooks = append(s.hooks, h) }
 
 func (s *Service) entity(ctx context.Context, p *identity.Principal, name, op string) (*catalog.Entity, error) {
 	e, err := s.cat.Get(name)
@@ -218,15 +221,11 @@ func (s *Service) Create(ctx context.Context, p *identity.Principal, entity stri
 	if err := s.autoNumbers(ctx, e, r); err != nil {
 		return nil, err
 	}
-	w := &Write{Op: OpCreate, Entity: e, Principal: p, New: r}
-	if err := s.before(ctx, w); err != nil {
-		return nil, err
-	}
-	sides := s.sides(p, now, "record.create", "record.created", e.Name, r.ID, diff(e, nil, r))
+	sides := s.sides(ctx, p, now, "record.create", "record.created", e, nil, r, diff(e, nil, r))
+	sides.Event.Record = fullView(e).Render(r)
 	if err := s.st.Insert(ctx, e.Name, r, sides); err != nil {
 		return nil, s.storeErr(e, r.ID, err)
 	}
-	s.after(ctx, w)
 	return r, nil
 }
 
@@ -259,13 +258,32 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id 
 		if expected != 0 || attempt == maxAttempts {
 			return nil, s.conflict(ctx, e, id, expected)
 		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, err
+		}
 	}
 }
 
 // maxAttempts bounds how often a write without If-Match is re-read,
 // re-applied and re-validated after another node's write landed between
 // its read and its commit (on one node, recordLocks already queues them).
-const maxAttempts = 10
+// With two nodes writing one record, ten attempts were lost in a row about
+// once in a thousand writes; each retry now waits a random moment
+// (backoff), so the writers stop meeting in lockstep.
+const maxAttempts = 50
+
+// backoff waits up to attempt milliseconds (at most 20), at random.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(min(attempt, 20))*int64(time.Millisecond) + 1))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // errRaced is a write that lost a race with another write of the record
 // between its read and its commit.
@@ -316,18 +334,13 @@ func (s *Service) update(ctx context.Context, p *identity.Principal, e *catalog.
 	r.Version = old.Version + 1
 	r.UpdatedAt = now
 	r.UpdatedBy = p.UserID
-	w := &Write{Op: OpUpdate, Entity: e, Principal: p, Old: old, New: r}
-	if err := s.before(ctx, w); err != nil {
-		return nil, err
-	}
-	sides := s.sides(p, now, "record.update", "record.updated", e.Name, r.ID, changes)
+	sides := s.sides(ctx, p, now, "record.update", "record.updated", e, old, r, changes)
 	if err := s.st.Update(ctx, e.Name, r, sides); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, errRaced
 		}
 		return nil, s.storeErr(e, r.ID, err)
 	}
-	s.after(ctx, w)
 	return r, nil
 }
 
@@ -349,6 +362,9 @@ func (s *Service) Delete(ctx context.Context, p *identity.Principal, entity, id 
 		if expected != 0 || attempt == maxAttempts {
 			return problem.Conflict("%s %s changed while it was being deleted; reload and try again", e.Name, id)
 		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
 	}
 }
 
@@ -360,19 +376,15 @@ func (s *Service) delete(ctx context.Context, p *identity.Principal, e *catalog.
 	if expected != 0 && expected != old.Version {
 		return versionConflict(e.Name, id, old.Version, expected)
 	}
-	w := &Write{Op: OpDelete, Entity: e, Principal: p, Old: old}
-	if err := s.before(ctx, w); err != nil {
-		return err
-	}
 	now := s.now().UTC()
-	sides := s.sides(p, now, "record.delete", "record.deleted", e.Name, id, diff(e, old, nil))
+	sides := s.sides(ctx, p, now, "record.delete", "record.deleted", e, old, old, diff(e, old, nil))
+	sides.Event.Record = fullView(e).Render(old)
 	if err := s.st.Delete(ctx, e.Name, id, old.Version, sides); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return errRaced
 		}
 		return s.storeErr(e, id, err)
 	}
-	s.after(ctx, w)
 	return nil
 }
 
@@ -382,32 +394,75 @@ func versionConflict(entity, id string, have, want int64) error {
 		Errors: []problem.FieldError{{Field: "version", Code: "conflict", Message: fmt.Sprintf("current version is %d", have)}}}
 }
 
-func (s *Service) before(ctx context.Context, w *Write) error {
-	for _, h := range s.hooks {
-		if h.Before != nil {
-			if err := h.Before(ctx, w); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func (s *Service) after(ctx context.Context, w *Write) {
-	for _, h := range s.hooks {
-		if h.After != nil {
-			h.After(ctx, w)
-		}
-	}
-}
-
-func (s *Service) sides(p *identity.Principal, at time.Time, action, evType, entity, id string, changes map[string]any) store.Sides {
+// sides are the audit entry and the outbox event of a change to r (the
+// new record, or the old one for a delete).
+func (s *Service) sides(ctx context.Context, p *identity.Principal, at time.Time, action, evType string, e *catalog.Entity, old, r *store.Record, changes map[string]store.Change) store.Sides {
 	return store.Sides{
 		Audit: &store.AuditEntry{ID: store.NewID(), At: at, Actor: p.UserID, IP: p.IP,
-			Action: action, Entity: entity, RecordID: id, Changes: changes},
-		Event: &store.Event{ID: store.NewID(), Type: evType, Entity: entity, RecordID: id,
-			Actor: p.UserID, At: at, Payload: map[string]any{"changes": changes}},
+			Action: action, Entity: e.Name, RecordID: r.ID, Changes: auditChanges(changes, old)},
+		Event: &store.Event{ID: store.NewID(), Type: evType, Entity: e.Name, RecordID: r.ID, Version: r.Version,
+			Actor: p.UserID, Origin: Origin(ctx, p), At: at, Changes: changes},
 	}
+}
+
+// Origin is what an event says made a change: the principal, its API
+// token, and the workflow run ctx carries.
+func Origin(ctx context.Context, p *identity.Principal) store.Origin {
+	run := identity.RunFrom(ctx)
+	o := store.Origin{Run: run.ID, Depth: run.Depth}
+	if p != nil {
+		o.User = p.UserID
+		if p.TokenKind == "api" {
+			o.Token = p.TokenID
+		}
+	}
+	return o
+}
+
+// auditChanges is a change set as the audit log keeps it: field →
+// {from, to}, a side left out when it is not set, and for a value old held
+// that could not be read, its stored text under "unreadable".
+func auditChanges(changes map[string]store.Change, old *store.Record) map[string]any {
+	out := make(map[string]any, len(changes))
+	for k, c := range changes {
+		ch := map[string]any{}
+		if c.Old != nil {
+			ch["from"] = c.Old
+		}
+		if c.New != nil {
+			ch["to"] = c.New
+		}
+		out[k] = ch
+	}
+	if old != nil {
+		for path, stored := range old.Unreadable {
+			f, _, _ := strings.Cut(path, "/")
+			ch, _ := out[f].(map[string]any)
+			if ch == nil {
+				ch = map[string]any{}
+				out[f] = ch
+			}
+			u, _ := ch["unreadable"].(map[string]string)
+			if u == nil {
+				u = map[string]string{}
+				ch["unreadable"] = u
+			}
+			u[path] = stored
+		}
+	}
+	return out
+}
+
+// fullView renders every live field: events are internal and carry all
+// of a record, hidden fields included.
+func fullView(e *catalog.Entity) *View {
+	v := &View{e: e}
+	for _, f := range e.LiveFields() {
+		kind, _ := e.KindOf(f.Name)
+		v.fields = append(v.fields, f)
+		v.kinds = append(v.kinds, kind)
+	}
+	return v
 }
 
 func (s *Service) storeErr(e *catalog.Entity, id string, err error) error {
@@ -415,8 +470,8 @@ func (s *Service) storeErr(e *catalog.Entity, id string, err error) error {
 	switch {
 	case errors.As(err, &ue):
 		label := ue.Field
-		if f := e.Field(ue.Field); f != nil && f.Label != "" {
-			label = f.Label
+		if f := e.Field(ue.Field); f != nil && !f.Label.IsZero() {
+			label = f.Label.String()
 		}
 		return &problem.Error{Status: http.StatusConflict, Type: "about:blank", Title: "Duplicate value",
 			Detail: fmt.Sprintf("another %s record already has this %s", e.Name, label),
@@ -429,10 +484,11 @@ func (s *Service) storeErr(e *catalog.Entity, id string, err error) error {
 	return err
 }
 
-// diff lists changed data fields as field → {from, to}, for the audit log
-// and the event payload. Hidden-field redaction happens when the log is read.
-func diff(e *catalog.Entity, old, cur *store.Record) map[string]any {
-	out := map[string]any{}
+// diff lists changed data fields (and the owner) with their old and new
+// values, for the event and, as auditChanges, the audit log. Hidden-field
+// redaction happens when the log is read.
+func diff(e *catalog.Entity, old, cur *store.Record) map[string]store.Change {
+	out := map[string]store.Change{}
 	var a, b map[string]any
 	if old != nil {
 		a = old.Data
@@ -457,34 +513,19 @@ func diff(e *catalog.Entity, old, cur *store.Record) map[string]any {
 		if reflect.DeepEqual(av, bv) || sameNumber(av, bv) {
 			continue
 		}
-		ch := map[string]any{}
-		if av != nil {
-			ch["from"] = av
-		}
-		if bv != nil {
-			ch["to"] = bv
-		}
-		out[k] = ch
+		out[k] = store.Change{Old: av, New: bv}
 	}
 	if old != nil && cur != nil && old.Owner != cur.Owner {
-		out["owner"] = map[string]any{"from": old.Owner, "to": cur.Owner}
+		out["owner"] = store.Change{Old: old.Owner, New: cur.Owner}
 	}
 	if old != nil {
-		// Values that could not be read are gone once the record is
-		// written again; the audit keeps what was stored.
-		for path, stored := range old.Unreadable {
-			f, _, _ := strings.Cut(path, "/")
-			ch, _ := out[f].(map[string]any)
-			if ch == nil {
-				ch = map[string]any{}
-				out[f] = ch
+		// A value that could not be read is gone once the record is
+		// written again: that is a change of the field, whose stored text
+		// the audit entry keeps (auditChanges).
+		for _, f := range old.Unreadable.Fields() {
+			if _, ok := out[f]; !ok {
+				out[f] = store.Change{New: b[f]}
 			}
-			u, _ := ch["unreadable"].(map[string]string)
-			if u == nil {
-				u = map[string]string{}
-				ch["unreadable"] = u
-			}
-			u[path] = stored
 		}
 	}
 	return out

@@ -177,6 +177,20 @@ func (s *Server) me(c *fiber.Ctx) error {
 	}{u, p.IsAdmin()})
 }
 
+// updateMe: PATCH /api/v1/auth/me {"name":…,"locale":…} — one's own name
+// and language.
+func (s *Server) updateMe(c *fiber.Ctx) error {
+	var in auth.Profile
+	if err := decodeStrict(c.Body(), &in); err != nil {
+		return err
+	}
+	p := principal(c)
+	if _, err := s.Auth.UpdateProfile(c.UserContext(), p, in); err != nil {
+		return authErr(err)
+	}
+	return s.me(c)
+}
+
 type setupBody struct {
 	Token    string `json:"token"`
 	Email    string `json:"email"`

@@ -23,7 +23,7 @@ func (e *authEnv) from(ip string) *env {
 	a := *e.env
 	a.token = ""
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	a.client = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	a.httpClient = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 	return &a
 }
 
@@ -41,7 +41,7 @@ func wantThrottled(t *testing.T, r *response, retry int, what string) {
 	if retry == 1 {
 		unit = "second"
 	}
-	if m := r.json(t); !strings.Contains(fmt.Sprint(m["detail"]), fmt.Sprintf("try again in %d %s", retry, unit)) {
+	if m := r.JSON(t); !strings.Contains(fmt.Sprint(m["detail"]), fmt.Sprintf("try again in %d %s", retry, unit)) {
 		t.Fatalf("%s: detail %v", what, m["detail"])
 	}
 }

@@ -29,13 +29,9 @@ func decodeMeta(c *fiber.Ctx, v any, fieldOnly bool) error {
 	return decodeStrict(c.Body(), v)
 }
 
-func entityJSON(e *catalog.Entity) fiber.Map {
-	return fiber.Map{
-		"name": e.Name, "label": e.Label, "label_plural": e.LabelPlural, "description": e.Description,
-		"ownership": e.Ownership, "fields": e.Fields, "rules": e.Rules, "indexes": e.Indexes, "version": e.Version,
-		"created_at": e.CreatedAt, "updated_at": e.UpdatedAt,
-	}
-}
+// entityJSON is an entity document as it is stored, so what GET answers
+// can be sent back with PUT.
+func entityJSON(e *catalog.Entity) *metadata.Entity { return e.Entity }
 
 func (s *Server) fieldTypes(c *fiber.Ctx) error {
 	var out []fiber.Map
@@ -48,7 +44,7 @@ func (s *Server) fieldTypes(c *fiber.Ctx) error {
 
 func (s *Server) listEntities(c *fiber.Ctx) error {
 	list := s.Catalog.List()
-	out := make([]fiber.Map, len(list))
+	out := make([]*metadata.Entity, len(list))
 	for i, e := range list {
 		out[i] = entityJSON(e)
 	}

@@ -45,7 +45,7 @@ func FuzzNumbers(f *testing.F) {
 			return
 		}
 		stored++
-		id, _ := r.json(t)["id"].(string)
+		id, _ := r.JSON(t)["id"].(string)
 		back := ee.raw("GET", "/api/v1/records/num/"+id, nil)
 		if back.Status != 200 {
 			t.Fatalf("%s = %q stored, read back %d %s", field, text, back.Status, back.Body)

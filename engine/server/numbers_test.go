@@ -150,7 +150,7 @@ func TestNumberEdges(t *testing.T) {
 							continue
 						}
 						created++
-						id := r.json(t)["id"].(string)
+						id := r.JSON(t)["id"].(string)
 						checkStored(t, what+" create", r, f, want)
 						checkStored(t, what+" read", e.raw("GET", "/api/v1/records/num/"+id, nil), f, want)
 					}
@@ -163,7 +163,7 @@ func TestNumberEdges(t *testing.T) {
 							t.Errorf("%s update: %d %s", what, r.Status, r.Body)
 							continue
 						}
-						if v := int(r.json(t)["version"].(float64)); v != version {
+						if v := int(r.JSON(t)["version"].(float64)); v != version {
 							version = v
 						}
 						checkStored(t, what+" update", r, f, want)

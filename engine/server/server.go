@@ -20,6 +20,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/jimu-crm/jimu/engine/access"
+	"github.com/jimu-crm/jimu/engine/activity"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
@@ -38,8 +39,10 @@ type Deps struct {
 	Records *records.Service
 	Auth    *auth.Service
 	Access  *access.Policy // nil: no roles (tests of the kernel alone)
-	Log     *slog.Logger
-	Version string
+	// Activities are the notes, tasks and logged calls that hang on records.
+	Activities *activity.Service
+	Log        *slog.Logger
+	Version    string
 	// HSTS sends Strict-Transport-Security on every answer: set it when
 	// Jimu is reached only over TLS (--secure-cookies says so).
 	HSTS bool
@@ -120,6 +123,7 @@ func (s *Server) routes() {
 	api := v1.Group("", s.authenticate)
 	api.Post("/auth/logout", s.logout)
 	api.Get("/auth/me", s.me)
+	api.Patch("/auth/me", s.updateMe)
 	api.Get("/auth/tokens", s.listTokens)
 	api.Post("/auth/tokens", s.createToken)
 	api.Delete("/auth/tokens/:id", s.revokeToken)
@@ -130,6 +134,14 @@ func (s *Server) routes() {
 	api.Post("/auth/password", s.changePassword)
 
 	api.Get("/openapi.json", s.openAPI)
+	api.Get("/entities", s.listMyEntities)
+	api.Get("/entities/:entity", s.getMyEntity)
+	api.Post("/expressions/check", s.checkExpression)
+	api.Get("/search", s.search)
+	api.Get("/activities/:kind/:id", s.getActivity)
+	api.Patch("/activities/:kind/:id", s.changeActivity)
+	api.Delete("/activities/:kind/:id", s.removeActivity)
+	api.Get("/tasks/mine", s.myTasks)
 
 	// Not api.Group("", requireAdmin): a Fiber group's handlers become
 	// middleware on its whole prefix, which would make every /api/v1 route
@@ -162,6 +174,10 @@ func (s *Server) routes() {
 	rec.Get("", s.listRecords)
 	rec.Get("/aggregate", s.aggregateRecords)
 	rec.Post("/query", s.queryRecords)
+	rec.Get("/board", s.board)
+	rec.Post("/bulk", s.bulk)
+	rec.Get("/:id/timeline", s.timeline)
+	rec.Post("/:id/activities/:kind", s.addActivity)
 	rec.Post("", s.createRecord)
 	rec.Get("/:id", s.getRecord)
 	rec.Patch("/:id", s.patchRecord)

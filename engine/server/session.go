@@ -165,10 +165,14 @@ func guard(c *fiber.Ctx, p *identity.Principal) error {
 }
 
 // readOverPost reports the routes that read although they are POSTs, because
-// their parameters may not fit a URL (POST /api/v1/records/{entity}/query).
+// their parameters may not fit a URL (POST /api/v1/records/{entity}/query,
+// POST /api/v1/expressions/check).
 func readOverPost(c *fiber.Ctx) bool {
 	if c.Method() != fiber.MethodPost {
 		return false
+	}
+	if c.Path() == "/api/v1/expressions/check" {
+		return true
 	}
 	rest, ok := strings.CutPrefix(c.Path(), "/api/v1/records/")
 	entity, tail, _ := strings.Cut(rest, "/")

@@ -105,7 +105,7 @@ func (b *browser) take(r *response, status int) map[string]any {
 	if r.Status != status {
 		t.Fatalf("sign-in: %d %s", r.Status, r.Body)
 	}
-	m := r.json(t)
+	m := r.JSON(t)
 	if _, ok := m["token"]; ok {
 		t.Fatalf("cookie sign-in answers the token: %s", r.Body)
 	}
@@ -212,7 +212,7 @@ func TestCookieLogin(t *testing.T) {
 
 	// A bearer login sets no cookie.
 	r = e.anon().raw("POST", "/api/v1/auth/login", map[string]any{"email": adminEmail, "password": adminPass})
-	if r.json(t)["token"] == nil || len(cookies(r)) != 0 {
+	if r.JSON(t)["token"] == nil || len(cookies(r)) != 0 {
 		t.Fatalf("bearer login: %v %s", r.Header, r.Body)
 	}
 	r = e.anon().raw("POST", "/api/v1/auth/login", map[string]any{"email": adminEmail, "password": adminPass, "session": "jar"})

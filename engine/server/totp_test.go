@@ -197,7 +197,7 @@ func TestRequiredSecondFactorHTTP(t *testing.T) {
 	var bs struct{ Secret string }
 	r = b.send("POST", "/api/v1/auth/totp/setup", nil)
 	wantStatus(t, r, 200, "setup")
-	bs.Secret = r.json(t)["secret"].(string)
+	bs.Secret = r.JSON(t)["secret"].(string)
 	old := *b
 	b.take(b.send("POST", "/api/v1/auth/totp/enable", map[string]any{"code": e.code(bs.Secret)}), 200)
 	if b.session == old.session {

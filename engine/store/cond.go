@@ -33,9 +33,13 @@ const (
 	OpIsNull  Op = "is_null"
 	OpNotNull Op = "not_null"
 
-	OpContains   Op = "contains" // substring, case-sensitive
-	OpStartsWith Op = "starts_with"
-	OpEndsWith   Op = "ends_with"
+	OpContains Op = "contains" // substring, case-sensitive
+	// OpContainsFold is a substring that ignores the case of ASCII letters
+	// (what a search box does; other scripts have no case to ignore, or
+	// are compared as written).
+	OpContainsFold Op = "contains_fold"
+	OpStartsWith   Op = "starts_with"
+	OpEndsWith     Op = "ends_with"
 
 	OpHas    Op = "has"     // a list field holds Value
 	OpHasAny Op = "has_any" // a list field holds one of Values
@@ -152,7 +156,7 @@ func (c *Cond) Validate() error {
 		}
 		return c.Args[0].Validate()
 	case OpEq, OpNe, OpLt, OpLe, OpGt, OpGe, OpIn, OpNotIn, OpIsNull, OpNotNull,
-		OpContains, OpStartsWith, OpEndsWith, OpHas, OpHasAny:
+		OpContains, OpContainsFold, OpStartsWith, OpEndsWith, OpHas, OpHasAny:
 		if !metadata.ValidName(c.Field) {
 			return fmt.Errorf("invalid field name %q", c.Field)
 		}

@@ -73,16 +73,50 @@ func (r *Record) Value(name string) any {
 }
 
 // Event is an outbox entry: written in the same transaction as the change it
-// describes, read later by the workflow runner.
+// describes, read later, in commit order, by whatever follows the outbox
+// (the workflow runner). Events are internal: they carry the full data of
+// the record, hidden fields included, and are never served to non-admins.
 type Event struct {
-	ID       string         `json:"id"`
-	Type     string         `json:"type"` // record.created, record.updated, record.deleted, meta.entity.updated, …
-	Entity   string         `json:"entity,omitempty"`
-	RecordID string         `json:"record_id,omitempty"`
-	Actor    string         `json:"actor,omitempty"`
-	At       time.Time      `json:"at"`
-	Payload  map[string]any `json:"payload,omitempty"`
+	ID string `json:"id"`
+	// Cursor is the event's place in the outbox, set by the store when it
+	// reads the event; Events(ctx, e.Cursor, n) returns what follows it.
+	Cursor   Cursor    `json:"cursor,omitempty"`
+	Type     string    `json:"type"` // record.created, record.updated, record.deleted, meta.entity.updated, …
+	Entity   string    `json:"entity,omitempty"`
+	RecordID string    `json:"record_id,omitempty"`
+	Version  int64     `json:"version,omitempty"` // the record's version after the change; a delete's is the version deleted
+	Actor    string    `json:"actor,omitempty"`
+	Origin   Origin    `json:"origin"`
+	At       time.Time `json:"at"`
+	// Changes are the changed data fields (and owner) with their old and
+	// new values: every field of an update, those set by a create.
+	Changes map[string]Change `json:"changes,omitempty"`
+	// Record is the whole record as the API shows it, system fields
+	// included: the new one for a create, the old one for a delete.
+	Record  map[string]any `json:"record,omitempty"`
+	Payload map[string]any `json:"payload,omitempty"` // anything else an event type needs
 }
+
+// Change is one field's old and new value; nil is "not set".
+type Change struct {
+	Old any `json:"old"`
+	New any `json:"new"`
+}
+
+// Origin says what made a change, so a follower can tell its own writes
+// and stop loops: the user and API token of the request, and for writes a
+// workflow run makes, the run and how deep in a chain of runs it is.
+type Origin struct {
+	User  string `json:"user,omitempty"`
+	Token string `json:"token,omitempty"` // API token id
+	Run   string `json:"run,omitempty"`   // workflow run id
+	Depth int    `json:"depth,omitempty"` // 0: a person or an integration; 1: a run they triggered; …
+}
+
+// Cursor is a position in the outbox. It is opaque to callers: only the
+// store that returned it can compare it. The zero Cursor is before the
+// first event.
+type Cursor string
 
 // AuditEntry is one line of the append-only audit log, written in the same
 // transaction as the change.
@@ -158,41 +192,118 @@ type Store interface {
 	// unique fields (dropping those no longer wanted).
 	EnsureEntity(ctx context.Context, e *metadata.Entity) error
 
-	Insert(ctx context.Context, entity string, r *Record, s Sides) error
+	// Writes on their own: each commits with its sides.
+	Writes
 	Get(ctx context.Context, entity, id string) (*Record, error)
-	// Update replaces r's data when the stored version equals r.Version-1.
-	Update(ctx context.Context, entity string, r *Record, s Sides) error
-	// Delete moves the record to the entity's trash (recycle bin) when its
-	// version matches (0: any version).
-	Delete(ctx context.Context, entity, id string, version int64, s Sides) error
 	Find(ctx context.Context, entity string, q Query) ([]*Record, error)
 	// Count counts matching records up to limit; capped is true when there
 	// are more.
 	Count(ctx context.Context, entity string, filter *Cond, limit int64) (n int64, capped bool, err error)
 	Aggregate(ctx context.Context, entity string, q AggregateQuery) ([]AggregateRow, error)
-	// UnsetField removes a field's data from every record (purge of a
-	// deleted field).
-	UnsetField(ctx context.Context, entity, field string) error
 	// NextSequence returns the next value of a named counter (auto-number).
 	NextSequence(ctx context.Context, name string) (int64, error)
+
+	// Atomic runs fn as one unit of work: the writes fn makes through tx
+	// commit together, or none does. fn may run more than once (MongoDB
+	// retries a transaction that lost a conflict), so it must change
+	// nothing but through tx. A write that failed fails the unit, even if
+	// fn goes on. On a server without multi-document transactions
+	// (FerretDB v1, a standalone mongod) the writes are made one after the
+	// other and a failure stops the unit where it is (docs/decisions.md).
+	Atomic(ctx context.Context, fn func(tx Tx) error) error
 
 	// System documents.
 	GetDoc(ctx context.Context, kind, id string) (*Doc, error)
 	GetDocByKey(ctx context.Context, kind, key string) (*Doc, error)
 	ListDocs(ctx context.Context, kind string) ([]*Doc, error)
-	// PutDoc inserts (d.Version == 1) or replaces the document whose stored
-	// version is d.Version-1.
-	PutDoc(ctx context.Context, d *Doc, s Sides) error
-	DeleteDoc(ctx context.Context, kind, id string, s Sides) error
 
 	// AppendAudit writes an audit entry on its own (a login, a denial).
 	AppendAudit(ctx context.Context, a *AuditEntry) error
 	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
-	// Events returns outbox events after the given event id, oldest first.
-	Events(ctx context.Context, after string, limit int) ([]*Event, error)
+
+	Outbox
+	Leases
 
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Writes are the changes a store makes, each with its sides (audit entry,
+// event): on their own, or inside a unit of work.
+type Writes interface {
+	Insert(ctx context.Context, entity string, r *Record, s Sides) error
+	// Update replaces r's data when the stored version equals r.Version-1.
+	Update(ctx context.Context, entity string, r *Record, s Sides) error
+	// Delete moves the record to the entity's trash (recycle bin) when its
+	// version matches (0: any version).
+	Delete(ctx context.Context, entity, id string, version int64, s Sides) error
+	// UnsetField removes a field's data from every record, live and
+	// trashed (purge of a deleted field).
+	UnsetField(ctx context.Context, entity, field string, s Sides) error
+	// PutDoc inserts (d.Version == 1) or replaces the document whose stored
+	// version is d.Version-1.
+	PutDoc(ctx context.Context, d *Doc, s Sides) error
+	DeleteDoc(ctx context.Context, kind, id string, s Sides) error
+}
+
+// Tx is a unit of work in progress (see Store.Atomic).
+type Tx interface {
+	Writes
+	// Get reads a record as the unit sees it, its own writes included.
+	Get(ctx context.Context, entity, id string) (*Record, error)
+}
+
+// Outbox is how a follower (the workflow runner) reads events: in commit
+// order, from a cursor it keeps as a checkpoint, on one node or several.
+type Outbox interface {
+	// Events returns up to limit events after the cursor, in the order
+	// their writes committed. An event committed later never appears
+	// before one already returned: a follower that saves the last
+	// event's Cursor and asks again misses nothing.
+	Events(ctx context.Context, after Cursor, limit int) ([]*Event, error)
+	// SaveCheckpoint records how far a consumer has processed the outbox;
+	// a consumer with a checkpoint holds back pruning of what follows it.
+	SaveCheckpoint(ctx context.Context, consumer string, c Cursor) error
+	// Checkpoint returns a consumer's saved cursor (zero when it has none).
+	Checkpoint(ctx context.Context, consumer string) (Cursor, error)
+	// DeleteCheckpoint forgets a consumer, so it no longer holds back
+	// pruning.
+	DeleteCheckpoint(ctx context.Context, consumer string) error
+	// PruneEvents deletes up to limit events that happened before the
+	// given time and that every consumer with a checkpoint has passed,
+	// oldest first, and reports how many it deleted. The newest event is
+	// always kept (the sequence goes on from it).
+	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// Lease is a named, time-limited claim (a job, a schedule) that several
+// nodes on one store compete for.
+type Lease struct {
+	Name   string
+	Holder string // empty: free
+	Until  time.Time
+	// Token grows by one each time a holder takes the lease afresh (not
+	// when it renews): work done under a lease can be fenced with it.
+	Token int64
+}
+
+// Leases are the store's lease primitives. Time is always passed in (the
+// node's clock), so expiry does not depend on the database's clock, and
+// tests drive it without waiting.
+type Leases interface {
+	// ClaimLease takes the named lease for holder until now+ttl when it
+	// is free, released or expired at now; a holder claiming a lease it
+	// still holds extends it. ok is false when someone else holds it, and
+	// the lease returned says who, until when.
+	ClaimLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (l Lease, ok bool, err error)
+	// RenewLease extends holder's lease to now+ttl. It is false when the
+	// lease is not holder's at now: expired, released or taken over.
+	RenewLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	// ReleaseLease frees holder's lease; releasing a lease one does not
+	// hold changes nothing.
+	ReleaseLease(ctx context.Context, name, holder string) error
+	// GetLease returns the lease's state (Holder empty when free).
+	GetLease(ctx context.Context, name string) (Lease, error)
 }
 
 // AuditQuery selects audit entries, newest first.

@@ -96,30 +96,42 @@ func (s *Store) ListDocs(ctx context.Context, kind string) ([]*store.Doc, error)
 // PutDoc inserts a document (d.Version <= 1) or replaces the one whose
 // stored version is d.Version-1. A taken id or key is ErrExists.
 func (s *Store) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error {
+	err := s.atomic(ctx, func(ctx context.Context) error { return s.putDocIn(ctx, d, sd) })
+	return s.putDocErr(ctx, d, err)
+}
+
+func (s *Store) putDocIn(ctx context.Context, d *store.Doc, sd store.Sides) error {
 	coll := s.db.Collection(collDocs)
-	what := d.Kind + " " + d.ID
 	insert := d.Version <= 1
 	version := d.Version
 	if insert {
 		version = 1
 	}
 	doc := docDoc(d, version)
-	err := s.atomic(ctx, func(ctx context.Context) error {
-		if insert {
-			if _, err := coll.InsertOne(ctx, doc); err != nil {
-				return err
-			}
-		} else {
-			res, err := coll.ReplaceOne(ctx, bson.D{{Key: keyID, Value: docID(d.Kind, d.ID)}, {Key: keyVersion, Value: d.Version - 1}}, doc)
-			if err != nil {
-				return err
-			}
-			if res.MatchedCount == 0 {
-				return s.missingOrConflict(ctx, coll, docID(d.Kind, d.ID), what)
-			}
+	if insert {
+		if _, err := coll.InsertOne(ctx, doc); err != nil {
+			return err
 		}
-		return s.writeSides(ctx, sd)
-	})
+	} else {
+		res, err := coll.ReplaceOne(ctx, bson.D{{Key: keyID, Value: docID(d.Kind, d.ID)}, {Key: keyVersion, Value: d.Version - 1}}, doc)
+		if err != nil {
+			return err
+		}
+		if res.MatchedCount == 0 {
+			return s.missingOrConflict(ctx, coll, docID(d.Kind, d.ID), d.Kind+" "+d.ID)
+		}
+	}
+	return s.writeSides(ctx, sd)
+}
+
+// putDocErr maps the outcome of putDocIn, setting d.Version on success.
+func (s *Store) putDocErr(ctx context.Context, d *store.Doc, err error) error {
+	coll := s.db.Collection(collDocs)
+	what := d.Kind + " " + d.ID
+	version := d.Version
+	if version <= 1 {
+		version = 1
+	}
 	switch {
 	case err == nil:
 		d.Version = version
@@ -152,16 +164,22 @@ func (s *Store) docTaken(ctx context.Context, coll *mongo.Collection, d *store.D
 
 // DeleteDoc removes a system document.
 func (s *Store) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) error {
-	err := s.atomic(ctx, func(ctx context.Context) error {
-		res, err := s.db.Collection(collDocs).DeleteOne(ctx, bson.D{{Key: keyID, Value: docID(kind, id)}})
-		if err != nil {
-			return err
-		}
-		if res.DeletedCount == 0 {
-			return fmt.Errorf("%s %s: %w", kind, id, store.ErrNotFound)
-		}
-		return s.writeSides(ctx, sd)
-	})
+	err := s.atomic(ctx, func(ctx context.Context) error { return s.deleteDocIn(ctx, kind, id, sd) })
+	return deleteDocErr(kind, id, err)
+}
+
+func (s *Store) deleteDocIn(ctx context.Context, kind, id string, sd store.Sides) error {
+	res, err := s.db.Collection(collDocs).DeleteOne(ctx, bson.D{{Key: keyID, Value: docID(kind, id)}})
+	if err != nil {
+		return err
+	}
+	if res.DeletedCount == 0 {
+		return fmt.Errorf("%s %s: %w", kind, id, store.ErrNotFound)
+	}
+	return s.writeSides(ctx, sd)
+}
+
+func deleteDocErr(kind, id string, err error) error {
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -222,28 +240,6 @@ func auditDoc(a *store.AuditEntry) (bson.D, error) {
 	return d, nil
 }
 
-func eventDoc(e *store.Event) (bson.D, error) {
-	if e.ID == "" {
-		return nil, fmt.Errorf("event without id")
-	}
-	payload, err := jsonText(e.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("event payload: %w", err)
-	}
-	d := bson.D{
-		{Key: keyID, Value: e.ID},
-		{Key: "type", Value: e.Type},
-		{Key: "entity", Value: e.Entity},
-		{Key: "record_id", Value: e.RecordID},
-		{Key: "actor", Value: e.Actor},
-		{Key: "at", Value: metadata.FormatDateTime(e.At)},
-	}
-	if payload != nil {
-		d = append(d, bson.E{Key: "payload", Value: payload})
-	}
-	return d, nil
-}
-
 // AppendAudit writes an audit entry on its own.
 func (s *Store) AppendAudit(ctx context.Context, a *store.AuditEntry) error {
 	if err := s.writeSides(ctx, store.Sides{Audit: a}); err != nil {
@@ -293,36 +289,6 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.Aud
 		}
 		a.At = parseTime(raw.Lookup("at"))
 		out = append(out, a)
-	}
-	return out, cur.Err()
-}
-
-// Events returns outbox events with an id after the given one, oldest
-// first.
-func (s *Store) Events(ctx context.Context, after string, limit int) ([]*store.Event, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	cur, err := s.db.Collection(collOutbox).Find(ctx,
-		bson.D{{Key: keyID, Value: bson.D{{Key: "$gt", Value: after}}}},
-		options.Find().SetSort(bson.D{{Key: keyID, Value: 1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, fmt.Errorf("mongo: events: %w", err)
-	}
-	defer cur.Close(ctx)
-	var out []*store.Event
-	for cur.Next(ctx) {
-		raw := cur.Current
-		e := &store.Event{
-			ID:       str(raw, keyID),
-			Type:     str(raw, "type"),
-			Entity:   str(raw, "entity"),
-			RecordID: str(raw, "record_id"),
-			Actor:    str(raw, "actor"),
-			Payload:  fromJSONText(raw, "payload"),
-		}
-		e.At = parseTime(raw.Lookup("at"))
-		out = append(out, e)
 	}
 	return out, cur.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -227,6 +228,17 @@ func leaf(c *store.Cond) (filter, error) {
 			return notNull(p), nil
 		}
 		return field(p, "$regex", likePattern(c.Op, s)), nil
+	case store.OpContainsFold:
+		s, ok := c.Value.(string)
+		if !ok {
+			return filter{}, fmt.Errorf("%s: %s needs a string", c.Field, c.Op)
+		}
+		if s == "" {
+			return notNull(p), nil
+		}
+		// (?i) in PCRE folds more than ASCII; every letter is written as a
+		// class of its two ASCII cases instead, so both stores agree.
+		return field(p, "$regex", foldPattern(s)), nil
 	}
 	return filter{}, fmt.Errorf("unknown operator %q", c.Op)
 }
@@ -245,6 +257,24 @@ func likePattern(op store.Op, s string) string {
 		return q + `\z`
 	}
 	return q
+}
+
+// foldPattern is likePattern's literal substring with every ASCII letter
+// as the class of its two cases ([aA]) and nothing else folded: PCRE's (?i)
+// folds more than ASCII, and both stores must agree.
+func foldPattern(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r < 128 && unicode.IsLetter(r):
+			b.WriteString("[" + string(unicode.ToLower(r)) + string(unicode.ToUpper(r)) + "]")
+		case r == 0:
+			b.WriteString(`\x00`)
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	return b.String()
 }
 
 // scalar checks a value of the IR and returns it in the form the driver

@@ -63,6 +63,7 @@ func TestTranslate(t *testing.T) {
 		{"ends", leafC(store.OpEndsWith, "s", "$"), `{"s":{"$regex":"\\$\\z"}}`},
 		{"contains NUL", leafC(store.OpContains, "s", "a\x00b"), `{"s":{"$regex":"a\\x00b"}}`},
 		{"contains empty", leafC(store.OpContains, "s", ""), `{"s":{"$ne":null}}`},
+		{"contains folded", leafC(store.OpContainsFold, "s", "Ab.\x00é"), `{"s":{"$regex":"[aA][bB]\\.\\x00é"}}`},
 		{"has", leafC(store.OpHas, "tags", "vip"), `{"tags":{"$eq":"vip"}}`},
 		{"has any", listC(store.OpHasAny, "tags", "a", "b"), `{"tags":{"$in":["a","b"]}}`},
 		{"has any empty", listC(store.OpHasAny, "tags"), nothing},
@@ -188,7 +189,7 @@ func (d *condDecoder) byte() byte {
 var (
 	fuzzOps = []store.Op{store.OpTrue, store.OpFalse, store.OpAnd, store.OpOr, store.OpNot,
 		store.OpEq, store.OpNe, store.OpLt, store.OpLe, store.OpGt, store.OpGe, store.OpIn, store.OpNotIn,
-		store.OpIsNull, store.OpNotNull, store.OpContains, store.OpStartsWith, store.OpEndsWith, store.OpHas, store.OpHasAny, "bogus"}
+		store.OpIsNull, store.OpNotNull, store.OpContains, store.OpContainsFold, store.OpStartsWith, store.OpEndsWith, store.OpHas, store.OpHasAny, "bogus"}
 	fuzzFields = []string{"name", "id", "amount", "tags", "$where", "a.b", "_id", "", "Name", "x\x00"}
 )
 

@@ -12,6 +12,10 @@
 // other, record first, so a failure can leave a record without its audit
 // entry or event, never the reverse. Production deployments should run a
 // replica set (a single-node one is enough).
+//
+// Besides records (records.go) and system documents, audit log (docs.go):
+// the outbox and its checkpoints (outbox.go), leases (lease.go) and units
+// of work (atomic.go).
 package mongo
 
 import (
@@ -19,11 +23,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
 	"github.com/jimu-crm/jimu/engine/store"
@@ -34,10 +40,12 @@ const DefaultDatabase = "jimu"
 
 // Collections of system data.
 const (
-	collDocs      = "docs"
-	collAudit     = "audit"
-	collOutbox    = "outbox"
-	collSequences = "sequences"
+	collDocs        = "docs"
+	collAudit       = "audit"
+	collEvents      = "events" // the outbox (outbox.go); "outbox", before it, is left as it was
+	collCheckpoints = "checkpoints"
+	collLeases      = "leases"
+	collSequences   = "sequences"
 )
 
 // Store is the MongoDB implementation of store.Store.
@@ -45,11 +53,18 @@ type Store struct {
 	client *mongo.Client
 	db     *mongo.Database
 
+	uri string
+
 	// txn: the server runs multi-document transactions.
 	txn bool
 	// ferret: the server is FerretDB, whose aggregation pipeline lacks the
 	// accumulators and expressions Aggregate needs; see aggregateLocal.
 	ferret bool
+
+	// seqMu and lastSeq allocate outbox sequence numbers (outbox.go):
+	// lastSeq is the highest this node knows to be committed.
+	seqMu   sync.Mutex
+	lastSeq int64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -70,7 +85,7 @@ func Open(ctx context.Context, uri string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mongo: connect: %w", err)
 	}
-	s := &Store{client: client, db: client.Database(dbName)}
+	s := &Store{client: client, db: client.Database(dbName), uri: uri}
 	if err := s.init(ctx); err != nil {
 		_ = client.Disconnect(context.Background())
 		return nil, err
@@ -103,7 +118,15 @@ func (s *Store) init(ctx context.Context) error {
 
 	// Collections are created up front: older servers cannot create one
 	// inside a transaction.
-	if err := s.ensureCollections(ctx, collDocs, collAudit, collOutbox, collSequences); err != nil {
+	if err := s.ensureCollections(ctx, collDocs, collAudit, collEvents, collCheckpoints, collLeases, collSequences); err != nil {
+		return err
+	}
+	if err := ensureIndexes(ctx, s.db.Collection(collLeases), []index{
+		{"sx_name_epoch", bson.D{{Key: "name", Value: 1}, {Key: "epoch", Value: -1}}},
+	}); err != nil {
+		return fmt.Errorf("mongo: lease index: %w", err)
+	}
+	if err := s.loadLastSeq(ctx); err != nil {
 		return err
 	}
 	docIdx, err := indexNames(ctx, s.db.Collection(collDocs))
@@ -134,6 +157,10 @@ func (s *Store) init(ctx context.Context) error {
 // Transactions reports whether writes and their sides commit atomically on
 // this server. Tests use it to skip what cannot hold without.
 func (s *Store) Transactions() bool { return s.txn }
+
+// URI is the connection string the store was opened with, credentials
+// included: never log it.
+func (s *Store) URI() string { return s.uri }
 
 // FerretDB reports whether the server is FerretDB.
 func (s *Store) FerretDB() bool { return s.ferret }
@@ -225,8 +252,32 @@ func isNotImplemented(err error) bool {
 
 // atomic runs fn in a multi-document transaction when the server has them,
 // else directly (see the package comment). fn must use the context it is
-// given, which carries the session.
+// given, which carries the session. A transaction that lost the race for
+// an outbox sequence number runs again (the driver already retries one
+// that lost a write conflict).
 func (s *Store) atomic(ctx context.Context, fn func(ctx context.Context) error) error {
+	if !s.txn {
+		return fn(ctx)
+	}
+	sess, err := s.client.StartSession()
+	if err != nil {
+		return fmt.Errorf("mongo: start session: %w", err)
+	}
+	defer sess.EndSession(ctx)
+	for attempt := 0; ; attempt++ {
+		_, err = sess.WithTransaction(ctx, func(sc context.Context) (any, error) {
+			return nil, fn(sc)
+		})
+		if !errors.Is(err, errSeqTaken) || attempt >= maxSeqAttempts {
+			return err
+		}
+	}
+}
+
+// snapshot runs the reads of fn on one point in time when the server has
+// transactions (a read-only transaction at read concern "snapshot": data
+// committed to a majority), else directly.
+func (s *Store) snapshot(ctx context.Context, fn func(ctx context.Context) error) error {
 	if !s.txn {
 		return fn(ctx)
 	}
@@ -237,7 +288,7 @@ func (s *Store) atomic(ctx context.Context, fn func(ctx context.Context) error) 
 	defer sess.EndSession(ctx)
 	_, err = sess.WithTransaction(ctx, func(sc context.Context) (any, error) {
 		return nil, fn(sc)
-	})
+	}, options.Transaction().SetReadConcern(readconcern.Snapshot()))
 	return err
 }
 
@@ -257,7 +308,7 @@ func (s *Store) writeSides(ctx context.Context, sd store.Sides) error {
 		if err != nil {
 			return err
 		}
-		if _, err := s.db.Collection(collOutbox).InsertOne(ctx, d); err != nil {
+		if err := s.insertEvent(ctx, d); err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
 	}

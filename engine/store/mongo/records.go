@@ -154,13 +154,18 @@ func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd s
 	if err != nil {
 		return fmt.Errorf("%s: %w", entity, err)
 	}
-	err = s.atomic(ctx, func(ctx context.Context) error {
-		if _, err := coll.InsertOne(ctx, doc); err != nil {
-			return err
-		}
-		return s.writeSides(ctx, sd)
-	})
+	err = s.atomic(ctx, func(ctx context.Context) error { return s.insertIn(ctx, coll, doc, sd) })
 	return s.recordErr(ctx, coll, entity, doc, true, err)
+}
+
+// insertIn, updateIn, deleteIn and unsetIn make a write and its sides in
+// the session ctx carries (a transaction, when the server has them): on
+// their own, or inside a unit of work.
+func (s *Store) insertIn(ctx context.Context, coll *mongo.Collection, doc bson.D, sd store.Sides) error {
+	if _, err := coll.InsertOne(ctx, doc); err != nil {
+		return err
+	}
+	return s.writeSides(ctx, sd)
 }
 
 // recordErr maps a failed record write to the store's errors.
@@ -216,17 +221,19 @@ func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd s
 	if err != nil {
 		return fmt.Errorf("%s: %w", entity, err)
 	}
-	err = s.atomic(ctx, func(ctx context.Context) error {
-		res, err := coll.ReplaceOne(ctx, bson.D{{Key: keyID, Value: r.ID}, {Key: keyVersion, Value: r.Version - 1}}, doc)
-		if err != nil {
-			return err
-		}
-		if res.MatchedCount == 0 {
-			return s.missingOrConflict(ctx, coll, r.ID, entity+" "+r.ID)
-		}
-		return s.writeSides(ctx, sd)
-	})
+	err = s.atomic(ctx, func(ctx context.Context) error { return s.updateIn(ctx, coll, entity, r, doc, sd) })
 	return s.recordErr(ctx, coll, entity, doc, false, err)
+}
+
+func (s *Store) updateIn(ctx context.Context, coll *mongo.Collection, entity string, r *store.Record, doc bson.D, sd store.Sides) error {
+	res, err := coll.ReplaceOne(ctx, bson.D{{Key: keyID, Value: r.ID}, {Key: keyVersion, Value: r.Version - 1}}, doc)
+	if err != nil {
+		return err
+	}
+	if res.MatchedCount == 0 {
+		return s.missingOrConflict(ctx, coll, r.ID, entity+" "+r.ID)
+	}
+	return s.writeSides(ctx, sd)
 }
 
 // missingOrConflict explains why a write conditioned on _id and version
@@ -251,6 +258,14 @@ func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd
 	if err != nil {
 		return err
 	}
+	err = s.atomic(ctx, func(ctx context.Context) error { return s.deleteIn(ctx, coll, entity, id, version, sd) })
+	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return fmt.Errorf("mongo: delete %s %s: %w", entity, id, err)
+}
+
+func (s *Store) deleteIn(ctx context.Context, coll *mongo.Collection, entity, id string, version int64, sd store.Sides) error {
 	trash := s.db.Collection(trashColl(entity))
 	filter := bson.D{{Key: keyID, Value: id}}
 	if version > 0 {
@@ -260,42 +275,36 @@ func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd
 	if sd.Audit != nil {
 		actor = sd.Audit.Actor
 	}
-	err = s.atomic(ctx, func(ctx context.Context) error {
-		raw, err := coll.FindOne(ctx, filter).Raw()
-		if notFound(err) {
-			return s.missingOrConflict(ctx, coll, id, entity+" "+id)
-		}
-		if err != nil {
-			return err
-		}
-		var doc bson.D
-		if err := bson.Unmarshal(raw, &doc); err != nil {
-			return err
-		}
-		doc = append(doc,
-			bson.E{Key: keyDeletedAt, Value: metadata.FormatDateTime(time.Now())},
-			bson.E{Key: keyDeletedBy, Value: actor})
-		if _, err := trash.ReplaceOne(ctx, bson.D{{Key: keyID, Value: id}}, doc, options.Replace().SetUpsert(true)); err != nil {
-			return fmt.Errorf("trash: %w", err)
-		}
-		res, err := coll.DeleteOne(ctx, filter)
-		if err != nil {
-			return err
-		}
-		if res.DeletedCount == 0 {
-			// Changed or deleted since it was read. Within a transaction the
-			// trash write is rolled back; without, take it back.
-			if !s.txn {
-				_, _ = trash.DeleteOne(ctx, bson.D{{Key: keyID, Value: id}, {Key: keyDeletedAt, Value: lookup(doc, keyDeletedAt)}})
-			}
-			return s.missingOrConflict(ctx, coll, id, entity+" "+id)
-		}
-		return s.writeSides(ctx, sd)
-	})
-	if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+	raw, err := coll.FindOne(ctx, filter).Raw()
+	if notFound(err) {
+		return s.missingOrConflict(ctx, coll, id, entity+" "+id)
+	}
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("mongo: delete %s %s: %w", entity, id, err)
+	var doc bson.D
+	if err := bson.Unmarshal(raw, &doc); err != nil {
+		return err
+	}
+	doc = append(doc,
+		bson.E{Key: keyDeletedAt, Value: metadata.FormatDateTime(time.Now())},
+		bson.E{Key: keyDeletedBy, Value: actor})
+	if _, err := trash.ReplaceOne(ctx, bson.D{{Key: keyID, Value: id}}, doc, options.Replace().SetUpsert(true)); err != nil {
+		return fmt.Errorf("trash: %w", err)
+	}
+	res, err := coll.DeleteOne(ctx, filter)
+	if err != nil {
+		return err
+	}
+	if res.DeletedCount == 0 {
+		// Changed or deleted since it was read. Within a transaction the
+		// trash write is rolled back; without, take it back.
+		if !s.txn {
+			_, _ = trash.DeleteOne(ctx, bson.D{{Key: keyID, Value: id}, {Key: keyDeletedAt, Value: lookup(doc, keyDeletedAt)}})
+		}
+		return s.missingOrConflict(ctx, coll, id, entity+" "+id)
+	}
+	return s.writeSides(ctx, sd)
 }
 
 // findOptions builds sort, projection and limit of a query.
@@ -399,7 +408,11 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 }
 
 // UnsetField removes a field's values from every record, live and trashed.
-func (s *Store) UnsetField(ctx context.Context, entity, field string) error {
+func (s *Store) UnsetField(ctx context.Context, entity, field string, sd store.Sides) error {
+	return s.atomic(ctx, func(ctx context.Context) error { return s.unsetIn(ctx, entity, field, sd) })
+}
+
+func (s *Store) unsetIn(ctx context.Context, entity, field string, sd store.Sides) error {
 	coll, err := s.records(entity)
 	if err != nil {
 		return err
@@ -417,7 +430,7 @@ func (s *Store) UnsetField(ctx context.Context, entity, field string) error {
 			return fmt.Errorf("mongo: unset %s.%s: %w", entity, field, err)
 		}
 	}
-	return nil
+	return s.writeSides(ctx, sd)
 }
 
 // NextSequence increments the named counter and returns its new value,

@@ -35,15 +35,23 @@ func (s *Store) ListDocs(ctx context.Context, kind string) ([]*store.Doc, error)
 }
 
 func (s *Store) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error {
+	w, err := preparePutDoc(d, sd)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
+}
+
+func preparePutDoc(d *store.Doc, sd store.Sides) (write, error) {
 	var key any
 	if d.Key != "" {
 		key = d.Key
 	}
 	es, err := encodeSides(sd)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.tx(ctx, func(tx *wtx) error {
+	return func(ctx context.Context, tx *wtx) error {
 		if d.Version <= 1 {
 			_, err := tx.ExecContext(ctx, `INSERT INTO docs (kind, id, key, version, data) VALUES (?,?,?,?,?)`,
 				d.Kind, d.ID, key, 1, string(d.Data))
@@ -72,15 +80,23 @@ func (s *Store) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error 
 			}
 		}
 		return writeSides(ctx, tx, es)
-	})
+	}, nil
 }
 
 func (s *Store) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) error {
-	es, err := encodeSides(sd)
+	w, err := prepareDeleteDoc(kind, id, sd)
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *wtx) error {
+	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
+}
+
+func prepareDeleteDoc(kind, id string, sd store.Sides) (write, error) {
+	es, err := encodeSides(sd)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM docs WHERE kind = ? AND id = ?`, kind, id)
 		if err != nil {
 			return err
@@ -89,7 +105,7 @@ func (s *Store) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) 
 			return fmt.Errorf("%s %s: %w", kind, id, store.ErrNotFound)
 		}
 		return writeSides(ctx, tx, es)
-	})
+	}, nil
 }
 
 func scanDoc(sc scanner) (*store.Doc, error) {

@@ -26,6 +26,17 @@ func column(field string) (string, error) {
 	return dataCol(field), nil
 }
 
+// asciiLower lower-cases ASCII letters only, as SQLite's lower() does.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 // sqlBuilder translates the query IR into a WHERE clause and its arguments.
 type sqlBuilder struct {
 	args []any
@@ -142,6 +153,17 @@ func (b *sqlBuilder) node(c *store.Cond) (string, error) {
 		default:
 			return fmt.Sprintf("substr(%s, -%d) = %s", col, len([]rune(s)), b.arg(s)), nil
 		}
+	case store.OpContainsFold:
+		s, ok := c.Value.(string)
+		if !ok {
+			return "", fmt.Errorf("%s: %s needs a string", c.Field, c.Op)
+		}
+		if s == "" {
+			return col + " IS NOT NULL", nil
+		}
+		// SQLite's lower() folds ASCII only; so does the needle here, so
+		// both sides agree on every other letter as written.
+		return "instr(lower(" + col + "), " + b.arg(asciiLower(s)) + ") > 0", nil
 	case store.OpHas:
 		return "EXISTS (SELECT 1 FROM json_each(data, '$." + c.Field + "') WHERE value = " + b.arg(c.Value) + ")", nil
 	case store.OpHasAny:

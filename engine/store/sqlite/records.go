@@ -16,26 +16,48 @@ import (
 const recCols = `id, version, created_at, updated_at, created_by, updated_by, owner, data`
 
 func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
-	data, err := json.Marshal(r.Data)
+	w, err := prepareInsert(entity, r, sd)
 	if err != nil {
 		return err
+	}
+	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
+}
+
+// A write is encoded before it reaches the single writer (JSON encoding is
+// the caller's time, not the writer's), then run in a write transaction:
+// on its own (Insert) or inside a unit of work (Atomic).
+type write func(ctx context.Context, tx *wtx) error
+
+func prepareInsert(entity string, r *store.Record, sd store.Sides) (write, error) {
+	data, err := json.Marshal(r.Data)
+	if err != nil {
+		return nil, err
 	}
 	es, err := encodeSides(sd)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.tx(ctx, func(tx *wtx) error {
+	return func(ctx context.Context, tx *wtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO `+recTable(entity)+` (`+recCols+`) VALUES (?,?,?,?,?,?,?,?)`,
 			r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner, string(data))
 		if err != nil {
 			return mapErr(entity, err)
 		}
 		return writeSides(ctx, tx, es)
-	})
+	}, nil
 }
 
 func (s *Store) Get(ctx context.Context, entity, id string) (*store.Record, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+recCols+` FROM `+recTable(entity)+` WHERE id = ?`, id)
+	return getRecord(ctx, s.r, entity, id)
+}
+
+// rowQuerier is the readers' pool or a write transaction.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func getRecord(ctx context.Context, db rowQuerier, entity, id string) (*store.Record, error) {
+	row := db.QueryRowContext(ctx, `SELECT `+recCols+` FROM `+recTable(entity)+` WHERE id = ?`, id)
 	r, err := scanRecord(row)
 	if err != nil {
 		return nil, mapErr(entity, err)
@@ -44,28 +66,36 @@ func (s *Store) Get(ctx context.Context, entity, id string) (*store.Record, erro
 }
 
 func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
-	data, err := json.Marshal(r.Data)
+	w, err := prepareUpdate(entity, r, sd)
 	if err != nil {
 		return err
+	}
+	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
+}
+
+func prepareUpdate(entity string, r *store.Record, sd store.Sides) (write, error) {
+	data, err := json.Marshal(r.Data)
+	if err != nil {
+		return nil, err
 	}
 	es, err := encodeSides(sd)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.tx(ctx, func(tx *wtx) error {
+	return func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE `+recTable(entity)+` SET version = ?, updated_at = ?, updated_by = ?, owner = ?, data = ?
 			WHERE id = ? AND version = ?`, r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner, string(data), r.ID, r.Version-1)
 		if err != nil {
 			return mapErr(entity, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return s.missingOrConflict(ctx, tx, entity, r.ID)
+			return missingOrConflict(ctx, tx, entity, r.ID)
 		}
 		return writeSides(ctx, tx, es)
-	})
+	}, nil
 }
 
-func (s *Store) missingOrConflict(ctx context.Context, tx *wtx, entity, id string) error {
+func missingOrConflict(ctx context.Context, tx *wtx, entity, id string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM `+recTable(entity)+` WHERE id = ?`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -78,11 +108,19 @@ func (s *Store) missingOrConflict(ctx context.Context, tx *wtx, entity, id strin
 }
 
 func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd store.Sides) error {
-	es, err := encodeSides(sd)
+	w, err := prepareDelete(entity, id, version, sd)
 	if err != nil {
 		return err
 	}
-	return s.tx(ctx, func(tx *wtx) error {
+	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
+}
+
+func prepareDelete(entity, id string, version int64, sd store.Sides) (write, error) {
+	es, err := encodeSides(sd)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx *wtx) error {
 		actor := ""
 		if sd.Audit != nil {
 			actor = sd.Audit.Actor
@@ -99,13 +137,13 @@ func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd
 			return mapErr(entity, err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return s.missingOrConflict(ctx, tx, entity, id)
+			return missingOrConflict(ctx, tx, entity, id)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+recTable(entity)+` WHERE id = ?`, id); err != nil {
 			return mapErr(entity, err)
 		}
 		return writeSides(ctx, tx, es)
-	})
+	}, nil
 }
 
 func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*store.Record, error) {
@@ -178,18 +216,30 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 	return n, false, nil
 }
 
-func (s *Store) UnsetField(ctx context.Context, entity, field string) error {
-	if !metadata.ValidName(field) {
-		return fmt.Errorf("invalid field name %q", field)
+func (s *Store) UnsetField(ctx context.Context, entity, field string, sd store.Sides) error {
+	w, err := prepareUnset(entity, field, sd)
+	if err != nil {
+		return err
 	}
-	return s.tx(ctx, func(tx *wtx) error {
+	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
+}
+
+func prepareUnset(entity, field string, sd store.Sides) (write, error) {
+	if !metadata.ValidName(field) {
+		return nil, fmt.Errorf("invalid field name %q", field)
+	}
+	es, err := encodeSides(sd)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx *wtx) error {
 		for _, t := range []string{recTable(entity), trashTable(entity)} {
 			if _, err := tx.ExecContext(ctx, `UPDATE `+t+` SET data = json_remove(data, '$.`+field+`') WHERE `+dataCol(field)+` IS NOT NULL`); err != nil {
 				return mapErr(entity, err)
 			}
 		}
-		return nil
-	})
+		return writeSides(ctx, tx, es)
+	}, nil
 }
 
 func (s *Store) NextSequence(ctx context.Context, name string) (int64, error) {

@@ -69,34 +69,6 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.Aud
 	return out, rows.Err()
 }
 
-func (s *Store) Events(ctx context.Context, after string, limit int) ([]*store.Event, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, type, entity, record_id, actor, at, payload FROM outbox
-		WHERE id > ? ORDER BY id LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.Event
-	for rows.Next() {
-		var e store.Event
-		var at string
-		var entity, recID, actor, payload sql.NullString
-		if err := rows.Scan(&e.ID, &e.Type, &entity, &recID, &actor, &at, &payload); err != nil {
-			return nil, err
-		}
-		e.At, _ = time.Parse(metadata.DateTimeLayout, at)
-		e.Entity, e.RecordID, e.Actor = entity.String, recID.String, actor.String
-		if payload.Valid && payload.String != "" {
-			_ = json.Unmarshal([]byte(payload.String), &e.Payload)
-		}
-		out = append(out, &e)
-	}
-	return out, rows.Err()
-}
-
 // encodedSides are a write's audit entry and event as statement arguments,
 // encoded before the write reaches the single writer goroutine.
 type encodedSides struct {
@@ -117,15 +89,11 @@ func encodeSides(sd store.Sides) (encodedSides, error) {
 		es.audit = []any{a.ID, ts(a.At), a.Actor, a.IP, a.Action, a.Entity, a.RecordID, changes}
 	}
 	if e := sd.Event; e != nil {
-		var payload any
-		if e.Payload != nil {
-			b, err := json.Marshal(e.Payload)
-			if err != nil {
-				return es, err
-			}
-			payload = string(b)
+		body, err := store.MarshalEventBody(e)
+		if err != nil {
+			return es, fmt.Errorf("event: %w", err)
 		}
-		es.event = []any{e.ID, e.Type, e.Entity, e.RecordID, e.Actor, ts(e.At), payload}
+		es.event = []any{e.ID, e.Type, e.Entity, e.RecordID, e.Version, e.Actor, ts(e.At), string(body)}
 	}
 	return es, nil
 }
@@ -137,7 +105,9 @@ func writeSides(ctx context.Context, tx *wtx, es encodedSides) error {
 		}
 	}
 	if es.event != nil {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, type, entity, record_id, actor, at, payload) VALUES (?,?,?,?,?,?,?)`, es.event...); err != nil {
+		// seq is left to SQLite: one more than the largest, and the writer
+		// commits one transaction at a time, so seq order is commit order.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, entity, record_id, version, actor, at, body) VALUES (?,?,?,?,?,?,?,?)`, es.event...); err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
 	}

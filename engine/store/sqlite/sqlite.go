@@ -8,8 +8,9 @@
 // writer and group commit (writer.go), checkpoints (checkpoint.go), tables
 // and indexes (schema.go), records (records.go), aggregates
 // (aggregate.go), the query translator (query.go), system documents
-// (docs.go), the audit log and the outbox (sides.go), driver errors
-// (errors.go).
+// (docs.go), the audit log and the sides of a write (sides.go), the outbox,
+// checkpoints and pruning (outbox.go), leases (lease.go), units of work
+// (atomic.go), driver errors (errors.go).
 package sqlite
 
 import (
@@ -49,6 +50,8 @@ type Store struct {
 	// prepared holds the writer's prepared statements (see wtx); only the
 	// writer goroutine uses it.
 	prepared map[string]*sql.Stmt
+
+	path string
 
 	// ckPause is held by the writer while it commits a batch, and by the
 	// checkpointer when it needs the WAL to stand still (see checkpointer).
@@ -163,7 +166,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
 	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
-	s := &Store{w: w, r: r, ck: ck,
+	s := &Store{w: w, r: r, ck: ck, path: path,
 		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}), prepared: map[string]*sql.Stmt{},
 		ckStop: make(chan struct{}), ckEnd: make(chan struct{})}
 	go s.writer()
@@ -190,8 +193,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		// The audit log is append-only: the database itself refuses to change it.
 		`CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
 		`CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END`,
-		`CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, type TEXT NOT NULL, entity TEXT, record_id TEXT,
-			actor TEXT, at TEXT NOT NULL, payload TEXT) WITHOUT ROWID`,
+		// The outbox: seq is the rowid, assigned as the single writer
+		// inserts, so seq order is commit order (outbox.go). The table
+		// before it, outbox, ordered by an id minted before the write was
+		// queued; it is left as it was and nothing reads it.
+		`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, entity TEXT,
+			record_id TEXT, version INTEGER, actor TEXT, at TEXT NOT NULL, body TEXT)`,
+		`CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, at TEXT NOT NULL) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL,
+			token INTEGER NOT NULL) WITHOUT ROWID`,
 		`CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`,
 	}
 	for _, q := range stmts {
@@ -219,6 +229,9 @@ func (s *Store) Close() error {
 	<-s.ckEnd
 	return errors.Join(s.r.Close(), s.ck.Close(), s.w.Close())
 }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
 
 // Ping checks that the file is readable.
 func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }

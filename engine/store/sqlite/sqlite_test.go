@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -26,7 +27,16 @@ func open(t *testing.T) store.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, open, storetest.Capabilities{})
+	storetest.Run(t, open, storetest.Capabilities{Reopen: func(t *testing.T, s store.Store) store.Store {
+		// A second Store on the file: another process, as far as SQLite
+		// can tell (its own writer and connections).
+		o, err := sqlite.Open(context.Background(), s.(*sqlite.Store).Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { o.Close() })
+		return o
+	}})
 }
 
 // FuzzTranslate: the SQL text never depends on a value, only on its
@@ -98,5 +108,54 @@ func TestGroupCommit(t *testing.T) {
 	aud, _ := s.ListAudit(ctx, store.AuditQuery{Limit: 1000})
 	if failed != 50 || count != 150 || len(evs) != 150 || len(aud) != 150 {
 		t.Fatalf("failed %d (want 50), records %d, events %d, audit %d (want 150 each)", failed, count, len(evs), len(aud))
+	}
+}
+
+// TestAtomicRunsOnce: a unit of work's function runs once, however the
+// writes around it fare. A group-commit batch that fails runs its writes
+// again one by one, which a unit's function (with effects of its own) must
+// not see: units commit in a transaction of their own.
+func TestAtomicRunsOnce(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	taken := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, Data: map[string]any{"name": "x", "email": "taken@example.com"}}
+	if err := s.Insert(ctx, "deal", taken, store.Sides{}); err != nil {
+		t.Fatal(err)
+	}
+	const units = 40
+	var runs [units]atomic.Int32
+	var wg sync.WaitGroup
+	for i := range units {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			// Fails on the unique email: its batch runs again.
+			r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, Data: map[string]any{"name": "dup", "email": "taken@example.com"}}
+			_ = s.Insert(ctx, "deal", r, store.Sides{})
+		}()
+		go func() {
+			defer wg.Done()
+			err := s.Atomic(ctx, func(tx store.Tx) error {
+				runs[i].Add(1)
+				r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, Data: map[string]any{"name": fmt.Sprint("unit ", i)}}
+				return tx.Insert(ctx, "deal", r, store.Sides{})
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range units {
+		if n := runs[i].Load(); n != 1 {
+			t.Fatalf("unit %d ran %d times", i, n)
+		}
+	}
+	if n, _, _ := s.Count(ctx, "deal", nil, 1000); n != units+1 {
+		t.Fatalf("records: %d, want %d", n, units+1)
 	}
 }

@@ -15,6 +15,9 @@ type job struct {
 	ctx  context.Context
 	fn   func(*wtx) error
 	done chan error
+	// solo jobs (units of work) commit in a transaction of their own, so
+	// their fn runs exactly once: a failed batch runs its fns again.
+	solo bool
 }
 
 // wtx is a write transaction. The writes of a batch are mostly the same
@@ -72,9 +75,18 @@ const maxBatch = 64
 // errClosed answers writes after Close.
 var errClosed = errors.New("sqlite: store is closed")
 
-// tx runs fn in a write transaction, batched with other writers'.
+// tx runs fn in a write transaction, batched with other writers'. fn
+// may run twice (see commit).
 func (s *Store) tx(ctx context.Context, fn func(*wtx) error) error {
-	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return s.queue(ctx, &job{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// txSolo runs fn once, in a write transaction of its own.
+func (s *Store) txSolo(ctx context.Context, fn func(*wtx) error) error {
+	return s.queue(ctx, &job{ctx: ctx, fn: fn, done: make(chan error, 1), solo: true})
+}
+
+func (s *Store) queue(ctx context.Context, j *job) error {
 	s.closing.RLock()
 	if s.closed {
 		s.closing.RUnlock()
@@ -89,13 +101,27 @@ func (s *Store) tx(ctx context.Context, fn func(*wtx) error) error {
 // maxBatch) per transaction.
 func (s *Store) writer() {
 	defer close(s.writerEnd)
-	for first := range s.jobs {
+	var next *job // a solo job drained after a batch had begun
+	for {
+		first := next
+		next = nil
+		if first == nil {
+			j, ok := <-s.jobs
+			if !ok {
+				return
+			}
+			first = j
+		}
 		batch := []*job{first}
 	drain:
-		for len(batch) < maxBatch {
+		for !first.solo && len(batch) < maxBatch {
 			select {
 			case j, ok := <-s.jobs:
 				if !ok {
+					break drain
+				}
+				if j.solo {
+					next = j
 					break drain
 				}
 				batch = append(batch, j)

@@ -21,6 +21,14 @@ import (
 // multi-document transactions, for instance).
 type Capabilities struct {
 	NoTransactions string // reason, empty when transactions work
+	// Reopen opens a second Store on the database s uses, as a second
+	// node would (another process on the SQLite file, another client of
+	// the MongoDB database).
+	Reopen func(t *testing.T, s store.Store) store.Store
+	// FollowWrites is how many records each of the 16 writers of
+	// FollowWhileWriting creates (0: 300, 4,800 in all); a slow test
+	// server asks for fewer.
+	FollowWrites int
 }
 
 // Run runs the whole suite.
@@ -44,6 +52,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, caps Capabilities) {
 		{"AuditAndOutbox", testAuditOutbox},
 		{"FailedWriteWritesNoSides", testAtomic},
 		{"IndexesFollowMetadata", testIndexes},
+		{"OutboxContent", testOutboxContent},
+		{"FollowWhileWriting", testFollow},
+		{"Checkpoints", testCheckpoints},
+		{"PruneEvents", testPrune},
+		{"Leases", testLeases},
+		{"LeaseRace", testLeaseRace},
+		{"AtomicCommits", testAtomicCommits},
+		{"AtomicRollsBack", testAtomicRollsBack},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,6 +291,8 @@ func testFilterOps(t *testing.T, s store.Store, _ Capabilities) {
 		{"contains", c(store.OpContains, "name", S, "ar"), []string{"charlie"}},
 		{"contains is case-sensitive", c(store.OpContains, "name", S, "AR"), nil},
 		{"contains regex chars literally", c(store.OpContains, "name", S, ".*"), nil},
+		{"contains, ASCII case folded", c(store.OpContainsFold, "name", S, "AR"), []string{"charlie"}},
+		{"contains folded, regex chars literally", c(store.OpContainsFold, "name", S, "A.*"), nil},
 		{"starts with", c(store.OpStartsWith, "name", S, "br"), []string{"bravo"}},
 		{"ends with", c(store.OpEndsWith, "name", S, "ta"), []string{"delta"}},
 		{"has", c(store.OpHas, "tags", L, "east"), []string{"alpha", "bravo"}},
@@ -423,7 +441,7 @@ func testAggregate(t *testing.T, s store.Store, _ Capabilities) {
 
 func testUnsetField(t *testing.T, s store.Store, _ Capabilities) {
 	fx := fixture(t, s)
-	if err := s.UnsetField(ctx(), "deal", "qty"); err != nil {
+	if err := s.UnsetField(ctx(), "deal", "qty", store.Sides{}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.Get(ctx(), "deal", fx["bravo"].ID)
@@ -489,7 +507,7 @@ func sides(action, id string) store.Sides {
 	return store.Sides{
 		Audit: &store.AuditEntry{ID: store.NewID(), At: now, Actor: "u1", IP: "127.0.0.1", Action: action, Entity: "deal", RecordID: id,
 			Changes: map[string]any{"name": map[string]any{"to": "x"}}},
-		Event: &store.Event{ID: store.NewID(), Type: action, Entity: "deal", RecordID: id, Actor: "u1", At: now, Payload: map[string]any{"k": "v"}},
+		Event: &store.Event{ID: store.NewID(), Type: action, Entity: "deal", RecordID: id, Version: 1, Actor: "u1", At: now, Payload: map[string]any{"k": "v"}},
 	}
 }
 
@@ -525,7 +543,7 @@ func testAuditOutbox(t *testing.T, s store.Store, _ Capabilities) {
 	if err != nil || len(evs) != 2 || evs[0].Type != "record.created" || evs[1].Type != "record.updated" || evs[0].Payload["k"] != "v" {
 		t.Fatalf("events oldest first: %+v %v", evs, err)
 	}
-	rest, _ := s.Events(ctx(), evs[0].ID, 10)
+	rest, _ := s.Events(ctx(), evs[0].Cursor, 10)
 	if len(rest) != 1 || rest[0].ID != evs[1].ID {
 		t.Fatalf("events after: %+v", rest)
 	}

@@ -1,0 +1,77 @@
+package sqlite
+
+import (
+	"context"
+
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// Atomic runs fn as one job of the single writer, in a transaction of its
+// own: its writes commit together or not at all, and no other write
+// interleaves, so what fn reads through tx cannot change under it. fn
+// runs on the writer's goroutine and holds every other write back while it
+// runs; it must not call the Store's own writes (they would wait for the
+// writer it is holding).
+func (s *Store) Atomic(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.txSolo(ctx, func(w *wtx) error {
+		u := &unit{w: w}
+		if err := fn(u); err != nil {
+			return err
+		}
+		return u.failed // rolls the unit back even if fn carried on
+	})
+}
+
+// unit is a store.Tx over the writer's transaction.
+type unit struct {
+	w      *wtx
+	failed error
+}
+
+var _ store.Tx = (*unit)(nil)
+
+func (u *unit) run(ctx context.Context, w write, err error) error {
+	if err == nil {
+		if err = u.failed; err == nil {
+			err = w(ctx, u.w)
+		}
+	}
+	if err != nil && u.failed == nil {
+		u.failed = err
+	}
+	return err
+}
+
+func (u *unit) Insert(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
+	w, err := prepareInsert(entity, r, sd)
+	return u.run(ctx, w, err)
+}
+
+func (u *unit) Update(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
+	w, err := prepareUpdate(entity, r, sd)
+	return u.run(ctx, w, err)
+}
+
+func (u *unit) Delete(ctx context.Context, entity, id string, version int64, sd store.Sides) error {
+	w, err := prepareDelete(entity, id, version, sd)
+	return u.run(ctx, w, err)
+}
+
+func (u *unit) UnsetField(ctx context.Context, entity, field string, sd store.Sides) error {
+	w, err := prepareUnset(entity, field, sd)
+	return u.run(ctx, w, err)
+}
+
+func (u *unit) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error {
+	w, err := preparePutDoc(d, sd)
+	return u.run(ctx, w, err)
+}
+
+func (u *unit) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) error {
+	w, err := prepareDeleteDoc(kind, id, sd)
+	return u.run(ctx, w, err)
+}
+
+func (u *unit) Get(ctx context.Context, entity, id string) (*store.Record, error) {
+	return getRecord(ctx, u.w, entity, id)
+}

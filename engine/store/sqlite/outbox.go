@@ -1,0 +1,150 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/metadata"
+)
+
+// The outbox is the events table. Its seq is the rowid SQLite gives each
+// insert (one more than the largest), and the single writer commits one
+// transaction at a time, so a reader sees events appear in seq order and
+// never one below a seq it has already read. PruneEvents keeps the newest
+// event, so a seq is never given twice.
+
+// seqOf parses a cursor this store made; the zero cursor is 0.
+func seqOf(c store.Cursor) (int64, error) {
+	if c == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(string(c), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("sqlite: invalid outbox cursor %q", c)
+	}
+	return n, nil
+}
+
+func cursorOf(seq int64) store.Cursor { return store.Cursor(strconv.FormatInt(seq, 10)) }
+
+func (s *Store) Events(ctx context.Context, after store.Cursor, limit int) ([]*store.Event, error) {
+	seq, err := seqOf(after)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, id, type, entity, record_id, version, actor, at, body FROM events
+		WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Event
+	for rows.Next() {
+		var e store.Event
+		var n int64
+		var at string
+		var entity, recID, actor, body sql.NullString
+		var version sql.NullInt64
+		if err := rows.Scan(&n, &e.ID, &e.Type, &entity, &recID, &version, &actor, &at, &body); err != nil {
+			return nil, err
+		}
+		e.Cursor = cursorOf(n)
+		e.At, _ = time.Parse(metadata.DateTimeLayout, at)
+		e.Entity, e.RecordID, e.Actor, e.Version = entity.String, recID.String, actor.String, version.Int64
+		if err := store.UnmarshalEventBody([]byte(body.String), &e); err != nil {
+			return nil, fmt.Errorf("sqlite: event %d: %w", n, err)
+		}
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) SaveCheckpoint(ctx context.Context, consumer string, c store.Cursor) error {
+	seq, err := seqOf(c)
+	if err != nil {
+		return err
+	}
+	if consumer == "" {
+		return errors.New("sqlite: checkpoint without a consumer name")
+	}
+	return s.tx(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO checkpoints (consumer, seq, at) VALUES (?,?,?)
+			ON CONFLICT(consumer) DO UPDATE SET seq = excluded.seq, at = excluded.at`, consumer, seq, ts(time.Now()))
+		return err
+	})
+}
+
+func (s *Store) Checkpoint(ctx context.Context, consumer string) (store.Cursor, error) {
+	var seq int64
+	err := s.r.QueryRowContext(ctx, `SELECT seq FROM checkpoints WHERE consumer = ?`, consumer).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return cursorOf(seq), nil
+}
+
+func (s *Store) DeleteCheckpoint(ctx context.Context, consumer string) error {
+	return s.tx(ctx, func(tx *wtx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM checkpoints WHERE consumer = ?`, consumer)
+		return err
+	})
+}
+
+// PruneEvents deletes one bounded batch, in one write of the single
+// writer, so a large backlog never holds other writes for long: the
+// caller loops while batches come back full. It deletes from the front
+// only, the events before the first that is too young, so it reads no more
+// than limit rows whatever the outbox holds.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	cut := ts(before)
+	var n int64
+	err := s.tx(ctx, func(tx *wtx) error {
+		// Below every checkpoint (none: no bound) and below the newest
+		// event.
+		rows, err := tx.QueryContext(ctx, `SELECT seq, at FROM events
+			WHERE seq < (SELECT max(seq) FROM events)
+				AND seq <= coalesce((SELECT min(seq) FROM checkpoints), 9223372036854775807)
+			ORDER BY seq LIMIT ?`, limit)
+		if err != nil {
+			return err
+		}
+		last := int64(-1)
+		for rows.Next() {
+			var seq int64
+			var at string
+			if err := rows.Scan(&seq, &at); err != nil {
+				rows.Close()
+				return err
+			}
+			if at >= cut {
+				break
+			}
+			last = seq
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || last < 0 {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq <= ?`, last)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
