@@ -47,6 +47,7 @@ export interface BulkResult {
   id: string;
   status: number;
   errors?: { field: string; code: string; message: string }[];
+  detail?: string;
 }
 
 export const bulk = (entity: string, body: { action: 'update' | 'delete'; ids: string[]; values?: Record<string, unknown> }) =>
