@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -173,4 +174,58 @@ func TestBulk(t *testing.T) {
 		choose(`[data-test=bulk-dialog] select`, "code"), typeInto(`#bulk-value`, "SAME"), click(`[data-test=bulk-run]`),
 		waitText(`[data-test=bulk-dialog] [role=status]`, "1 done, 2 failed"), waitText(`[data-test=bulk-report]`, "Another record already has this value"))
 	b.step("bulk-report")
+}
+
+// TestAdminPages: invite a user into a team, build a team tree, give a
+// role a row rule (checked live), read the audit log and explain access.
+func TestAdminPages(t *testing.T) {
+	needBrowser(t)
+	j := startJimu(t)
+	admin := j.token(t, adminEmail, adminPassword)
+	dealEntity(t, j, admin)
+	b := newBrowser(t, 1280, 900)
+	b.signIn(j.base, adminEmail, adminPassword)
+
+	b.run(nav(j.base+"/admin/teams"), typeInto(`[data-test=team-name]`, "Sales"), click(`[data-test=team-create]`),
+		waitText(`[data-test=team-tree]`, "Sales"))
+	b.run(typeInto(`[data-test=team-name]`, "East"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		// the parent is the team named Sales
+		_, err := chromedp.Evaluate[bool](`(() => { const s = document.querySelectorAll('form.card select')[0];
+		  const o = [...s.options].find(o => o.textContent === 'Sales'); s.value = o.value; s.dispatchEvent(new Event('change', {bubbles: true})); return true })()`)(ctx, tg)
+		return err
+	}), click(`[data-test=team-create]`), waitText(`[data-test=team-tree]`, "East"))
+	if indent := eval[string](b, `[...document.querySelectorAll('[data-test=team-tree] li')].find(li => li.innerText.includes('East')).style.paddingLeft`); indent == "" || indent == "0rem" {
+		t.Errorf("East is not shown under Sales (indent %q)", indent)
+	}
+	b.step("team-tree")
+
+	b.run(nav(j.base+"/admin/users"), click(`[data-test=invite-user]`), typeInto(`[data-test=user-name]`, "Rita Rep"),
+		typeInto(`[data-test=user-email]`, "rita@example.com"), typeInto(`[data-test=user-password]`, "short"),
+		click(`[data-test=user-create]`), visible(`dialog .field-error`))
+	b.step("invite-refused")
+	b.run(typeInto(`[data-test=user-password]`, "a long enough password"), click(`[data-test=user-create]`),
+		waitText(`[data-test=users-table]`, "rita@example.com"))
+	b.step("users")
+
+	b.run(nav(j.base+"/admin/roles/sales_rep"), visible(`[data-test=role-matrix]`), visible(`[data-test="rule-*-read"]`),
+		typeInto(`[data-test="rule-*-read"]`, "owner =="), visible(`[data-test=expression-error]`))
+	b.step("row-rule-checked")
+	b.run(typeInto(`[data-test="rule-*-read"]`, "owner == user.id or true"), waitText(`[data-test=role-matrix]`, "The expression is valid"),
+		click(`[data-test=role-save]`), waitText(`main [role=status]`, "Saved"))
+	if m := j.call(t, admin, "GET", "/api/v1/roles/sales_rep", nil, 200); fmt.Sprint(m["entities"].(map[string]any)["*"].(map[string]any)["read"]) != "owner == user.id or true" {
+		t.Errorf("the saved role reads %v", m["entities"])
+	}
+	b.step("role-saved")
+
+	b.run(nav(j.base+"/admin/audit?action=role.put"), waitText(`[data-test=audit-table]`, "role.put"))
+	b.step("audit")
+	rita := ""
+	for _, u := range j.call(t, admin, "GET", "/api/v1/users", nil, 200)["items"].([]any) {
+		if u.(map[string]any)["email"] == "rita@example.com" {
+			rita = u.(map[string]any)["id"].(string)
+		}
+	}
+	b.run(nav(j.base+"/admin/explain?user="+rita), choose(`[data-test=explain-user]`, rita), click(`[data-test=explain-run]`),
+		waitText(`[data-test=explanation]`, "sales_rep"), waitText(`[data-test=explanation]`, "owner == user.id or true"))
+	b.step("explain")
 }
