@@ -166,6 +166,11 @@ type browser struct {
 	probs []string
 }
 
+var (
+	browsersMu sync.Mutex
+	browsers   = map[string]int{} // browsers started per test
+)
+
 // Action is one browser step that returns nothing.
 type Action = chromedp.Action[chromedp.Void]
 
@@ -191,6 +196,12 @@ func newBrowser(t *testing.T, w, h int64) *browser {
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelC(); cancelA() })
 	name := regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(t.Name(), "_")
+	browsersMu.Lock()
+	browsers[t.Name()]++
+	if n := browsers[t.Name()]; n > 1 {
+		name += fmt.Sprintf("-%d", n) // a second browser in one test keeps its own screenshots
+	}
+	browsersMu.Unlock()
 	dir := filepath.Join("..", "..", ".cache", "e2e", name)
 	_ = os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
