@@ -7,6 +7,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // dealEntity is the entity the people tests work on, made through the API.
@@ -228,4 +229,51 @@ func TestAdminPages(t *testing.T) {
 	b.run(nav(j.base+"/admin/explain?user="+rita), choose(`[data-test=explain-user]`, rita), click(`[data-test=explain-run]`),
 		waitText(`[data-test=explanation]`, "sales_rep"), waitText(`[data-test=explanation]`, "owner == user.id or true"))
 	b.step("explain")
+}
+
+// TestRelatedAndSections: a record page lists the records of other
+// entities that link to it, each list with its add button (the link
+// filled in); fields sit in their sections; a lookup is picked by title;
+// a board is saved as a view; Escape closes a dialog.
+func TestRelatedAndSections(t *testing.T) {
+	needBrowser(t)
+	j := startJimu(t)
+	admin := j.token(t, adminEmail, adminPassword)
+	dealEntity(t, j, admin)
+	j.call(t, admin, "POST", "/api/v1/meta/entities", map[string]any{
+		"name": "contact", "label": map[string]any{"en": "Contact", "zh-CN": "联系人"}, "ownership": true,
+		"fields": []map[string]any{
+			{"name": "name", "type": "text", "required": true},
+			{"name": "deal", "type": "lookup", "target": "deal"},
+			{"name": "city", "type": "text", "section": "Address"},
+		}}, 201)
+	acme := j.call(t, admin, "POST", "/api/v1/records/deal", map[string]any{"name": "Acme", "stage": "lead"}, 201)["id"].(string)
+	j.call(t, admin, "POST", "/api/v1/records/deal", map[string]any{"name": "Globex", "stage": "won"}, 201)
+
+	b := newBrowser(t, 1280, 900)
+	b.signIn(j.base, adminEmail, adminPassword)
+	b.run(nav(j.base+"/e/deal/"+acme), visible(`[data-test=related-contact]`), click(`[data-test=related-contact] a.button`),
+		visible(`[data-test=new-form]`), waitText(`[data-field=deal]`, "Acme"), typeInto(`#n-name`, "Ann Buyer"),
+		typeInto(`#n-city`, "Hangzhou"), click(`[data-test=create-record]`), waitText(`[data-test=related-contact]`, "Ann Buyer"))
+	b.step("related-list")
+	b.run(click(`[data-test=related-contact] li a`), waitText(`[data-test=record-title]`, "Ann Buyer"),
+		waitText(`main section.card h2`, "Address"), waitText(`[data-field=deal]`, "Acme"))
+	b.step("sections-and-lookup")
+	// The lookup picked by title.
+	b.run(click(`[data-test=edit-deal]`), typeInto(`[data-field=deal] [data-test=lookup-search]`, "Glo"),
+		waitJS(`(() => { const b = [...document.querySelectorAll('[data-field=deal] .hits button')]; return b.length === 1 && b[0].textContent === 'Globex' })()`),
+		click(`[data-field=deal] .hits button`), click(`[data-test=save-field]`), waitText(`[data-field=deal] .value`, "Globex"))
+	b.step("lookup-picked")
+
+	// A board saved as a view, and the dialog closed with Escape.
+	b.run(nav(j.base+"/e/deal"), click(`[data-test=show-board]`), visible(`[data-test=board]`), click(`[data-test=save-view]`),
+		visible(`[data-test=save-view-dialog]`), typeInto(`[data-test=view-name]`, "Pipeline"), click(`[data-test=view-save]`),
+		gone(`[data-test=save-view-dialog]`))
+	views := j.call(t, admin, "GET", "/api/v1/views?entity=deal", nil, 200)["items"].([]any)
+	if len(views) != 1 || views[0].(map[string]any)["kind"] != "kanban" || views[0].(map[string]any)["group_by"] != "stage" {
+		t.Errorf("saved views: %v, want one kanban by stage", views)
+	}
+	b.run(click(`[data-test=save-view]`), visible(`[data-test=save-view-dialog]`),
+		chromedp.KeyEvent(kb.Escape), gone(`[data-test=save-view-dialog]`))
+	b.step("board-view")
 }
