@@ -17,10 +17,11 @@ build: ui
 run: build
 	./bin/jimu serve
 
-## test: every test — formatting, vet, unit and API tests on SQLite, the
-## store conformance suite on a MongoDB-wire server (FerretDB, built by the
-## test harness), short fuzz runs, and govulncheck against an offline DB.
-test: ui fmt-check vet test-go fuzz vuln
+## test: every test — the web app built and type-checked, formatting, vet,
+## unit, API and browser tests on SQLite, the store conformance suite on a
+## MongoDB-wire server (FerretDB, built by the test harness), short fuzz
+## runs, and govulncheck against an offline DB.
+test: ui ui-check fmt-check vet test-go fuzz vuln
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \

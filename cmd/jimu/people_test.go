@@ -63,6 +63,10 @@ func TestPhone(t *testing.T) {
 	}
 	noSideways("record")
 	b.step("record-stacked")
+	b.run(choose(`[data-test=language]`, "zh-CN"), waitText(`[data-test=timeline] h2`, "时间线"), nav(j.base+"/e/deal"),
+		waitText(`[data-test=count]`, "共 3 条"))
+	noSideways("list in Chinese")
+	b.step("list-chinese")
 }
 
 // TestSalesRep: a rep sees only their own records, and another's record

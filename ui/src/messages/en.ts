@@ -92,6 +92,7 @@ const en = {
   "designer.add_option": "Add option",
   "designer.color": "Colour",
   "designer.convert": "Convert the records",
+  "designer.count_unknown": "The records holding a value cannot be counted once the field is deleted.",
   "designer.counting": "Counting the records that hold a value…",
   "designer.currency": "Currency (ISO code)",
   "designer.default": "Default",

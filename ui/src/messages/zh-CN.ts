@@ -94,6 +94,7 @@ const zhCN: Record<keyof typeof en, string> = {
   "designer.add_option": "添加选项",
   "designer.color": "颜色",
   "designer.convert": "转换记录",
+  "designer.count_unknown": "字段删除后，无法统计有值的记录数。",
   "designer.counting": "正在统计有值的记录…",
   "designer.currency": "货币（ISO 代码）",
   "designer.default": "默认值",
