@@ -144,11 +144,21 @@ func TestJourney(t *testing.T) {
 	b.run(typeInto(`[data-test=note-body]`, "Called the buyer"), click(`[data-test=activity-add]`),
 		waitText(`[data-test=timeline] li[data-kind=note]`, "Called the buyer"),
 		click(`[data-test=tab-task]`), typeInto(`[data-test=task-title]`, "Send the offer"), click(`[data-test=activity-add]`),
-		waitText(`[data-test=timeline] li[data-kind=task]`, "Send the offer"))
-	b.step("note-and-task")
+		waitText(`[data-test=timeline] li[data-kind=task]`, "Send the offer"),
+		click(`[data-test=tab-activity]`), typeInto(`[data-test=activity-subject]`, "Intro call"), click(`[data-test=activity-add]`),
+		waitText(`[data-test=timeline] li[data-kind=activity]`, "Intro call"))
+	if kinds := eval[[]string](b, `[...document.querySelectorAll('[data-test=timeline] li[data-kind]')].map(li => li.dataset.kind)`); len(kinds) < 6 ||
+		kinds[0] != "activity" || kinds[1] != "task" || kinds[2] != "note" || kinds[3] != "change" {
+		t.Errorf("timeline order %v, want the call, the task, the note, then the changes (newest first)", kinds)
+	}
+	b.step("note-task-call")
 	b.run(click(`a[href="/"]`), waitText(`[data-test=my-tasks]`, "Send the offer"))
 	b.step("home-tasks")
-	b.run(click(`[data-test=my-tasks] a`), waitText(`[data-test=record-title]`, "Acme"))
+	b.run(click(`[data-test=my-tasks] li input[type=checkbox]`), waitText(`[data-test=my-tasks]`, "No open tasks"))
+	if tasks := j.call(t, admin, "GET", "/api/v1/tasks/mine", nil, 200)["items"].([]any); len(tasks) != 0 {
+		t.Errorf("open tasks after marking done: %v", tasks)
+	}
+	b.run(nav(j.base+"/e/deal/"+acme), waitText(`[data-test=record-title]`, "Acme"))
 
 	// 中文: the same page in Chinese.
 	b.run(choose(`[data-test=language]`, "zh-CN"), waitText(`[data-test=timeline] h2`, "时间线"), waitText(`nav.side`, "首页"),
