@@ -300,6 +300,9 @@ func (b *browser) step(name string) {
 
 func (b *browser) shot(name string) {
 	b.n++
+	// From the top: a full-page capture of a scrolled page draws the
+	// sticky header in the middle.
+	_, _ = chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.scrollTo(0, 0), true`))
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)

@@ -221,6 +221,15 @@ func TestAdminPages(t *testing.T) {
 		t.Errorf("the saved role reads %v", m["entities"])
 	}
 	b.step("role-saved")
+	// A grant for one entity, with a field hidden from the role.
+	b.run(choose(`[data-test=add-grant]`, "deal"), click(`[data-test=add-grant-button]`), visible(`[data-test=fperm-deal-amount]`),
+		choose(`[data-test=perm-deal-read]`, "yes"), choose(`[data-test=fperm-deal-amount]`, "hidden"),
+		click(`[data-test=role-save]`), waitText(`main [role=status]`, "Saved"))
+	grant := j.call(t, admin, "GET", "/api/v1/roles/sales_rep", nil, 200)["entities"].(map[string]any)["deal"].(map[string]any)
+	if grant["read"] != true || fmt.Sprint(grant["fields"]) != "map[amount:hidden]" {
+		t.Errorf("the deal grant reads %v", grant)
+	}
+	b.step("field-permission")
 
 	b.run(nav(j.base+"/admin/audit?action=role.put"), waitText(`[data-test=audit-table]`, "role.put"))
 	b.step("audit")
