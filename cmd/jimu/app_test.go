@@ -44,6 +44,16 @@ func TestSignIn(t *testing.T) {
 		typeInto(`input[name=email]`, adminEmail), typeInto(`input[name=password]`, adminPassword),
 		click(`[data-test=sign-in]`), waitText(`h1`, "Settings"))
 	b.step("back-to-settings")
+
+	// The person's own password: a wrong current one is named, then changed.
+	b.run(typeInto(`[data-test=current-password]`, "not my password"), typeInto(`[data-test=new-password]`, "a new long enough password"),
+		typeInto(`[data-test=repeat-password]`, "a new long enough password"), click(`[data-test=change-password]`),
+		waitText(`[data-test=password-form] .field-error`, "Wrong password"))
+	b.step("wrong-current-password")
+	b.run(typeInto(`[data-test=current-password]`, adminPassword), click(`[data-test=change-password]`),
+		waitText(`[data-test=password-form] [role=status]`, "Password changed"))
+	b.step("password-changed")
+	j.token(t, adminEmail, "a new long enough password")
 }
 
 // TestAppServing: what the server answers for the app's files, its routes

@@ -38,6 +38,8 @@ const codes: Record<string, MessageKey> = {
 /** message is one error in words; rule errors keep the admin's own message. */
 export function message(e: FieldError): string {
   if (e.code === 'rule') return e.message;
+  if (e.field === 'current_password' && e.code === 'invalid') return t('err.wrong_password');
+  if ((e.field === 'code' || e.field === 'recovery_code') && e.code === 'invalid') return t('err.wrong_code');
   const k = codes[e.code];
   if (!k) return e.message;
   return t(k, { detail: e.message });

@@ -188,6 +188,8 @@ const en = {
   "err.unknown_role": "Unknown role.",
   "err.unknown_team": "Unknown team.",
   "err.unknown_user": "Unknown user.",
+  "err.wrong_code": "Wrong, expired or already used code.",
+  "err.wrong_password": "Wrong password.",
   "explain.admin": "An admin role grants everything.",
   "explain.by_role": "role {role} (grant {grant})",
   "explain.matches": "matches",

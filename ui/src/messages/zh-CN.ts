@@ -190,6 +190,8 @@ const zhCN: Record<keyof typeof en, string> = {
   "err.unknown_role": "未知角色。",
   "err.unknown_team": "未知团队。",
   "err.unknown_user": "未知用户。",
+  "err.wrong_code": "验证码错误、已过期或已使用。",
+  "err.wrong_password": "密码错误。",
   "explain.admin": "管理员角色拥有全部权限。",
   "explain.by_role": "角色 {role}（授权 {grant}）",
   "explain.matches": "符合",
