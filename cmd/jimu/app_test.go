@@ -121,3 +121,24 @@ func TestAppServing(t *testing.T) {
 }
 
 var regexpAssets = regexp.MustCompile(`(?:src|href)="(/assets/[^"]+)"`)
+
+// TestFirstStart: on an empty store Jimu prints a one-time link; the page
+// it opens creates the first admin and signs them in.
+func TestFirstStart(t *testing.T) {
+	needBrowser(t)
+	j, logs := startJimuAs(t, "", "")
+	m := regexp.MustCompile(`/setup\?token=(\S+)`).FindStringSubmatch(logs.String())
+	if m == nil {
+		t.Fatalf("no setup link in the log:\n%s", logs.String())
+	}
+	b := newBrowser(t, 1280, 860)
+	b.run(nav(j.base+"/setup?token="+m[1]), visible(`[data-test=setup]`))
+	b.step("setup")
+	b.run(typeInto(`[data-test=setup] input[autocomplete=name]`, "First Admin"), typeInto(`[data-test=setup] input[type=email]`, "first@example.com"),
+		typeInto(`[data-test=setup] input[type=password]`, "short"), click(`[data-test=setup] button[type=submit]`),
+		visible(`[data-test=setup] .field-error`))
+	b.step("setup-refused")
+	b.run(typeInto(`[data-test=setup] input[type=password]`, "a long enough password"), click(`[data-test=setup] button[type=submit]`),
+		visible(`[data-test=sign-out]`), waitText(`h1`, "First Admin"), visible(`a[href="/designer"]`))
+	b.step("first-admin-in")
+}

@@ -68,8 +68,16 @@ type jimu struct {
 // admin from the environment, as `jimu serve` does.
 func startJimu(t *testing.T) *jimu {
 	t.Helper()
-	t.Setenv("JIMU_ADMIN_EMAIL", adminEmail)
-	t.Setenv("JIMU_ADMIN_PASSWORD", adminPassword)
+	j, _ := startJimuAs(t, adminEmail, adminPassword)
+	return j
+}
+
+// startJimuAs starts Jimu with the first admin from the environment (none
+// when email is empty) and returns its log too.
+func startJimuAs(t *testing.T, email, password string) (*jimu, *syncBuffer) {
+	t.Helper()
+	t.Setenv("JIMU_ADMIN_EMAIL", email)
+	t.Setenv("JIMU_ADMIN_PASSWORD", password)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
@@ -95,7 +103,7 @@ func startJimu(t *testing.T) *jimu {
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &jimu{base: "http://" + addr.String(), http: &http.Client{Timeout: 30 * time.Second}}
+	return &jimu{base: "http://" + addr.String(), http: &http.Client{Timeout: 30 * time.Second}}, &logs
 }
 
 type syncBuffer struct {

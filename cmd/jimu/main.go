@@ -352,10 +352,11 @@ func firstAdmin(ctx context.Context, au *auth.Service, log *slog.Logger, w io.Wr
 		return err
 	}
 	log.Warn("no users yet: create the first admin with the one-time setup command printed below (valid 24 hours)")
-	fmt.Fprintf(w, "\n  Jimu has no users yet. Create the first admin (this token works once, for 24 hours):\n\n"+
+	fmt.Fprintf(w, "\n  Jimu has no users yet. Create the first admin (this token works once, for 24 hours) in the browser:\n\n"+
+		"  http://%s/setup?token=%s\n\n  or with curl:\n\n"+
 		"  curl -X POST http://%s/api/v1/setup -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"token\":\"%s\",\"email\":\"you@example.com\",\"name\":\"Admin\",\"password\":\"choose-a-long-password\"}'\n\n"+
-		"  or restart with JIMU_ADMIN_EMAIL and JIMU_ADMIN_PASSWORD set, or run: jimu admin create --email … --password …\n\n", addr, token)
+		"  or restart with JIMU_ADMIN_EMAIL and JIMU_ADMIN_PASSWORD set, or run: jimu admin create --email … --password …\n\n", addr, token, addr, token)
 	return nil
 }
 
