@@ -67,6 +67,18 @@ func TestPhone(t *testing.T) {
 		waitText(`[data-test=count]`, "共 3 条"))
 	noSideways("list in Chinese")
 	b.step("list-chinese")
+	b.run(click(`[data-test=show-board]`), visible(`[data-test=board] article`))
+	noSideways("board")
+	b.step("board")
+	b.run(nav(j.base+"/designer/deal"), visible(`[data-test=fields-table]`))
+	noSideways("designer")
+	b.step("designer")
+	b.run(click(`[data-test=edit-field-stage]`), visible(`[data-test=field-editor]`))
+	noSideways("field editor")
+	b.step("field-editor")
+	b.run(nav(j.base+"/admin/roles/sales_rep"), visible(`[data-test=role-matrix]`))
+	noSideways("role editor")
+	b.step("role-editor")
 }
 
 // TestSalesRep: a rep sees only their own records, and another's record
