@@ -1,38 +1,19 @@
 package forms_test
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/server/servertest"
 	"github.com/jimu-crm/jimu/engine/store"
-	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/mongo/mongotest"
-	"github.com/jimu-crm/jimu/engine/store/sqlite"
 	"github.com/jimu-crm/jimu/forms"
 )
 
 func TestMain(m *testing.M) { mongotest.Main(m) }
 
-var stores = map[string]func(t *testing.T) store.Store{
-	"sqlite": func(t *testing.T) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jimu.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	},
-	"mongo": func(t *testing.T) store.Store {
-		st, err := mongo.Open(context.Background(), mongotest.URI(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	},
-}
+var stores = servertest.Stores
 
 // start serves Jimu with the forms module.
 func start(t *testing.T, st store.Store) *servertest.Env {

@@ -10,7 +10,6 @@ import (
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/server/servertest"
 	"github.com/jimu-crm/jimu/engine/store"
-	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/mongo/mongotest"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
 )
@@ -36,24 +35,8 @@ func start(t testing.TB) *env {
 	return startWith(t, st)
 }
 
-// stores opens each backend for tests that must hold on both: SQLite, and
-// MongoDB (FerretDB, or JIMU_TEST_MONGO_URI).
-var stores = map[string]func(t *testing.T) store.Store{
-	"sqlite": func(t *testing.T) store.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jimu.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	},
-	"mongo": func(t *testing.T) store.Store {
-		st, err := mongo.Open(context.Background(), mongotest.URI(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	},
-}
+// stores opens each backend for tests that must hold on both.
+var stores = servertest.Stores
 
 func TestMain(m *testing.M) { mongotest.Main(m) }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -19,6 +20,9 @@ import (
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/server"
 	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/engine/store/mongo"
+	"github.com/jimu-crm/jimu/engine/store/mongo/mongotest"
+	"github.com/jimu-crm/jimu/engine/store/sqlite"
 )
 
 // The admin every Env is signed in as; other users a test creates may use
@@ -199,4 +203,24 @@ func ProblemFields(t testing.TB, r *Response) map[string]string {
 		out[e.Field] = e.Code
 	}
 	return out
+}
+
+// Stores opens each backend for tests that must hold on both: SQLite in a
+// temporary directory, and MongoDB (FerretDB, or JIMU_TEST_MONGO_URI; a
+// test binary using it calls mongotest.Main from TestMain).
+var Stores = map[string]func(t *testing.T) store.Store{
+	"sqlite": func(t *testing.T) store.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jimu.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	},
+	"mongo": func(t *testing.T) store.Store {
+		st, err := mongo.Open(context.Background(), mongotest.URI(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	},
 }

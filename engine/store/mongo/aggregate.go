@@ -70,6 +70,7 @@ func parseAggregate(q store.AggregateQuery) ([]groupKey, []measure, error) {
 // pipeline's output keys.
 func keyName(i int) string     { return fmt.Sprintf("k%d", i) }
 func measureName(i int) string { return fmt.Sprintf("m%d", i) }
+func numbersName(i int) string { return fmt.Sprintf("n%d", i) }
 
 // pipeline builds the aggregation: $match, $group by the keys, the size of
 // each distinct set, $sort by the keys (nulls first, as on SQLite), $limit.
@@ -108,6 +109,11 @@ func pipeline(filter bson.D, keys []groupKey, ms []measure, limit int) mongo.Pip
 		case "count_distinct":
 			acc = bson.D{{Key: "$addToSet", Value: "$" + m.path}}
 			sizes = append(sizes, bson.E{Key: measureName(i), Value: bson.D{{Key: "$size", Value: "$" + measureName(i)}}})
+		case "sum":
+			acc = bson.D{{Key: "$sum", Value: "$" + m.path}}
+			// $sum is 0 over no numbers where SQL's sum is null; $avg is
+			// null exactly then, and marks the sum (aggregateServer).
+			group = append(group, bson.E{Key: numbersName(i), Value: bson.D{{Key: "$avg", Value: "$" + m.path}}})
 		default:
 			acc = bson.D{{Key: "$" + m.op, Value: "$" + m.path}}
 		}
@@ -187,9 +193,17 @@ func aggregateServer(ctx context.Context, coll *mongo.Collection, filter bson.D,
 				}
 			}
 		}
-		for i := range ms {
+		for i, m := range ms {
 			if row.Values[i], err = value(raw, measureName(i)); err != nil {
 				return nil, err
+			}
+			if m.op == "sum" {
+				// A sum over no numbers is null, as on SQLite.
+				if n, err := value(raw, numbersName(i)); err != nil {
+					return nil, err
+				} else if n == nil {
+					row.Values[i] = nil
+				}
 			}
 		}
 		rows = append(rows, row)
@@ -213,8 +227,8 @@ func value(raw bson.Raw, key string) (any, error) {
 // has neither $cond nor $substrBytes. The filter still runs on the server
 // and only the grouped and measured fields are read. This is for tests and
 // development against FerretDB; a MongoDB server always gets the pipeline.
-// Results follow MongoDB's: $sum ignores non-numbers and is 0 over none,
-// $avg/$min/$max ignore nulls and are null over none.
+// Results follow the pipeline's: sums ignore non-numbers and, like
+// $avg/$min/$max, are null over none (the pipeline marks an empty sum).
 func aggregateLocal(ctx context.Context, coll *mongo.Collection, filter bson.D, keys []groupKey, ms []measure, limit int) ([]store.AggregateRow, error) {
 	proj := bson.D{}
 	seen := map[string]bool{}
@@ -381,6 +395,9 @@ func (a *accumulator) result() any {
 			return nil
 		}
 		return a.fsum / float64(a.n)
+	}
+	if a.n == 0 {
+		return nil // a sum over no numbers, as SQL's
 	}
 	if a.float {
 		return a.fsum

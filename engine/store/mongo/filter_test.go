@@ -278,7 +278,7 @@ func TestPipeline(t *testing.T) {
 	want := `{"p":[{"$match":{}},` +
 		`{"$group":{"_id":{"k0":{"$ifNull":["$stage",null]},` +
 		`"k1":{"$cond":[{"$eq":[{"$type":"$close_date"},"string"]},{"$substrBytes":["$close_date",0,7]},null]}},` +
-		`"m0":{"$sum":1},"m1":{"$sum":"$amount"},"m2":{"$addToSet":"$owner"}}},` +
+		`"m0":{"$sum":1},"n1":{"$avg":"$amount"},"m1":{"$sum":"$amount"},"m2":{"$addToSet":"$owner"}}},` +
 		`{"$addFields":{"m2":{"$size":"$m2"}}},` +
 		`{"$sort":{"_id.k0":1,"_id.k1":1}},{"$limit":10}]}`
 	if got != want {
