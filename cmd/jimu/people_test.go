@@ -191,6 +191,13 @@ func TestBulk(t *testing.T) {
 		choose(`[data-test=bulk-dialog] select`, "code"), typeInto(`#bulk-value`, "SAME"), click(`[data-test=bulk-run]`),
 		waitText(`[data-test=bulk-dialog] [role=status]`, "1 done, 2 failed"), waitText(`[data-test=bulk-report]`, "Another record already has this value"))
 	b.step("bulk-report")
+
+	// The columns chosen stay for the entity in this browser.
+	b.run(click(`[data-test=bulk-dialog] .dialog-foot button`), gone(`[data-test=bulk-dialog]`),
+		click(`[data-test=columns]`), visible(`[data-test=columns-dialog]`), click(`[data-test=col-updated_at]`),
+		waitJS(`document.querySelector('[data-test=sort-updated_at]') !== null`), chromedp.KeyEvent(kb.Escape), gone(`[data-test=columns-dialog]`),
+		click(`a[href="/"]`), click(`nav.side a[data-entity=deal]`), visible(`[data-test=sort-updated_at]`))
+	b.step("columns-kept")
 }
 
 // TestAdminPages: invite a user into a team, build a team tree, give a
