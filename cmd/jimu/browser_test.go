@@ -172,6 +172,8 @@ type browser struct {
 	n     int
 	mu    sync.Mutex
 	probs []string
+	seen  chan string // check marks, as the console reader meets them
+	marks int
 }
 
 var (
@@ -222,10 +224,15 @@ func newBrowser(t *testing.T, w, h int64) *browser {
 		t.Fatalf("starting %s: %v", chromiumPath, err)
 	}
 	msgs := chromedp.Console(ctx)
+	b.seen = make(chan string, 16)
 	go func() {
 		for m, err := range msgs {
 			if err != nil {
 				return
+			}
+			if strings.HasPrefix(m.Text, checkMark) {
+				b.seen <- m.Text
+				continue
 			}
 			if m.IsException() || (m.Type == chromedp.ConsoleError && !expectedLogError(m)) {
 				b.problem(fmt.Sprintf("%s %s (%s:%d)", m.Type, m.Text, m.URL, m.Line))
@@ -286,9 +293,24 @@ func eval[T any](b *browser, js string) T {
 	return v
 }
 
+// checkMark starts the console message check() writes: once the reader
+// has seen it, it has seen every message the page wrote before (the
+// console stream keeps their order).
+const checkMark = "jimu-test-check "
+
 // check fails on exceptions, console errors and CSP violations so far.
 func (b *browser) check() {
 	b.t.Helper()
+	b.marks++
+	mark := fmt.Sprintf("%s%d", checkMark, b.marks)
+	eval[bool](b, fmt.Sprintf(`console.debug(%q), true`, mark))
+	for seen := ""; seen != mark; {
+		select {
+		case seen = <-b.seen:
+		case <-b.ctx.Done():
+			b.t.Fatalf("the browser ended before the console check: %v", b.ctx.Err())
+		}
+	}
 	csp := eval[[]string](b, `window.__csp || []`)
 	b.mu.Lock()
 	probs := append(append([]string(nil), b.probs...), csp...)

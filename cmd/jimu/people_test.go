@@ -309,3 +309,31 @@ func TestRelatedAndSections(t *testing.T) {
 		chromedp.KeyEvent(kb.Escape), gone(`[data-test=save-view-dialog]`))
 	b.step("board-view")
 }
+
+// TestDesignerExpressions: a formula checked live with the error at its
+// place, and a validation rule whose message then shows next to its field.
+func TestDesignerExpressions(t *testing.T) {
+	needBrowser(t)
+	j := startJimu(t)
+	admin := j.token(t, adminEmail, adminPassword)
+	dealEntity(t, j, admin)
+	b := newBrowser(t, 1280, 900)
+	b.signIn(j.base, adminEmail, adminPassword)
+	b.run(nav(j.base+"/designer/deal"), click(`[data-test=add-field]`), visible(`[data-test=field-editor]`),
+		typeInto(`[data-test=field-name]`, "double"), choose(`[data-test=field-type]`, "formula"),
+		typeInto(`[data-test=field-formula]`, "amount *"), visible(`[data-test=field-editor] [data-test=expression-error] mark`))
+	b.step("formula-error")
+	b.run(typeInto(`[data-test=field-formula]`, "amount * 2"), waitText(`[data-test=field-editor]`, "The expression is valid"),
+		click(`[data-test=field-save]`), gone(`[data-test=field-editor]`), visible(`[data-test=fields-table] tr[data-field=double]`))
+	b.run(click(`[data-test=add-rule]`), visible(`[data-test=rule-dialog]`), typeInto(`[data-test=rule-name]`, "big_enough"),
+		typeInto(`[data-test=rule-expression]`, "amount == nil or amount >= 10"), waitText(`[data-test=rule-dialog]`, "The expression is valid"),
+		typeInto(`[data-test=rule-message]`, "At least 10, please"), choose(`[data-test=rule-field]`, "amount"),
+		click(`[data-test=rule-save]`), gone(`[data-test=rule-dialog]`), waitText(`main`, "big_enough"))
+	b.step("rule-added")
+	b.run(nav(j.base+"/e/deal/new"), typeInto(`#n-name`, "Tiny"), typeInto(`#n-amount`, "3"), click(`[data-test=create-record]`),
+		waitText(`[data-field=amount] .field-error`, "At least 10, please"))
+	b.step("rule-message")
+	b.run(typeInto(`#n-amount`, "30"), click(`[data-test=create-record]`), waitText(`[data-test=record-title]`, "Tiny"),
+		waitText(`[data-field=double]`, "60"))
+	b.step("formula-value")
+}
