@@ -336,4 +336,9 @@ func TestDesignerExpressions(t *testing.T) {
 	b.run(typeInto(`#n-amount`, "30"), click(`[data-test=create-record]`), waitText(`[data-test=record-title]`, "Tiny"),
 		waitText(`[data-field=double]`, "60"))
 	b.step("formula-value")
+
+	// An entity with records cannot be deleted: the refusal is shown.
+	b.run(nav(j.base+"/designer/deal"), click(`[data-test=delete-entity]`), typeInto(`#drop-form input`, "deal"),
+		click(`[data-test=confirm-delete-entity]`), waitText(`#drop-form [role=alert]`, "still has records"))
+	b.step("entity-delete-refused")
 }
