@@ -343,7 +343,6 @@ const en = {
   "timeline.add_note": "Note",
   "timeline.add_task": "Task",
   "timeline.changed": "Changed",
-  "timeline.changes_only": "Only changes are shown: notes and tasks are not available on this server yet.",
   "timeline.created": "Created",
   "timeline.deleted": "Deleted",
   "timeline.empty": "Nothing yet.",

@@ -345,7 +345,6 @@ const zhCN: Record<keyof typeof en, string> = {
   "timeline.add_note": "备注",
   "timeline.add_task": "任务",
   "timeline.changed": "修改了",
-  "timeline.changes_only": "仅显示修改记录：此服务器暂不支持备注和任务。",
   "timeline.created": "创建了记录",
   "timeline.deleted": "删除了记录",
   "timeline.empty": "暂无内容。",
