@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,6 +48,8 @@ type Deps struct {
 	HSTS bool
 	// Modules add their routes (forms, workflows, dashboards).
 	Modules []Module
+	// UI is the workspace app served at / (app.go); nil serves none.
+	UI fs.FS
 }
 
 // Module is a feature that serves HTTP routes: public ones, answered
@@ -184,6 +187,7 @@ func (s *Server) routes() {
 	for _, m := range s.Modules {
 		m.Routes(a, api)
 	}
+	s.appRoutes()
 
 	a.Use(func(c *fiber.Ctx) error {
 		return problem.NotFound("no route for %s %s", c.Method(), c.Path())
