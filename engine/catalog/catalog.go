@@ -248,17 +248,21 @@ func (c *Catalog) AddField(ctx context.Context, p *identity.Principal, entity st
 // existing record or is refused with the records that would not convert.
 func (c *Catalog) UpdateField(ctx context.Context, p *identity.Principal, entity, name string, f *metadata.Field) (*Entity, error) {
 	return c.Change(ctx, p, entity, 0, "meta.field.update", func(e *metadata.Entity) error {
-		for i, old := range e.Fields {
-			if old.Name == name {
-				if f.Name != name {
-					return problem.Invalid(problem.FieldError{Field: "name", Code: "immutable", Message: "a field cannot be renamed"})
-				}
-				e.Fields[i] = f
-				return nil
-			}
-		}
-		return problem.NotFound("entity %s has no field %q", entity, name)
+		return replaceField(e, entity, name, f)
 	})
+}
+
+func replaceField(e *metadata.Entity, entity, name string, f *metadata.Field) error {
+	for i, old := range e.Fields {
+		if old.Name == name {
+			if f.Name != name {
+				return problem.Invalid(problem.FieldError{Field: "name", Code: "immutable", Message: "a field cannot be renamed"})
+			}
+			e.Fields[i] = f
+			return nil
+		}
+	}
+	return problem.NotFound("entity %s has no field %q", entity, name)
 }
 
 // DeleteField hides a field. Its data stays in the records until PurgeField.
