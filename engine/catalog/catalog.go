@@ -341,7 +341,10 @@ func (c *Catalog) Delete(ctx context.Context, p *identity.Principal, name string
 	for _, o := range c.List() {
 		for _, f := range o.LiveFields() {
 			if f.Type == "lookup" && f.Target == name && o.Name != name {
-				return problem.Conflict("entity %s is referenced by %s.%s", name, o.Name, f.Name)
+				pe := problem.Conflict("entity %s is referenced by %s.%s", name, o.Name, f.Name)
+				pe.Errors = []problem.FieldError{{Field: "name", Code: "referenced", Message: pe.Detail,
+					Params: map[string]any{"entity": o.Name, "field": f.Name}}}
+				return pe
 			}
 		}
 	}
@@ -350,7 +353,9 @@ func (c *Catalog) Delete(ctx context.Context, p *identity.Principal, name string
 		return err
 	}
 	if n > 0 {
-		return problem.Conflict("entity %s still has records; delete them first", name)
+		pe := problem.Conflict("entity %s still has records; delete them first", name)
+		pe.Errors = []problem.FieldError{{Field: "name", Code: "has_records", Message: pe.Detail}}
+		return pe
 	}
 	// The history goes with the definition: one created later under the
 	// name starts its own at version 1, which the old one's would shadow.
