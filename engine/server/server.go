@@ -142,6 +142,9 @@ func (s *Server) routes() {
 	api.Patch("/activities/:kind/:id", s.changeActivity)
 	api.Delete("/activities/:kind/:id", s.removeActivity)
 	api.Get("/tasks/mine", s.myTasks)
+	api.Get("/people", s.people)
+	api.Get("/recent", s.recent)
+	api.Post("/recent", s.noteRecent)
 
 	// Not api.Group("", requireAdmin): a Fiber group's handlers become
 	// middleware on its whole prefix, which would make every /api/v1 route
