@@ -47,6 +47,18 @@ type Deps struct {
 	HSTS bool
 	// Modules add their routes (forms, workflows, dashboards).
 	Modules []Module
+	// Forms turns ?form={id} on the records API into a write through that
+	// form (nil: refused). The forms module implements it.
+	Forms FormHooks
+}
+
+// FormHooks gives the records API the check of a write through a form:
+// the engine serves ?form={id} without importing the forms module.
+type FormHooks interface {
+	// WriteHook returns the hook that holds a write of entity to the
+	// form's rules for p, or the error to answer (an unknown form, a form
+	// of another entity).
+	WriteHook(ctx context.Context, p *identity.Principal, entity, form string) (records.Hook, error)
 }
 
 // Module is a feature that serves HTTP routes: public ones, answered
