@@ -275,7 +275,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err := firstAdmin(ctx, deps.Auth, log, stderr, cfg.http); err != nil {
 		return err
 	}
-	deps.Modules = modules(deps)
+	wire(&deps)
 	srv := server.New(deps)
 
 	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
@@ -305,9 +305,12 @@ func serve(args []string, stderr io.Writer) error {
 	return srv.Shutdown(sctx)
 }
 
-// modules are the feature modules every node serves beside the engine.
-func modules(d server.Deps) []server.Module {
-	return []server.Module{&forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)}}
+// wire adds the feature modules every node serves beside the engine; the
+// forms module also checks writes through a form on the records API.
+func wire(d *server.Deps) {
+	fm := forms.NewModule(*d)
+	d.Modules = []server.Module{fm}
+	d.Forms = fm
 }
 
 // firstAdmin makes sure an empty Jimu can be signed into: from
