@@ -170,11 +170,8 @@ func checkValue(c *checker, path string, e *catalog.Entity, def *metadata.Field,
 		c.add(path, "unknown_option", "%v is not an option of %s", v, def.Name)
 		return
 	}
-	for _, fe := range e.Validator.Validate(map[string]any{def.Name: nv}) {
-		if fe.Field == def.Name {
-			c.add(path, "invalid", "%s", fe.Message)
-			return
-		}
+	if _, fe := valueOf(e, def, nv); fe != nil {
+		c.add(path, "invalid", "%s", fe.Message)
 	}
 }
 

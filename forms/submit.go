@@ -81,13 +81,9 @@ func (s *Forms) Evaluate(ctx context.Context, p *identity.Principal, id string, 
 			delete(r.Data, name)
 			continue
 		}
-		nv, err := metadata.Normalize(def, values[name])
-		if err != nil {
-			fe := problem.FieldError{Field: name, Code: "invalid", Message: err.Error()}
-			if me, ok := err.(*metadata.FieldError); ok {
-				fe.Code, fe.Message = me.Code, me.Message
-			}
-			errs = append(errs, fe)
+		nv, fe := valueOf(e, def, values[name])
+		if fe != nil {
+			errs = append(errs, *fe)
 			continue
 		}
 		r.Data[name] = nv
@@ -167,4 +163,24 @@ func (s *Forms) Resubmit(ctx context.Context, p *identity.Principal, id, recordI
 	}
 	r, err := s.rec.UpdateWith(ctx, p, e.Name, recordID, body, expected, false, hook)
 	return r, e, err
+}
+
+// valueOf is a value as field def stores it, or why def cannot hold it:
+// the field type's normalisation, then the entity's JSON Schema for that
+// field alone.
+func valueOf(e *catalog.Entity, def *metadata.Field, v any) (any, *problem.FieldError) {
+	nv, err := metadata.Normalize(def, v)
+	if err != nil {
+		fe := &problem.FieldError{Field: def.Name, Code: "invalid", Message: err.Error()}
+		if me, ok := err.(*metadata.FieldError); ok {
+			fe.Code, fe.Message = me.Code, me.Message
+		}
+		return nil, fe
+	}
+	for _, ve := range e.Validator.Validate(map[string]any{def.Name: nv}) {
+		if ve.Field == def.Name {
+			return nil, &problem.FieldError{Field: def.Name, Code: ve.Code, Message: ve.Message}
+		}
+	}
+	return nv, nil
 }
