@@ -49,9 +49,7 @@ func (m *Module) embedForm(c *fiber.Ctx) error {
 	st, _ := m.Public.initial(f, e, "", nil)
 	var fields []pageField
 	for _, sec := range pageFields(f, e, st, locale, nil, nil, nil) {
-		for _, col := range sec.Cols {
-			fields = append(fields, col...)
-		}
+		fields = append(fields, sec.Fields...)
 	}
 	var b strings.Builder
 	if err := pages.ExecuteTemplate(&b, "snippet", snippetData{Action: url, Submit: textOr(f.SubmitLabel, nil, say(locale, "submit"), locale), Fields: fields}); err != nil {

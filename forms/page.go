@@ -29,10 +29,13 @@ type pageData struct {
 	T                                                               map[string]string
 }
 
+// pageSection is a section's fields in the form's order: one column on
+// a phone, the section's columns on a wider screen (a field placed in a
+// column keeps to it).
 type pageSection struct {
 	Label   string
 	Columns int
-	Cols    [][]pageField
+	Fields  []pageField
 }
 
 type pageChallenge struct {
@@ -44,7 +47,7 @@ type pageField struct {
 	Name, Label, Help, Placeholder, Input, Step, Value, Error, Describe, Autocomplete string
 	Choose, RequiredMark                                                              string
 	Required, ReadOnly, Checked                                                       bool
-	MaxLength                                                                         int
+	MaxLength, Col                                                                    int
 	Options                                                                           []pageOption
 }
 
@@ -93,8 +96,7 @@ func pageFields(f *Form, e *catalog.Entity, st *state, locale string, values map
 	var out []pageSection
 	for _, sec := range f.Sections {
 		cols := max(1, sec.Columns)
-		ps := pageSection{Label: sec.Label.In(locale), Columns: cols, Cols: make([][]pageField, cols)}
-		n := 0
+		ps := pageSection{Label: sec.Label.In(locale), Columns: cols}
 		for _, ff := range sec.Fields {
 			def := e.Field(ff.Field)
 			fs := st.fields[ff.Field]
@@ -133,14 +135,12 @@ func pageFields(f *Form, e *catalog.Entity, st *state, locale string, values map
 			case pf.Help != "":
 				pf.Describe = "h_" + def.Name
 			}
-			col := ff.Column
-			if col < 1 || col > cols {
-				col = n%cols + 1
+			if ff.Column > 1 && ff.Column <= cols || ff.Column == 1 && cols > 1 {
+				pf.Col = ff.Column
 			}
-			ps.Cols[col-1] = append(ps.Cols[col-1], pf)
-			n++
+			ps.Fields = append(ps.Fields, pf)
 		}
-		if n > 0 {
+		if len(ps.Fields) > 0 {
 			out = append(out, ps)
 		}
 	}

@@ -149,6 +149,15 @@ func (pb *Public) again(c *fiber.Ctx, status int, f *Form, e *catalog.Entity, lo
 		return fs != nil && fs.visible
 	}
 	byField, others := fieldErrors(err, locale, shown)
+	if alertKey == "code_token" || alertKey == "code_too_fast" {
+		// Nothing was checked yet: say already which required fields
+		// are empty, so the second send is the last.
+		for _, name := range st.order {
+			if fs := st.fields[name]; fs.visible && (fs.required || fs.entityRequired && !fs.readOnly) && empty(post.values[name]) {
+				byField[name] = say(locale, "e_required")
+			}
+		}
+	}
 	alert := say(locale, alertKey)
 	if alertKey == "fix" && len(others) > 0 {
 		alert += " " + strings.Join(others, " ")

@@ -301,6 +301,9 @@ func TestPublicForm(t *testing.T) {
 			if r.Status != 422 || !strings.Contains(string(r.Body), `value="plain@example.com"`) || !strings.Contains(string(r.Body), "send the form again") {
 				t.Fatalf("a post without a token: %d %s", r.Status, r.Body)
 			}
+			if r := postForm(v, "/f/contact-us", url.Values{"email": {"plain@example.com"}}); !strings.Contains(string(r.Body), `id="e_name"`) {
+				t.Fatalf("a post without a token and without a required field: %s", r.Body)
+			}
 			clk.advance(5 * time.Second)
 			r = postForm(v, "/f/contact-us", url.Values{"_t": {tokenOf(t, r.Body)}, "name": {"Plain"}, "email": {"plain@example.com"}})
 			if r.Status != 201 {
