@@ -3,9 +3,11 @@ package forms
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -244,10 +246,14 @@ func (m *Module) evaluate(c *fiber.Ctx) error {
 	if dec.More() {
 		return problem.BadRequest("body", "trailing_data", "the body holds data after the JSON object")
 	}
+	start := time.Now()
 	ev, err := m.Forms.Evaluate(c.UserContext(), who(c), c.Params("id"), in.Values, in.RecordID)
 	if err != nil {
 		return err
 	}
+	// The live preview's budget is the server's share of a keystroke's
+	// round trip: say what it was.
+	c.Set("Server-Timing", fmt.Sprintf("eval;dur=%.3f", float64(time.Since(start).Microseconds())/1000))
 	return c.JSON(ev)
 }
 

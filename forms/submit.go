@@ -104,7 +104,7 @@ func (s *Forms) Evaluate(ctx context.Context, p *identity.Principal, id string, 
 		}
 	}
 	ev := evaluate(c, e, access, records.Env(e, p, r)).evaluation()
-	ev.Errors = append(errs, ev.Errors...)
+	ev.Errors = append(append([]problem.FieldError{}, errs...), ev.Errors...)
 	if len(defaults) > 0 {
 		ev.Defaults = defaults
 	}

@@ -16,14 +16,14 @@ func TestMain(m *testing.M) { mongotest.Main(m) }
 var stores = servertest.Stores
 
 // start serves Jimu with the forms module as jimu serve wires it.
-func start(t *testing.T, st store.Store) *servertest.Env {
+func start(t testing.TB, st store.Store) *servertest.Env {
 	e, _ := startModule(t, st)
 	return e
 }
 
 // startModule is start, also returning the module (tests drive the
 // public pages' clock through it).
-func startModule(t *testing.T, st store.Store) (*servertest.Env, *forms.Module) {
+func startModule(t testing.TB, st store.Store) (*servertest.Env, *forms.Module) {
 	var m *forms.Module
 	e := servertest.Start(t, st, auth.Options{}, func(d *server.Deps) {
 		m = forms.NewModule(*d)
