@@ -240,6 +240,15 @@ func (s *Forms) checkPublication(ctx context.Context, c *checker, e *catalog.Ent
 		}
 		checkValue(c, path, e, def, v)
 	}
+	// A field every record needs must come from the visitor or the
+	// publication, or every submission would fail.
+	for _, def := range e.LiveFields() {
+		if def.Required && def.Default == nil && def.DefaultEx == "" && !metadata.IsReadOnly(def) && f.Field(def.Name) == nil {
+			if _, set := pub.Defaults[def.Name]; !set {
+				c.add(at+"defaults."+def.Name, "required", "%s requires %s: put it on the form or give it a default here", e.Name, def.Name)
+			}
+		}
+	}
 	if pub.RedirectURL != "" {
 		u, err := url.Parse(pub.RedirectURL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {

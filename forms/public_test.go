@@ -123,6 +123,13 @@ func TestPublicForm(t *testing.T) {
 					t.Errorf("publishing %v: %d %s", c.body, r.Status, r.Body)
 				}
 			}
+			noEmail := webLead("no_email")
+			noEmail["sections"].([]any)[0].(map[string]any)["fields"] = []any{map[string]any{"field": "name"}}
+			ne := createForm(t, admin, noEmail)
+			r0 := admin.Raw("POST", "/api/v1/meta/forms/"+ne.ID+"/publish", map[string]any{"slug": "no-email"})
+			if r0.Status != 422 || servertest.ProblemFields(t, r0)["defaults.email"] != "required" {
+				t.Errorf("publishing without a required field: %d %s", r0.Status, r0.Body)
+			}
 			withLookup := webLead("with_lookup")
 			withLookup["sections"].([]any)[0].(map[string]any)["fields"] = append(withLookup["sections"].([]any)[0].(map[string]any)["fields"].([]any),
 				map[string]any{"field": "account"})

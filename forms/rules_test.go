@@ -201,3 +201,43 @@ func TestSubmitRules(t *testing.T) {
 		})
 	}
 }
+
+// TestFormsInUse: whoever works with an entity's records reads its forms
+// as they may use them — without the fields their role hides and, unless
+// they design forms, without the publication.
+func TestFormsInUse(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			admin := start(t, open(t))
+			dealEntity(admin)
+			f := createForm(t, admin, visitReport())
+			admin.Do("PUT", "/api/v1/roles/sales_rep", map[string]any{"label": "Sales Rep", "entities": map[string]any{
+				"deal": map[string]any{"create": true, "read": "owner == user.id", "fields": map[string]any{"competitor": "hidden"}}}}, 200, nil)
+			admin.Do("POST", "/api/v1/users", map[string]any{"email": "rep@example.com", "password": servertest.AdminPassword, "roles": []string{"sales_rep"}}, 201, nil)
+			admin.Do("POST", "/api/v1/users", map[string]any{"email": "ro@example.com", "password": servertest.AdminPassword, "roles": []string{"read_only"}}, 201, nil)
+			admin.Do("PUT", "/api/v1/roles/read_only", map[string]any{"label": "Read-only", "entities": map[string]any{}}, 200, nil)
+			rep := admin.As("rep@example.com", servertest.AdminPassword)
+			var list struct {
+				Items []struct {
+					ID       string
+					Publish  any
+					Sections []struct{ Fields []struct{ Field string } }
+				}
+			}
+			rep.Do("GET", "/api/v1/forms?entity=deal", nil, 200, &list)
+			if len(list.Items) != 1 || list.Items[0].ID != f.ID || list.Items[0].Publish != nil {
+				t.Fatalf("the rep's forms: %+v", list.Items)
+			}
+			for _, fd := range list.Items[0].Sections[0].Fields {
+				if fd.Field == "competitor" {
+					t.Fatal("a field the rep's role hides is on their form")
+				}
+			}
+			rep.Do("GET", "/api/v1/forms/"+f.ID, nil, 200, nil)
+			ro := admin.As("ro@example.com", servertest.AdminPassword)
+			ro.Do("GET", "/api/v1/forms/"+f.ID, nil, 404, nil)
+			ro.Do("POST", "/api/v1/forms/"+f.ID+"/evaluate", map[string]any{"values": map[string]any{}}, 404, nil)
+			rep.Do("GET", "/api/v1/meta/forms/"+f.ID, nil, 403, nil)
+		})
+	}
+}
