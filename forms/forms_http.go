@@ -27,6 +27,7 @@ func (m *Module) formRoutes(api fiber.Router) {
 	api.Post("/meta/forms/:id/publish", m.publishForm)
 	api.Delete("/meta/forms/:id/publish", m.unpublishForm)
 	api.Get("/meta/forms/:id/embed", m.embedForm)
+	api.Put("/meta/form-choices/:entity", m.chooseForms)
 	// Forms in use: whoever may work with the entity's records.
 	api.Get("/forms", m.usableForms)
 	api.Get("/forms/:id", m.usableForm)
@@ -218,7 +219,15 @@ func (m *Module) usableForms(c *fiber.Ctx) error {
 			items = append(items, m.forUser(c, p, f))
 		}
 	}
-	return c.JSON(fiber.Map{"items": items})
+	out := fiber.Map{"items": items}
+	if entity := c.Query("entity"); entity != "" {
+		ch, err := m.Forms.Choice(ctx, entity)
+		if err != nil {
+			return err
+		}
+		out["chosen"] = fiber.Map{"new": ch.New, "record": ch.Record}
+	}
+	return c.JSON(out)
 }
 
 func (m *Module) usableForm(c *fiber.Ctx) error {
@@ -296,4 +305,24 @@ func (m *Module) resubmit(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderETag, strconv.Quote(strconv.FormatInt(r.Version, 10)))
 	return c.JSON(m.Forms.rec.Render(p, e, r, nil))
+}
+
+type choiceBody struct {
+	New    string `json:"new"`
+	Record string `json:"record"`
+}
+
+// chooseForms: PUT /api/v1/meta/form-choices/{entity} {"new": id, "record": id}.
+func (m *Module) chooseForms(c *fiber.Ctx) error {
+	var in choiceBody
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return problem.BadRequest("body", "malformed_json", "%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	ch, err := m.Forms.Choose(c.UserContext(), who(c), c.Params("entity"), Choice{New: in.New, Record: in.Record})
+	if err != nil {
+		return err
+	}
+	return c.JSON(ch)
 }

@@ -203,7 +203,7 @@ const pruneEvery = time.Hour
 func (pb *Public) maybePrune(ctx context.Context) {
 	now := pb.now().Unix()
 	last := pb.pruned.Load()
-	if now-last < int64(pruneEvery.Seconds()) || !pb.pruned.CompareAndSwap(last, now) {
+	if now-last < int64(pb.PruneEvery.Seconds()) || !pb.pruned.CompareAndSwap(last, now) {
 		return
 	}
 	go func() {

@@ -234,6 +234,19 @@ func TestFormsInUse(t *testing.T) {
 				}
 			}
 			rep.Do("GET", "/api/v1/forms/"+f.ID, nil, 200, nil)
+			// The entity's chosen forms: the "new" dialog's and the record
+			// page's.
+			rep.Do("PUT", "/api/v1/meta/form-choices/deal", map[string]any{"new": f.ID}, 403, nil)
+			r := admin.Raw("PUT", "/api/v1/meta/form-choices/deal", map[string]any{"new": f.ID, "record": "nope"})
+			if r.Status != 422 || servertest.ProblemFields(t, r)["record"] != "unknown_form" {
+				t.Fatalf("choosing an unknown form: %d %s", r.Status, r.Body)
+			}
+			admin.Do("PUT", "/api/v1/meta/form-choices/deal", map[string]any{"new": f.ID, "record": f.ID}, 200, nil)
+			var chosen struct{ Chosen struct{ New, Record string } }
+			rep.Do("GET", "/api/v1/forms?entity=deal", nil, 200, &chosen)
+			if chosen.Chosen.New != f.ID || chosen.Chosen.Record != f.ID {
+				t.Fatalf("the chosen forms: %+v", chosen)
+			}
 			ro := admin.As("ro@example.com", servertest.AdminPassword)
 			ro.Do("GET", "/api/v1/forms/"+f.ID, nil, 404, nil)
 			ro.Do("POST", "/api/v1/forms/"+f.ID+"/evaluate", map[string]any{"values": map[string]any{}}, 404, nil)
