@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -50,6 +51,8 @@ type Deps struct {
 	// Forms turns ?form={id} on the records API into a write through that
 	// form (nil: refused). The forms module implements it.
 	Forms FormHooks
+	// UI is the workspace app served at / (app.go); nil serves none.
+	UI fs.FS
 }
 
 // FormHooks gives the records API the check of a write through a form:
@@ -197,6 +200,7 @@ func (s *Server) routes() {
 	for _, m := range s.Modules {
 		m.Routes(a, api)
 	}
+	s.appRoutes()
 
 	a.Use(func(c *fiber.Ctx) error {
 		return problem.NotFound("no route for %s %s", c.Method(), c.Path())
