@@ -3,6 +3,7 @@ package forms
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -28,6 +29,7 @@ func (m *Module) formRoutes(api fiber.Router) {
 	api.Delete("/meta/forms/:id/publish", m.unpublishForm)
 	api.Get("/meta/forms/:id/embed", m.embedForm)
 	api.Put("/meta/form-choices/:entity", m.chooseForms)
+	api.Post("/meta/form-preview", m.previewForm)
 	// Forms in use: whoever may work with the entity's records.
 	api.Get("/forms", m.usableForms)
 	api.Get("/forms/:id", m.usableForm)
@@ -325,4 +327,54 @@ func (m *Module) chooseForms(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(ch)
+}
+
+// previewForm: POST /api/v1/meta/form-preview {"form": {…}, "values": {…}}
+// — the builder's draft checked as a save would check it (422 naming each
+// problem by its path under "form.") and its rules run over the values.
+func (m *Module) previewForm(c *fiber.Ctx) error {
+	if err := m.Forms.designer(c.UserContext(), who(c)); err != nil {
+		return err
+	}
+	var in struct {
+		Form   json.RawMessage `json:"form"`
+		Values map[string]any  `json:"values"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		return problem.BadRequest("body", "malformed_json", "%s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	doc, err := server.DecodeObject(in.Form)
+	if err == nil {
+		err = validateShape(doc, false)
+	}
+	var f Form
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(in.Form))
+		dec.UseNumber()
+		if derr := dec.Decode(&f); derr != nil {
+			err = problem.BadRequest("form", "malformed_json", "%s", strings.TrimPrefix(derr.Error(), "json: "))
+		}
+	}
+	if err == nil {
+		var ev *Evaluation
+		if ev, err = m.Forms.Preview(c.UserContext(), who(c), &f, in.Values); err == nil {
+			return c.JSON(ev)
+		}
+	}
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		out := *pe
+		out.Errors = make([]problem.FieldError, len(pe.Errors))
+		for i, fe := range pe.Errors {
+			if !strings.HasPrefix(fe.Field, "values.") {
+				fe.Field = strings.TrimSuffix("form."+fe.Field, ".")
+			}
+			out.Errors[i] = fe
+		}
+		return &out
+	}
+	return err
 }

@@ -64,6 +64,20 @@ func TestEvaluate(t *testing.T) {
 			}
 			admin.Do("POST", "/api/v1/forms/"+f.ID+"/evaluate", map[string]any{"values": map[string]any{}, "extra": 1}, 400, nil)
 
+			// The builder's draft, unsaved: checked as a save would, then
+			// evaluated.
+			draft := visitReport()
+			var pv evaluation
+			admin.Do("POST", "/api/v1/meta/form-preview", map[string]any{"form": draft, "values": map[string]any{"outcome": "lost"}}, 200, &pv)
+			if !slices.Contains(pv.Visible, "lost_reason") {
+				t.Fatalf("the preview of a draft: %+v", pv)
+			}
+			draft["sections"].([]any)[0].(map[string]any)["fields"].([]any)[3].(map[string]any)["show_when"] = `outcome == "lost" and colour`
+			r := admin.Raw("POST", "/api/v1/meta/form-preview", map[string]any{"form": draft, "values": map[string]any{}})
+			if r.Status != 422 || servertest.ProblemFields(t, r)["form.sections.0.fields.3.show_when"] != "unknown_field" {
+				t.Fatalf("the preview of a draft with a bad rule: %d %s", r.Status, r.Body)
+			}
+
 			// Over a stored record: its values, with the draft's applied.
 			var rec struct{ ID string }
 			admin.Do("POST", "/api/v1/records/deal", map[string]any{"name": "Acme", "stage": "won"}, 201, &rec)

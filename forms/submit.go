@@ -41,6 +41,28 @@ func (s *Forms) Evaluate(ctx context.Context, p *identity.Principal, id string, 
 	if err != nil {
 		return nil, err
 	}
+	return s.evaluateOn(ctx, p, f, e, s.compiled(f), values, recordID)
+}
+
+// Preview evaluates a form that is not saved yet (the builder's draft):
+// it is checked as a save would check it, then its rules run over the
+// values. Nothing is stored.
+func (s *Forms) Preview(ctx context.Context, p *identity.Principal, f *Form, values map[string]any) (*Evaluation, error) {
+	if err := s.designer(ctx, p); err != nil {
+		return nil, err
+	}
+	f.Publish = nil
+	if err := s.check(ctx, p, f, ""); err != nil {
+		return nil, err
+	}
+	e, err := s.cat.Get(f.Entity)
+	if err != nil {
+		return nil, err
+	}
+	return s.evaluateOn(ctx, p, f, e, compileForm(f), values, "")
+}
+
+func (s *Forms) evaluateOn(ctx context.Context, p *identity.Principal, f *Form, e *catalog.Entity, c *compiled, values map[string]any, recordID string) (*Evaluation, error) {
 	access := func(name string) (bool, bool) { return s.rec.FieldAccess(p, e, name) }
 	var r *store.Record
 	if recordID != "" {
@@ -91,7 +113,6 @@ func (s *Forms) Evaluate(ctx context.Context, p *identity.Principal, id string, 
 	if len(bad) > 0 {
 		return nil, problem.Invalid(bad...)
 	}
-	c := s.compiled(f)
 	var defaults map[string]any
 	if recordID == "" {
 		defaults = entityDefaults(e, p, r, values)
