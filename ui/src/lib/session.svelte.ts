@@ -11,6 +11,8 @@ export interface User {
   roles?: string[];
   teams?: string[];
   admin: boolean;
+  /** rights beyond records: design_forms */
+  permissions?: string[];
   locale?: Locale | '';
   totp_enabled?: boolean;
 }
