@@ -144,6 +144,16 @@ func TestFormsBrowser(t *testing.T) {
 		t.Error("the draft was kept after the record was saved")
 	}
 
+	// The record page opens the entity's chosen record form: a change
+	// through it goes through the form's rules too.
+	j.call(t, admin, "PUT", "/api/v1/meta/form-choices/deal", map[string]any{"new": formID, "record": formID}, 200)
+	deal := j.call(t, admin, "GET", "/api/v1/records/deal", nil, 200)["items"].([]any)[0].(map[string]any)
+	b.run(nav(j.base+"/e/deal/"+deal["id"].(string)), click(`[data-test=edit-with-form]`), visible(`[data-test=fill-form]`),
+		waitJS(`document.querySelector('#fill-name').value === 'Acme visit'`), choose(`#fill-outcome`, "lost"),
+		visible(`[data-field=lost_reason]`), typeInto(`#fill-lost_reason`, "Price"), click(`[data-test=fill-submit]`),
+		waitText(`[data-test=record-title]`, "Acme visit"), waitText(`main`, "Price"))
+	b.step("record-changed-through-the-form")
+
 	// Web-to-lead: a lead entity and its form, published in the builder.
 	j.call(t, admin, "POST", "/api/v1/meta/entities", map[string]any{"name": "lead", "label": "Lead", "ownership": true, "fields": []any{
 		map[string]any{"name": "name", "type": "text", "required": true, "label": map[string]any{"en": "Name", "zh-CN": "姓名"}},
