@@ -29,6 +29,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
 	"github.com/jimu-crm/jimu/forms"
+	"github.com/jimu-crm/jimu/workflows"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -222,6 +223,8 @@ func serve(args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var cfg config
 	cfg.flags(fs)
+	var wcfg wfConfig
+	wcfg.flags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -275,8 +278,22 @@ func serve(args []string, stderr io.Writer) error {
 	if err := firstAdmin(ctx, deps.Auth, log, stderr, cfg.http); err != nil {
 		return err
 	}
-	deps.Modules = modules(deps)
+	wf, err := wcfg.service(deps, log)
+	if err != nil {
+		return err
+	}
+	deps.Modules = modules(deps, wf)
 	srv := server.New(deps)
+	runCtx, stopRunner := context.WithCancel(ctx)
+	waitRunner, err := startWorkflows(runCtx, wf)
+	if err != nil {
+		stopRunner()
+		return err
+	}
+	// Runs the writes of which must reach the store before it closes:
+	// the runner stops after the server, before the store.
+	defer waitRunner()
+	defer stopRunner()
 
 	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
 		// Profiles for performance work, on their own (loopback) listener,
@@ -288,8 +305,7 @@ func serve(args []string, stderr io.Writer) error {
 			}
 		}()
 	}
-	host, _ := os.Hostname()
-	pruner := &outbox.Pruner{Store: st, Retention: cfg.retention, Node: fmt.Sprintf("%s/%d", host, os.Getpid()), Log: log}
+	pruner := &outbox.Pruner{Store: st, Retention: cfg.retention, Node: wcfg.node, Log: log}
 	go pruner.Run(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Listen(cfg.http) }()
@@ -306,8 +322,8 @@ func serve(args []string, stderr io.Writer) error {
 }
 
 // modules are the feature modules every node serves beside the engine.
-func modules(d server.Deps) []server.Module {
-	return []server.Module{&forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)}}
+func modules(d server.Deps, wf *workflows.Service) []server.Module {
+	return []server.Module{&forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)}, &workflows.Module{Service: wf}}
 }
 
 // firstAdmin makes sure an empty Jimu can be signed into: from
