@@ -44,12 +44,16 @@ func ParseSchedule(spec string, loc *time.Location) (*Schedule, error) {
 	if strings.HasPrefix(spec, "CRON_TZ=") || strings.HasPrefix(spec, "TZ=") {
 		return nil, errors.New("put the time zone in the trigger's timezone, not in the cron spec")
 	}
+	if rest, ok := strings.CutPrefix(spec, "@every "); ok {
+		// robfig/cron rounds an interval under a second up to one: say so
+		// rather than run something else than was written.
+		if d, err := time.ParseDuration(strings.TrimSpace(rest)); err == nil && d < time.Second {
+			return nil, errors.New("an @every interval must be at least 1s")
+		}
+	}
 	s, err := cronParser.Parse(spec)
 	if err != nil {
 		return nil, fmt.Errorf("the cron spec %q does not parse: %v", spec, err)
-	}
-	if c, ok := s.(cron.ConstantDelaySchedule); ok && c.Delay < time.Second {
-		return nil, errors.New("an @every interval must be at least 1s")
 	}
 	_, every := s.(cron.ConstantDelaySchedule)
 	return &Schedule{spec: s, every: every, loc: loc}, nil
