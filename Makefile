@@ -43,6 +43,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeObject$$' -fuzztime $(FUZZTIME) ./engine/server/
 	$(GO) test -run '^$$' -fuzz '^FuzzNumbers$$' -fuzztime $(FUZZTIME) ./engine/server/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecimal$$' -fuzztime $(FUZZTIME) ./metadata/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRule$$' -fuzztime $(FUZZTIME) ./workflows/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTemplate$$' -fuzztime $(FUZZTIME) ./workflows/action/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOffset$$' -fuzztime $(FUZZTIME) ./workflows/action/
 
 ## bench: load 1,000,000 deals into SQLite and measure the running binary
 bench:
