@@ -51,6 +51,7 @@ func (m *Module) Routes(public, api fiber.Router) {
 	api.Get("/meta/workflows/:id/preview", admin(m.preview))
 	api.Post("/meta/workflows/:id/webhook/rotate", admin(m.rotate))
 
+	api.Get("/workflows/status", admin(m.status))
 	api.Get("/workflows/runs", m.runs)
 	api.Get("/workflows/runs/:id", admin(m.run))
 	api.Post("/workflows/runs/:id/retry", admin(m.retry))
@@ -361,6 +362,14 @@ func (m *Module) runs(c *fiber.Ctx) error {
 		out["next_before"] = next
 	}
 	return c.JSON(out)
+}
+
+func (m *Module) status(c *fiber.Ctx) error {
+	st, err := m.Service.State(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(st)
 }
 
 func (m *Module) run(c *fiber.Ctx) error {

@@ -264,3 +264,39 @@ func (s *Service) backoff(n int) time.Duration {
 	d = min(d, time.Hour)
 	return d + time.Duration(rand.Int64N(int64(d/5)+1))
 }
+
+// Status is the runner as an admin sees it: which node holds it, how far
+// it has followed the outbox, what waits.
+type Status struct {
+	Node       string    `json:"node"`
+	Holding    bool      `json:"holding"`
+	Holder     string    `json:"holder,omitempty"`
+	HeldUntil  time.Time `json:"held_until,omitempty"`
+	Checkpoint string    `json:"checkpoint,omitempty"`
+	Queued     int64     `json:"queued"`
+	Running    int64     `json:"running"`
+}
+
+// State reports the runner's status.
+func (s *Service) State(ctx context.Context) (*Status, error) {
+	l, err := s.st.GetLease(ctx, leaseRunner)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.st.Checkpoint(ctx, consumerName)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	st := &Status{Node: s.node, Holding: s.Holding(), Checkpoint: string(c)}
+	if l.Holder != "" && now.Before(l.Until) {
+		st.Holder, st.HeldUntil = l.Holder, l.Until
+	}
+	if st.Queued, _, err = s.st.Count(ctx, RunEntity, strEq("status", StatusQueued), 1_000_000); err != nil {
+		return nil, err
+	}
+	if st.Running, _, err = s.st.Count(ctx, RunEntity, strEq("status", StatusRunning), 1_000_000); err != nil {
+		return nil, err
+	}
+	return st, nil
+}

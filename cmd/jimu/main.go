@@ -231,6 +231,9 @@ func serve(args []string, stderr io.Writer) error {
 	if err := cfg.check(); err != nil {
 		return err
 	}
+	if err := wcfg.check(); err != nil {
+		return err
+	}
 	log, err := cfg.logger(stderr)
 	if err != nil {
 		return err
@@ -278,10 +281,7 @@ func serve(args []string, stderr io.Writer) error {
 	if err := firstAdmin(ctx, deps.Auth, log, stderr, cfg.http); err != nil {
 		return err
 	}
-	wf, err := wcfg.service(deps, log)
-	if err != nil {
-		return err
-	}
+	wf := wcfg.service(deps, log)
 	deps.Modules = modules(deps, wf)
 	srv := server.New(deps)
 	runCtx, stopRunner := context.WithCancel(ctx)

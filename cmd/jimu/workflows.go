@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -26,6 +27,11 @@ type wfConfig struct {
 	node                                  string
 	maxActions, attempts, workers         int
 	runTimeout, backoff                   time.Duration
+
+	// What check made of them.
+	loc    *time.Location
+	allow  []netip.Prefix
+	mailer *mail.Mailer
 }
 
 func (w *wfConfig) flags(fs *flag.FlagSet, c *config) {
@@ -49,37 +55,40 @@ func (w *wfConfig) flags(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&w.workers, "workflow-workers", int(c.envInt("JIMU_WORKFLOW_WORKERS", int64(d.Workers))), "workflow runs executed at once (JIMU_WORKFLOW_WORKERS)")
 }
 
-// service builds the workflow service over the assembled engine.
-func (w *wfConfig) service(d server.Deps, log *slog.Logger) (*workflows.Service, error) {
-	loc, err := time.LoadLocation(w.timezone)
-	if err != nil {
-		return nil, fmt.Errorf("--timezone %q: %w", w.timezone, err)
+// check reads and checks the settings before anything is opened.
+func (w *wfConfig) check() error {
+	var err error
+	if w.loc, err = time.LoadLocation(w.timezone); err != nil {
+		return fmt.Errorf("--timezone %q: %w", w.timezone, err)
 	}
 	switch {
 	case w.maxActions < 1, w.attempts < 1, w.workers < 1:
-		return nil, errors.New("--workflow-max-actions, --workflow-attempts and --workflow-workers must be at least 1")
+		return errors.New("--workflow-max-actions, --workflow-attempts and --workflow-workers must be at least 1")
 	case w.runTimeout < time.Second:
-		return nil, errors.New("--workflow-run-timeout must be at least 1s")
+		return errors.New("--workflow-run-timeout must be at least 1s")
 	case w.backoff <= 0 || w.webhookTimeout <= 0:
-		return nil, errors.New("--workflow-backoff and --webhook-timeout must be positive")
+		return errors.New("--workflow-backoff and --webhook-timeout must be positive")
 	}
-	allow, err := webhook.ParseAllow(w.webhookAllow)
-	if err != nil {
-		return nil, fmt.Errorf("--webhook-allow: %w", err)
+	if w.allow, err = webhook.ParseAllow(w.webhookAllow); err != nil {
+		return fmt.Errorf("--webhook-allow: %w", err)
 	}
-	hooks := webhook.New(&webhook.Guard{Allow: allow})
-	hooks.Timeout = w.webhookTimeout
-	var mailer *mail.Mailer
 	if w.smtpHost != "" {
-		if mailer, err = mail.New(mail.Config{Host: w.smtpHost, Port: w.smtpPort, Username: w.smtpUser,
+		if w.mailer, err = mail.New(mail.Config{Host: w.smtpHost, Port: w.smtpPort, Username: w.smtpUser,
 			Password: os.Getenv("JIMU_SMTP_PASSWORD"), From: w.smtpFrom, TLS: w.smtpTLS}); err != nil {
-			return nil, fmt.Errorf("--smtp-*: %w", err)
+			return fmt.Errorf("--smtp-*: %w", err)
 		}
 	}
+	return nil
+}
+
+// service builds the workflow service over the assembled engine.
+func (w *wfConfig) service(d server.Deps, log *slog.Logger) *workflows.Service {
+	hooks := webhook.New(&webhook.Guard{Allow: w.allow})
+	hooks.Timeout = w.webhookTimeout
 	return workflows.New(workflows.Config{Store: d.Store, Catalog: d.Catalog, Records: d.Records, Activities: d.Activities,
-		Auth: d.Auth, Access: d.Access, Mail: mailer, Webhooks: hooks, Log: log, Node: w.node, Timezone: loc,
+		Auth: d.Auth, Access: d.Access, Mail: w.mailer, Webhooks: hooks, Log: log, Node: w.node, Timezone: w.loc,
 		Limits: workflows.Limits{MaxActions: w.maxActions, RunTimeout: w.runTimeout, MaxAttempts: w.attempts,
-			Backoff: w.backoff, Workers: w.workers}}), nil
+			Backoff: w.backoff, Workers: w.workers}})
 }
 
 // startWorkflows creates the run log's tables and starts the runner;
