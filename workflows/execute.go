@@ -98,7 +98,7 @@ func (s *Service) executeRun(parent context.Context, run *Run) error {
 		}
 		t0 := s.now()
 		st.StartedAt, st.Attempts, st.Error, st.Reason = &t0, st.Attempts+1, "", ""
-		led := &ledger{s: s, run: run, step: st, effects: &effects, max: s.limits.MaxActions}
+		led := &ledger{s: s, run: run, step: st, effects: &effects, max: s.limits.MaxActions, last: i == len(c.actions)-1}
 		x := &action.Exec{Env: env, Entity: c.entity, RecordID: run.RecordID, Record: run.Input.Record, Old: run.Input.Old,
 			As: p, Svc: s.svc, RunID: run.ID, Step: i, Rule: c.ID, Ledger: led, Budget: s.limits.ExprBudget, Now: at, Loc: c.loc}
 		var out any
@@ -124,6 +124,11 @@ func (s *Service) executeRun(parent context.Context, run *Run) error {
 				st.Error = fmt.Sprintf("the run's wall-time budget of %v ran out (%v)", s.limits.RunTimeout, err)
 			}
 			return s.end(parent, run, st, st.Reason, err)
+		}
+		if led.finalized {
+			// The effect's unit wrote the run done (st is the run's own
+			// step again after the copy): nothing is left to write.
+			return nil
 		}
 		st.Status = StepSucceeded
 		if len(st.Effects) > 0 && st.AppliedIn == 0 {
@@ -201,6 +206,9 @@ type ledger struct {
 	effects *int
 	max     int
 	touched []string
+	// last: the step is the run's last; finalized: its effect's unit
+	// recorded the run done, so nothing is left to write.
+	last, finalized bool
 }
 
 var _ action.Ledger = (*ledger)(nil)
@@ -273,7 +281,7 @@ func (l *ledger) failed(ctx context.Context) error {
 	return l.s.putRun(ctx, l.s.st, l.run)
 }
 
-func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Context) (*store.Record, error)) (*store.Record, error) {
+func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Context) (*store.Record, error), out func(r *store.Record) any) (*store.Record, error) {
 	if l.dry {
 		u := &records.Unit{DryRun: true}
 		rec, err := fn(records.WithUnit(ctx, u))
@@ -289,10 +297,21 @@ func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Cont
 	if err != nil {
 		return nil, err
 	}
+	// The last step's last effect records the run done in its own unit:
+	// one write fewer per run.
+	finalize := l.last && out != nil
 	var touched string
+	var done *Run
 	u := &records.Unit{Before: func(ctx context.Context, tx store.Tx, entity string, r *store.Record) error {
 		touched = entity + ":" + r.ID
-		return l.mark(ctx, tx, next)
+		row := next
+		if finalize {
+			done = l.finished(out(r), touched)
+			if row, err = done.record(); err != nil {
+				return err
+			}
+		}
+		return l.mark(ctx, tx, row)
 	}}
 	rec, err := fn(records.WithUnit(ctx, u))
 	if err != nil {
@@ -306,17 +325,50 @@ func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Cont
 		}
 		return nil, err
 	}
-	if u.Used {
+	switch {
+	case u.Used && done != nil:
+		*l.run = *done
+		l.finalized = true
+	case u.Used:
 		l.run.version++
-	} else if err := l.s.putRun(ctx, l.s.st, l.run); err != nil {
+	default:
 		// Nothing needed writing (the values were already there): the
 		// mark goes on its own.
-		return nil, err
+		if err := l.s.putRun(ctx, l.s.st, l.run); err != nil {
+			return nil, err
+		}
 	}
 	if touched != "" {
 		l.touched = append(l.touched, touched)
 	}
 	return rec, nil
+}
+
+// finished is the run as it will be once this, its last step, succeeds
+// with output: a copy, so the run is unchanged until the unit commits.
+func (l *ledger) finished(output any, touched string) *Run {
+	c := *l.run
+	c.version++
+	c.Steps = make([]*Step, len(l.run.Steps))
+	for i, st := range l.run.Steps {
+		if st != l.step {
+			c.Steps[i] = st
+			continue
+		}
+		cs := *st
+		cs.Status, cs.Output = StepSucceeded, output
+		if cs.StartedAt != nil {
+			cs.DurationMS = float64(l.s.now().Sub(*cs.StartedAt).Microseconds()) / 1000
+		}
+		c.Steps[i] = &cs
+	}
+	c.Touched = append([]string(nil), l.run.Touched...)
+	if !slices.Contains(c.Touched, touched) {
+		c.Touched = append(c.Touched, touched)
+	}
+	fin := l.s.now()
+	c.Status, c.FinishedAt, c.Holder, c.LeaseUntil = StatusSucceeded, &fin, "", nil
+	return &c
 }
 
 func (l *ledger) Commit(ctx context.Context, key string, fn func(tx store.Writes) error) error {
@@ -327,7 +379,7 @@ func (l *ledger) Commit(ctx context.Context, key string, fn func(tx store.Writes
 	if err != nil {
 		return err
 	}
-	err = l.s.st.Atomic(ctx, func(tx store.Tx) error {
+	err = store.GroupedAtomic(ctx, l.s.st, func(tx store.Tx) error {
 		if err := l.mark(ctx, tx, next); err != nil {
 			return err
 		}

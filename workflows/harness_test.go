@@ -60,7 +60,7 @@ func (c *clock) Set(t time.Time) {
 // env is Jimu with the workflow module, its runner driven by the test.
 type env struct {
 	*servertest.Env
-	t     *testing.T
+	t     testing.TB
 	wf    *workflows.Service
 	clock *clock
 	ctx   context.Context
@@ -68,6 +68,10 @@ type env struct {
 }
 
 type option func(*workflows.Config)
+
+// loop is the option that runs the runner's own loop on the real clock,
+// as jimu serve does, instead of the test driving it.
+var loop option = func(c *workflows.Config) { c.Now = nil }
 
 func withLimits(l workflows.Limits) option { return func(c *workflows.Config) { c.Limits = l } }
 
@@ -83,13 +87,14 @@ func withMail(m *mailtest.Server) option {
 
 // start serves Jimu over st with the workflow module. The runner is
 // driven by drain; webhooks may reach loopback (the test's servers).
-func start(t *testing.T, st store.Store, opts ...option) *env {
+func start(t testing.TB, st store.Store, opts ...option) *env {
 	t.Helper()
 	ck := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
 	hooks := webhook.New(&webhook.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	hooks.Timeout = 5 * time.Second
 	hooks.Sleep = func(context.Context, time.Duration) error { return nil }
 	var wf *workflows.Service
+	looping := false
 	e := servertest.Start(t, st, auth.Options{}, func(d *server.Deps) {
 		cfg := workflows.Config{Store: d.Store, Catalog: d.Catalog, Records: d.Records, Activities: d.Activities,
 			Auth: d.Auth, Access: d.Access, Webhooks: hooks, Node: "test-node", Now: ck.Now,
@@ -98,6 +103,7 @@ func start(t *testing.T, st store.Store, opts ...option) *env {
 		for _, o := range opts {
 			o(&cfg)
 		}
+		looping = cfg.Now == nil
 		wf = workflows.New(cfg)
 		if err := wf.Ensure(context.Background()); err != nil {
 			t.Fatal(err)
@@ -105,7 +111,11 @@ func start(t *testing.T, st store.Store, opts ...option) *env {
 		d.Modules = append(d.Modules, &workflows.Module{Service: wf})
 	})
 	ctx, cancel := context.WithCancel(context.Background())
-	wf.StartWorkers(ctx)
+	if looping {
+		wf.Start(ctx)
+	} else {
+		wf.StartWorkers(ctx)
+	}
 	t.Cleanup(func() { cancel(); wf.Wait() })
 	return &env{Env: e, t: t, wf: wf, clock: ck, ctx: ctx, hooks: hooks}
 }

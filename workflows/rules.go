@@ -55,12 +55,26 @@ func (s *Service) Get(ctx context.Context, id string) (*Rule, error) {
 	return ruleOf(d)
 }
 
-// version returns one version of a rule (the current one, or from the
-// history).
+// version returns one version of a rule, from the history. A version
+// never changes once written, so each is read once per node.
 func (s *Service) version(ctx context.Context, id string, v int64) (*Rule, error) {
-	if cur, err := s.Get(ctx, id); err == nil && cur.Version == v {
-		return cur, nil
+	key := versionID(id, v)
+	if r, ok := s.versions.Load(key); ok {
+		return r.(*Rule), nil
 	}
+	r, err := s.readVersion(ctx, id, v)
+	if err != nil {
+		return nil, err
+	}
+	if s.nversions.Add(1) > 10000 {
+		s.versions.Clear() // many rules, many versions: start over
+		s.nversions.Store(0)
+	}
+	s.versions.Store(key, r)
+	return r, nil
+}
+
+func (s *Service) readVersion(ctx context.Context, id string, v int64) (*Rule, error) {
 	d, err := s.st.GetDoc(ctx, kindVersion, versionID(id, v))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, problem.NotFound("no version %d of workflow %s", v, id)

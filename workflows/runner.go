@@ -32,15 +32,18 @@ func (s *Service) leaseFor() time.Duration {
 
 // runner is the state of this node as the runner lease's holder.
 type runner struct {
-	mu      sync.Mutex
-	until   time.Time // the runner lease, as last claimed
-	token   int64
-	rules   map[string]*Rule // the enabled rules, as of the outbox position
-	cursor  store.Cursor
-	loaded  bool
-	polled  time.Time
-	ticked  time.Time
-	stopped bool
+	mu     sync.Mutex
+	until  time.Time // the runner lease, as last claimed
+	token  int64
+	rules  map[string]*Rule // the enabled rules, as of the outbox position
+	cursor store.Cursor
+	loaded bool
+	// orphansSeen: the runs this node's name held before it took the
+	// runner afresh have been looked for.
+	orphansSeen bool
+	polled      time.Time
+	ticked      time.Time
+	stopped     bool
 }
 
 // Holding reports whether this node holds the runner lease now.
@@ -64,7 +67,7 @@ func (s *Service) hold(ctx context.Context, now time.Time) (bool, error) {
 		return false, err
 	}
 	if l.Token != rn.token {
-		rn.token, rn.loaded = l.Token, false
+		rn.token, rn.loaded, rn.orphansSeen = l.Token, false, false
 	}
 	rn.until = l.Until
 	return true, nil
@@ -141,7 +144,7 @@ func (s *Service) Step(ctx context.Context) (bool, error) {
 		}
 		n += m
 	}
-	if n > 0 || now.Sub(s.rn.polled) >= 200*time.Millisecond || s.forceTick {
+	if now.Sub(s.rn.polled) >= 200*time.Millisecond || s.forceTick {
 		s.rn.polled = now
 		m, err := s.poll(ctx, now)
 		if err != nil {
@@ -205,16 +208,24 @@ func (s *Service) poll(ctx context.Context, now time.Time) (int, error) {
 	}
 	due := store.And(strEq("status", StatusQueued),
 		&store.Cond{Op: store.OpLe, Field: "due_at", Kind: metadata.KindDateTime, Value: ts(now)})
-	expired := store.And(strEq("status", StatusRunning),
-		&store.Cond{Op: store.OpLe, Field: "lease_until", Kind: metadata.KindDateTime, Value: ts(now)})
-	// A run this node held before it restarted under the same name is not
-	// in flight here any more: it needs no lease to pass.
-	orphan := store.And(strEq("status", StatusRunning), strEq("holder", s.node))
-	recs, err := s.st.Find(ctx, RunEntity, store.Query{Filter: store.Or(due, expired, orphan),
-		Sort: []store.SortKey{{Field: "due_at"}}, Limit: room + s.limits.Workers})
+	recs, err := s.st.Find(ctx, RunEntity, store.Query{Filter: due, Sort: []store.SortKey{{Field: "status"}, {Field: "due_at"}}, Limit: room + s.limits.Workers})
 	if err != nil {
 		return 0, err
 	}
+	// Running runs whose worker is gone: their lease passed, or — once,
+	// when this node takes the runner afresh — this node held them before
+	// it restarted under the same name, so they need no lease to pass.
+	stale := &store.Cond{Op: store.OpLe, Field: "lease_until", Kind: metadata.KindDateTime, Value: ts(now)}
+	if !s.rn.orphansSeen {
+		stale = store.Or(stale, strEq("holder", s.node))
+	}
+	more, err := s.st.Find(ctx, RunEntity, store.Query{Filter: store.And(strEq("status", StatusRunning), stale),
+		Sort: []store.SortKey{{Field: "status"}, {Field: "due_at"}}, Limit: room + s.limits.Workers})
+	if err != nil {
+		return 0, err
+	}
+	s.rn.orphansSeen = true
+	recs = append(recs, more...)
 	var take []*Run
 	for _, rec := range recs {
 		if len(take) >= room {

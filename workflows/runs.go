@@ -38,9 +38,11 @@ func runDefinition() *metadata.Entity {
 	}
 	return &metadata.Entity{Name: RunEntity, Fields: []*metadata.Field{
 		{Name: "key", Type: "text", Unique: true},
-		f("workflow", "text", true), f("workflow_version", "integer", false), f("workflow_name", "text", false),
+		// workflow and status are indexed through the compound indexes
+		// that start with them.
+		f("workflow", "text", false), f("workflow_version", "integer", false), f("workflow_name", "text", false),
 		f("trigger", "text", false), f("entity", "text", false), f("record_id", "text", true), f("event_id", "text", false),
-		f("status", "text", true), f("due_at", "datetime", false), f("holder", "text", false), f("lease_until", "datetime", false),
+		f("status", "text", false), f("due_at", "datetime", false), f("holder", "text", false), f("lease_until", "datetime", false),
 		f("attempt", "integer", false), f("depth", "integer", false), f("note", "text", false),
 		f("started_at", "datetime", false), f("finished_at", "datetime", false),
 		f("touched", "tags", false), f("body", "long_text", false),
@@ -251,7 +253,7 @@ func (s *Service) insertRuns(ctx context.Context, runs []*Run) ([]*Run, error) {
 		}
 		recs[i] = rec
 	}
-	err := s.st.Atomic(ctx, func(tx store.Tx) error {
+	err := store.GroupedAtomic(ctx, s.st, func(tx store.Tx) error {
 		for _, rec := range recs {
 			if err := tx.Insert(ctx, RunEntity, rec, store.Sides{}); err != nil {
 				return err

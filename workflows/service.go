@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jimu-crm/jimu/engine/access"
@@ -121,8 +122,10 @@ type Service struct {
 	limits Limits
 	now    func() time.Time
 
-	rules *ruleCache
-	notes *notifications.Store
+	rules     *ruleCache
+	versions  sync.Map // "<id>:<version>" → *Rule
+	nversions atomic.Int64
+	notes     *notifications.Store
 
 	// runner state (runner.go)
 	rn        *runner

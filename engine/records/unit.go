@@ -63,7 +63,7 @@ func (s *Service) commit(ctx context.Context, entity string, r *store.Record, wr
 		return write(s.st)
 	}
 	var before error
-	err := s.st.Atomic(ctx, func(tx store.Tx) error {
+	err := store.GroupedAtomic(ctx, s.st, func(tx store.Tx) error {
 		if before = u.Before(ctx, tx, entity, r); before != nil {
 			return before
 		}

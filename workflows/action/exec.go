@@ -80,8 +80,11 @@ type Ledger interface {
 	// Write runs fn, whose one pipeline write (create, update or delete
 	// through the records or activity service, with the context it is
 	// given) commits together with the key's mark. It returns fn's record,
-	// or in a dry run the record that would have been written.
-	Write(ctx context.Context, key string, fn func(ctx context.Context) (*store.Record, error)) (*store.Record, error)
+	// or in a dry run the record that would have been written. out, when
+	// the write is the step's last effect, is the step's output from the
+	// record about to be written: the run log may record the step done in
+	// the same unit (the action returns the same output).
+	Write(ctx context.Context, key string, fn func(ctx context.Context) (*store.Record, error), out func(r *store.Record) any) (*store.Record, error)
 	// Commit makes fn's writes and the key's mark in one unit of work
 	// (nothing in a dry run).
 	Commit(ctx context.Context, key string, fn func(tx store.Writes) error) error

@@ -75,13 +75,14 @@ func (a *AssignOwner) Do(ctx context.Context, x *action.Exec) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := func(r *store.Record) any { return map[string]any{"owner": owner, "why": why, "version": versionOf(r)} }
 	r, err := x.Ledger.Write(ctx, "owner", func(ctx context.Context) (*store.Record, error) {
 		return x.Svc.Records.Update(ctx, x.As, x.Entity.Name, x.RecordID, map[string]any{"owner": owner}, 0, false)
-	})
+	}, out)
 	if err != nil {
 		return map[string]any{"owner": owner, "why": why}, err
 	}
-	return map[string]any{"owner": owner, "why": why, "version": versionOf(r)}, nil
+	return out(r), nil
 }
 
 func (a *AssignOwner) pick(ctx context.Context, x *action.Exec) (string, string, error) {

@@ -83,13 +83,19 @@ func (a *SetFields) Do(ctx context.Context, x *action.Exec) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := func(r *store.Record) any {
+		return map[string]any{"values": values, "id": x.RecordID, "version": versionOf(r)}
+	}
 	r, err := x.Ledger.Write(ctx, "set", func(ctx context.Context) (*store.Record, error) {
 		return x.Svc.Records.Update(ctx, x.As, x.Entity.Name, x.RecordID, values, 0, false)
-	})
+	}, out)
 	if err != nil {
 		return map[string]any{"values": values}, err
 	}
-	return map[string]any{"values": values, "record": rendered(x, x.Entity, r)}, nil
+	if x.DryRun {
+		return map[string]any{"values": values, "record": rendered(x, x.Entity, r)}, nil
+	}
+	return out(r), nil
 }
 
 // --- create_record ---
@@ -124,13 +130,22 @@ func (a *CreateRecord) Do(ctx context.Context, x *action.Exec) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	out := func(r *store.Record) any {
+		if r == nil {
+			return map[string]any{"entity": e.Name, "values": values}
+		}
+		return map[string]any{"entity": e.Name, "id": r.ID, "values": values}
+	}
 	r, err := x.Ledger.Write(ctx, "create", func(ctx context.Context) (*store.Record, error) {
 		return x.Svc.Records.Create(ctx, x.As, e.Name, values)
-	})
+	}, out)
 	if err != nil {
 		return map[string]any{"entity": e.Name, "values": values}, err
 	}
-	return map[string]any{"entity": e.Name, "record": rendered(x, e, r)}, nil
+	if x.DryRun {
+		return map[string]any{"entity": e.Name, "record": rendered(x, e, r)}, nil
+	}
+	return out(r), nil
 }
 
 // --- update_records ---
@@ -234,7 +249,7 @@ func (a *UpdateRecords) Do(ctx context.Context, x *action.Exec) (any, error) {
 		}
 		r, err := x.Ledger.Write(ctx, key, func(ctx context.Context) (*store.Record, error) {
 			return x.Svc.Records.Update(ctx, x.As, e.Name, id, values, 0, false)
-		})
+		}, nil)
 		if err != nil {
 			return map[string]any{"entity": e.Name, "values": values, "changed": changed}, fmt.Errorf("%s %s: %w", e.Name, id, err)
 		}

@@ -115,15 +115,18 @@ func (a *CreateTask) Do(ctx context.Context, x *action.Exec) (any, error) {
 	if s, _ := assignee.(string); s != "" {
 		body["assignee"] = s
 	}
+	out := func(r *store.Record) any {
+		m := map[string]any{"task": body}
+		if r != nil {
+			m["id"] = r.ID
+		}
+		return m
+	}
 	r, err := x.Ledger.Write(ctx, "task", func(ctx context.Context) (*store.Record, error) {
 		return x.Svc.Activities.Add(ctx, x.As, x.Entity.Name, x.RecordID, activity.Task, body)
-	})
+	}, out)
 	if err != nil {
 		return map[string]any{"task": body}, err
 	}
-	out := map[string]any{"task": body}
-	if r != nil {
-		out["id"] = r.ID
-	}
-	return out, nil
+	return out(r), nil
 }
