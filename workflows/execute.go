@@ -248,7 +248,19 @@ func (l *ledger) undo(key string) {
 // mark writes the run's next row in a unit: unless a first try of the
 // same unit already did (a store without transactions keeps it when the
 // pipeline tries the record's write again).
-func (l *ledger) mark(ctx context.Context, tx store.Tx, next *store.Record) error {
+func (l *ledger) mark(ctx context.Context, tx store.Tx, next *store.Record, first bool) error {
+	if first {
+		// The unit's first try: the row is where this worker left it, or
+		// the compare-and-set fails the unit (taken over).
+		next.UpdatedAt = l.s.now().UTC()
+		if err := tx.Update(ctx, RunEntity, next, store.Sides{}); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return errTakenOver
+			}
+			return err
+		}
+		return nil
+	}
 	cur, err := tx.Get(ctx, RunEntity, l.run.ID)
 	if err != nil {
 		return err
@@ -302,8 +314,10 @@ func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Cont
 	finalize := l.last && out != nil
 	var touched string
 	var done *Run
+	tries := 0
 	u := &records.Unit{Before: func(ctx context.Context, tx store.Tx, entity string, r *store.Record) error {
 		touched = entity + ":" + r.ID
+		tries++
 		row := next
 		if finalize {
 			done = l.finished(out(r), touched)
@@ -311,7 +325,10 @@ func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Cont
 				return err
 			}
 		}
-		return l.mark(ctx, tx, row)
+		// A later try of the unit is the pipeline writing the record
+		// again after another writer's change: where there are no
+		// transactions the first try's mark may already be there.
+		return l.mark(ctx, tx, row, tries == 1)
 	}}
 	rec, err := fn(records.WithUnit(ctx, u))
 	if err != nil {
@@ -380,7 +397,7 @@ func (l *ledger) Commit(ctx context.Context, key string, fn func(tx store.Writes
 		return err
 	}
 	err = store.GroupedAtomic(ctx, l.s.st, func(tx store.Tx) error {
-		if err := l.mark(ctx, tx, next); err != nil {
+		if err := l.mark(ctx, tx, next, false); err != nil {
 			return err
 		}
 		return fn(tx)

@@ -48,7 +48,7 @@ func prepareInsert(entity string, r *store.Record, sd store.Sides) (write, error
 }
 
 func (s *Store) Get(ctx context.Context, entity, id string) (*store.Record, error) {
-	return getRecord(ctx, s.r, entity, id)
+	return getRecord(ctx, readers{s}, entity, id)
 }
 
 // rowQuerier is the readers' pool or a write transaction.
