@@ -14,7 +14,7 @@ import (
 )
 
 // batchSize is how many events one step reads.
-const batchSize = 500
+const batchSize = 100
 
 // load starts the follower from its checkpoint, with the enabled rules as
 // they are now.
