@@ -80,10 +80,3 @@ func (c *userCache) load(ctx context.Context, id string) (*identity.Principal, e
 	}
 	return p, nil
 }
-
-// forget drops a user from the cache (after a deactivation here).
-func (c *userCache) forget(id string) {
-	c.mu.Lock()
-	delete(c.m, id)
-	c.mu.Unlock()
-}

@@ -279,13 +279,13 @@ func (s *Service) backoff(n int) time.Duration {
 // Status is the runner as an admin sees it: which node holds it, how far
 // it has followed the outbox, what waits.
 type Status struct {
-	Node       string    `json:"node"`
-	Holding    bool      `json:"holding"`
-	Holder     string    `json:"holder,omitempty"`
-	HeldUntil  time.Time `json:"held_until,omitempty"`
-	Checkpoint string    `json:"checkpoint,omitempty"`
-	Queued     int64     `json:"queued"`
-	Running    int64     `json:"running"`
+	Node       string     `json:"node"`
+	Holding    bool       `json:"holding"`
+	Holder     string     `json:"holder,omitempty"`
+	HeldUntil  *time.Time `json:"held_until,omitempty"`
+	Checkpoint string     `json:"checkpoint,omitempty"`
+	Queued     int64      `json:"queued"`
+	Running    int64      `json:"running"`
 }
 
 // State reports the runner's status.
@@ -301,7 +301,8 @@ func (s *Service) State(ctx context.Context) (*Status, error) {
 	now := s.now()
 	st := &Status{Node: s.node, Holding: s.Holding(), Checkpoint: string(c)}
 	if l.Holder != "" && now.Before(l.Until) {
-		st.Holder, st.HeldUntil = l.Holder, l.Until
+		until := l.Until
+		st.Holder, st.HeldUntil = l.Holder, &until
 	}
 	if st.Queued, _, err = s.st.Count(ctx, RunEntity, strEq("status", StatusQueued), 1_000_000); err != nil {
 		return nil, err

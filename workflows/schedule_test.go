@@ -145,3 +145,51 @@ func TestDateRelative(t *testing.T) {
 		})
 	}
 }
+
+// TestScheduleKeepsGoing: a schedule whose action panics fails that run;
+// the scheduler fires the other schedules then and every time after.
+func TestScheduleKeepsGoing(t *testing.T) {
+	e := start(t, stores["sqlite"](t))
+	e.deals()
+	e.deal(map[string]any{"name": "A", "stage": "lead"})
+	bad := e.rule(map[string]any{"name": "bad", "entity": "deal", "enabled": true,
+		"trigger": map[string]any{"type": "schedule", "cron": "*/10 * * * *"}, "actions": []any{map[string]any{"type": "test_panic"}}})
+	good := e.rule(map[string]any{"name": "good", "entity": "deal", "enabled": true,
+		"trigger": map[string]any{"type": "schedule", "cron": "*/10 * * * *"},
+		"actions": []any{map[string]any{"type": "set_fields", "values": map[string]any{"score": "5"}}}})
+	for i := 1; i <= 3; i++ {
+		e.clock.Add(10 * time.Minute)
+		e.drain()
+		if b, g := e.runs("workflow="+bad), e.runs("workflow="+good); len(b) != i || len(g) != i || b[0].Status != "failed" || g[0].Status != "succeeded" {
+			t.Fatalf("round %d: bad %+v, good %+v", i, b, g)
+		}
+	}
+}
+
+// TestDateMissed: date times that came due while no node ran fire once,
+// marked caught up, or are logged as skipped.
+func TestDateMissed(t *testing.T) {
+	e := start(t, stores["sqlite"](t))
+	e.deals()
+	day := e.clock.Now().AddDate(0, 0, 5).Format("2006-01-02")
+	d := e.deal(map[string]any{"name": "A", "close_date": day})
+	rule := func(missed string) string {
+		return e.rule(map[string]any{"name": missed, "entity": "deal", "enabled": true,
+			"trigger": map[string]any{"type": "date_relative", "field": "close_date", "offset": "-1d", "missed": missed},
+			"actions": []any{map[string]any{"type": "set_fields", "values": map[string]any{"touches": "(record.touches ?? 0) + 1"}}}})
+	}
+	up, skip := rule("catch_up"), rule("skip")
+	e.clock.Add(10 * 24 * time.Hour) // the node was down over the due time
+	e.drain()
+	if rs := e.runs("workflow=" + up); len(rs) != 1 || rs[0].Status != "succeeded" || rs[0].Missed != "caught_up" || !strings.Contains(rs[0].Note, "while no node was running") {
+		t.Fatalf("catch up: %+v", rs)
+	}
+	if rs := e.runs("workflow=" + skip); len(rs) != 1 || rs[0].Status != "skipped" || rs[0].Missed != "skipped" {
+		t.Fatalf("skip: %+v", rs)
+	}
+	var rec map[string]any
+	e.Do("GET", "/api/v1/records/deal/"+d["id"].(string), nil, 200, &rec)
+	if rec["touches"] != float64(1) {
+		t.Fatalf("touches %v", rec["touches"])
+	}
+}
