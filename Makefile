@@ -6,21 +6,22 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build run test test-go test-mongo lint fmt-check vet fuzz bench clean
+.PHONY: all build run test test-go test-mongo lint fmt-check vet fuzz bench clean ui ui-check ui-size
 
 all: build
 
-build:
+build: ui
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/jimu ./cmd/jimu
 
 ## run: build and start Jimu on the embedded SQLite store in ./jimu_data
 run: build
 	./bin/jimu serve
 
-## test: every test — formatting, vet, unit and API tests on SQLite, the
-## store conformance suite on a MongoDB-wire server (FerretDB, built by the
-## test harness), short fuzz runs, and govulncheck against an offline DB.
-test: fmt-check vet test-go fuzz vuln
+## test: every test — the web app built and type-checked, formatting, vet,
+## unit, API and browser tests on SQLite, the store conformance suite on a
+## MongoDB-wire server (FerretDB, built by the test harness), short fuzz
+## runs, and govulncheck against an offline DB.
+test: ui ui-check fmt-check vet test-go fuzz vuln
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
@@ -52,7 +53,33 @@ bench:
 	bash .ci/bench.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin ui/dist/app
+
+# --- the workspace app (ui/) ---------------------------------------------------
+# `make ui` installs the app's npm packages from the committed lock file
+# (npm ci, again only when package.json or the lock changed) and builds it
+# with vite into ui/dist/app, which the binary embeds. Without a build the
+# binary serves ui/dist/placeholder, a page that says how to build it.
+UI_SRC := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/svelte.config.js ui/tsconfig.json
+NPM    ?= npm
+
+ui: ui/dist/app/index.html
+
+ui/node_modules/.ci-stamp: ui/package.json ui/package-lock.json
+	cd ui && $(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+ui/dist/app/index.html: ui/node_modules/.ci-stamp $(UI_SRC)
+	cd ui && $(NPM) run --silent build
+
+## ui-check: type-check the app (svelte-check)
+ui-check: ui/node_modules/.ci-stamp
+	cd ui && $(NPM) run --silent check
+
+## ui-size: the app's JavaScript, gzipped (the workspace's budget is 250 KB)
+ui-size: ui
+	@for f in ui/dist/app/assets/*.js; do printf '%8d  %s\n' "$$(gzip -9c "$$f" | wc -c)" "$$f"; done
+	@printf '%8d  total gzipped\n' "$$(cat ui/dist/app/assets/*.js | gzip -9c | wc -c)"
 
 # --- vulnerability check (offline) -------------------------------------------
 # `make vuln` runs govulncheck against a local database that .ci/vulndb.sh

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/mongo/mongotest"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/engine/store/sqlite/sqlitetest"
 	"github.com/jimu-crm/jimu/metadata"
 )
 
@@ -52,22 +52,7 @@ func poison(t *testing.T, kind string) *poisoned {
 			return st
 		}
 		set = func(id, field, text, _ string) bool {
-			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			var data string
-			if err := db.QueryRow(`SELECT data FROM rec_deal WHERE id = ?`, id).Scan(&data); err != nil {
-				t.Fatal(err)
-			}
-			var m map[string]json.RawMessage
-			json.Unmarshal([]byte(data), &m)
-			m[field] = json.RawMessage(text)
-			b, _ := json.Marshal(m)
-			if _, err := db.Exec(`UPDATE rec_deal SET data = ? WHERE id = ?`, string(b), id); err != nil {
-				t.Fatal(err)
-			}
+			sqlitetest.Poison(t, path, "deal", id, field, text)
 			return true
 		}
 	case "mongo":

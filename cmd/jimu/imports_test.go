@@ -21,7 +21,8 @@ var allowed = map[string][]string{
 	"workflows":    {"engine", "metadata", "plugins"},
 	"dashboards":   {"engine", "metadata", "plugins"},
 	"templates":    {"engine", "metadata", "forms", "workflows", "dashboards", "plugins"},
-	"cmd":          {"engine", "metadata", "forms", "workflows", "dashboards", "plugins", "templates", "cmd"},
+	"cmd":          {"engine", "metadata", "forms", "workflows", "dashboards", "plugins", "templates", "ui", "cmd"},
+	"ui":           {},
 }
 
 // drivers may be imported only by their store package.

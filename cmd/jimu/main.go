@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only when JIMU_PPROF is set
 	"os"
@@ -29,6 +30,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
 	"github.com/jimu-crm/jimu/forms"
+	"github.com/jimu-crm/jimu/ui"
 	"github.com/jimu-crm/jimu/workflows"
 )
 
@@ -219,6 +221,14 @@ func setGCPercent(log *slog.Logger) {
 }
 
 func serve(args []string, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveUntil(ctx, args, stderr, nil)
+}
+
+// serveUntil serves until ctx ends; listening, if not nil, learns the
+// address (the browser tests listen on port 0).
+func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening func(net.Addr)) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg config
@@ -239,8 +249,6 @@ func serve(args []string, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	setGCPercent(log)
 
 	st, kind, err := cfg.openStore(ctx)
@@ -283,6 +291,10 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	wf := wcfg.service(deps, log)
 	deps.Modules = modules(deps, wf)
+	deps.UI = ui.Files()
+	if !ui.Built() {
+		log.Warn("this binary holds no web app, only a page that says how to build it: run make run (or make ui build)")
+	}
 	srv := server.New(deps)
 	runCtx, stopRunner := context.WithCancel(ctx)
 	waitRunner, err := startWorkflows(runCtx, wf)
@@ -307,9 +319,16 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	pruner := &outbox.Pruner{Store: st, Retention: cfg.retention, Node: wcfg.node, Log: log}
 	go pruner.Run(ctx)
+	ln, err := net.Listen("tcp", cfg.http)
+	if err != nil {
+		return err
+	}
+	if listening != nil {
+		listening(ln.Addr())
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Listen(cfg.http) }()
-	log.Info("jimu serving", "version", version, "http", "http://"+cfg.http, "store", kind, "entities", len(cat.List()))
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("jimu serving", "version", version, "http", "http://"+ln.Addr().String(), "store", kind, "entities", len(cat.List()))
 	select {
 	case err := <-errc:
 		return err
@@ -349,10 +368,11 @@ func firstAdmin(ctx context.Context, au *auth.Service, log *slog.Logger, w io.Wr
 		return err
 	}
 	log.Warn("no users yet: create the first admin with the one-time setup command printed below (valid 24 hours)")
-	fmt.Fprintf(w, "\n  Jimu has no users yet. Create the first admin (this token works once, for 24 hours):\n\n"+
+	fmt.Fprintf(w, "\n  Jimu has no users yet. Create the first admin (this token works once, for 24 hours) in the browser:\n\n"+
+		"  http://%s/setup?token=%s\n\n  or with curl:\n\n"+
 		"  curl -X POST http://%s/api/v1/setup -H 'Content-Type: application/json' \\\n"+
 		"    -d '{\"token\":\"%s\",\"email\":\"you@example.com\",\"name\":\"Admin\",\"password\":\"choose-a-long-password\"}'\n\n"+
-		"  or restart with JIMU_ADMIN_EMAIL and JIMU_ADMIN_PASSWORD set, or run: jimu admin create --email … --password …\n\n", addr, token)
+		"  or restart with JIMU_ADMIN_EMAIL and JIMU_ADMIN_PASSWORD set, or run: jimu admin create --email … --password …\n\n", addr, token, addr, token)
 	return nil
 }
 

@@ -280,7 +280,7 @@ func (h *hookServer) distinct() (int, int) {
 	return len(h.keys), h.total
 }
 
-func dealEntity(n *node) {
+func procDealEntity(n *node) {
 	n.do("POST", "/api/v1/meta/entities", map[string]any{"name": "deal", "ownership": true, "fields": []any{
 		map[string]any{"name": "name", "type": "text", "required": true},
 		map[string]any{"name": "touches", "type": "integer"},
@@ -379,7 +379,7 @@ func TestKillMidRun(t *testing.T) {
 	hook := newHookServer(t, 300)
 	args := []string{"--db", db, "--webhook-allow", "127.0.0.1", "--workflow-run-timeout", "10s", "--workflow-workers", "8"}
 	n := startNode(t, "node-1", args...)
-	dealEntity(n)
+	procDealEntity(n)
 	id := onceRule(n, hook.URL)
 	const deals = 1000
 	createDeals(t, []*node{n}, deals, 8)
@@ -433,7 +433,7 @@ func twoNodes(t *testing.T, db string, deals int) {
 	hook := newHookServer(t, 0)
 	args := []string{"--db", db, "--webhook-allow", "127.0.0.1", "--workflow-run-timeout", "30s"}
 	a := startNode(t, "node-a", args...)
-	dealEntity(a)
+	procDealEntity(a)
 	a.do("POST", "/api/v1/meta/entities", map[string]any{"name": "beat", "fields": []any{
 		map[string]any{"name": "name", "type": "text"}}}, 201, nil)
 	a.do("POST", "/api/v1/records/beat", map[string]any{"name": "the one"}, 201, nil)

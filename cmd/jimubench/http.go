@@ -29,7 +29,19 @@ const (
 	listSort   = "-amount"
 	dateFilter = `close_date >= date("2025-03-01") and close_date < date("2025-04-01")`
 	dateSort   = "-close_date"
+	// score has no index: the filter, the sort and the count scan the
+	// whole entity, as do the group-bys below (issue 14).
+	scanFilter = `score == 42`
+	scanSort   = "name"
 )
+
+// The group-bys measured over the whole entity: a field with an index, a
+// date bucket, a field without one.
+var groupBys = []struct{ groupBy, measures string }{
+	{"stage", "count,sum:amount"},
+	{"close_date:month", "count,sum:amount"},
+	{"score", "count,avg:amount"},
+}
 
 type httpConfig struct {
 	base, email, password, entity string
@@ -279,6 +291,35 @@ func httpBench(args []string, stdout, stderr io.Writer) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+	}
+
+	// (b'') scans: a filter and sort on fields without an index, its
+	// count, and group-bys over the whole entity. Fewer requests: each
+	// reads every record.
+	scans := max(cfg.n/25, 5)
+	scanPath := listPath(cfg.entity, scanFilter, scanSort, 50)
+	for _, q := range []struct{ name, path string }{
+		{"list `" + scanFilter + "` sort " + scanSort + " limit 50 (no index), c=1", scanPath},
+		{"count=true of `" + scanFilter + "` sort " + scanSort + " (no index), c=1", scanPath + "&count=true"},
+	} {
+		phase(measure(ctx, q.name, 1, scans, cfg.phaseMax, http.StatusOK, func(ctx context.Context, i int) (int, error) {
+			return c.do(ctx, "GET", q.path, nil, nil)
+		}))
+	}
+	// The store keeps an aggregate until the entity is next written; each
+	// request here asks a new one (a filter every deal passes, with a
+	// different bound), so the figures are of computing it. The filter is
+	// on score, which has no index: a range on an indexed field that every
+	// deal passes made SQLite walk that index and fetch each row by id.
+	for _, g := range groupBys {
+		phase(measure(ctx, "aggregate by "+g.groupBy+" ("+g.measures+"), c=1", 1, scans, cfg.phaseMax, http.StatusOK,
+			func(ctx context.Context, i int) (int, error) {
+				v := url.Values{"group_by": {g.groupBy}, "measures": {g.measures}, "filter": {fmt.Sprintf("score != -%d", i+1)}}
+				return c.do(ctx, "GET", "/api/v1/records/"+cfg.entity+"/aggregate?"+v.Encode(), nil, nil)
+			}))
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 
 	// (b') the same list as a Sales Rep: their row rule (owner == user.id)

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/jimu-crm/jimu/engine/catalog"
@@ -37,7 +38,8 @@ type Explanation struct {
 // Explain evaluates every role of pr against the record id of entity e,
 // running each rule as a query so the answer is what the store would do.
 func (p *Policy) Explain(ctx context.Context, pr *identity.Principal, e *catalog.Entity, id string) (*Explanation, error) {
-	x := &Explanation{User: pr.UserID, Roles: pr.Roles, Entity: e.Name, RecordID: id,
+	// The report's roles are sorted; the principal's stay as they are.
+	x := &Explanation{User: pr.UserID, Roles: slices.Clone(pr.Roles), Entity: e.Name, RecordID: id,
 		Can: map[string]bool{}, Rules: map[string][]RuleCheck{}, Fields: map[string]string{}}
 	idc := &store.Cond{Op: store.OpEq, Field: "id", Kind: metadata.KindString, Value: id}
 	if id != "" {

@@ -32,7 +32,7 @@ func (s *Service) SetAccess(ctx context.Context, actor *identity.Principal, id s
 			return nil, err
 		}
 		if actor.UserID == id && !slices.Contains(roles, AdminRole) {
-			return nil, &InputError{Field: "roles", Message: "you cannot remove your own admin role"}
+			return nil, &InputError{Field: "roles", Code: "forbidden", Message: "you cannot remove your own admin role"}
 		}
 		in.Roles = roles
 	}

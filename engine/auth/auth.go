@@ -75,6 +75,11 @@ var (
 type InputError struct {
 	Field   string `json:"field"`
 	Message string `json:"message"`
+	// Code names the problem for a client to translate (required,
+	// too_short, too_long, format, invalid_chars, forbidden, …); Params
+	// are its numbers ({"min": 12}).
+	Code   string         `json:"code"`
+	Params map[string]any `json:"params,omitempty"`
 }
 
 func (e *InputError) Error() string { return e.Field + ": " + e.Message }

@@ -14,19 +14,19 @@ import (
 func normalizeEmail(raw string) (string, error) {
 	e := strings.ToLower(strings.TrimSpace(raw))
 	if e == "" {
-		return "", &InputError{Field: "email", Message: "is required"}
+		return "", &InputError{Field: "email", Code: "required", Message: "is required"}
 	}
 	if len(e) > maxEmailLen {
-		return "", &InputError{Field: "email", Message: "is too long"}
+		return "", &InputError{Field: "email", Code: "too_long", Message: "is too long"}
 	}
 	bad := strings.IndexFunc(e, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0
 	at := strings.LastIndexByte(e, '@')
 	if bad || !utf8.ValidString(e) || at < 1 || at == len(e)-1 {
-		return "", &InputError{Field: "email", Message: "is not a valid email address"}
+		return "", &InputError{Field: "email", Code: "format", Message: "is not a valid email address"}
 	}
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Name != "" || a.Address != e {
-		return "", &InputError{Field: "email", Message: "is not a valid email address"}
+		return "", &InputError{Field: "email", Code: "format", Message: "is not a valid email address"}
 	}
 	return e, nil
 }
@@ -34,10 +34,12 @@ func normalizeEmail(raw string) (string, error) {
 func checkPassword(pw string) error {
 	n := utf8.RuneCountInString(pw)
 	if n < MinPasswordLen {
-		return &InputError{Field: "password", Message: fmt.Sprintf("must be at least %d characters", MinPasswordLen)}
+		return &InputError{Field: "password", Code: "too_short", Params: map[string]any{"min": MinPasswordLen},
+			Message: fmt.Sprintf("must be at least %d characters", MinPasswordLen)}
 	}
 	if n > MaxPasswordLen {
-		return &InputError{Field: "password", Message: fmt.Sprintf("must be at most %d characters", MaxPasswordLen)}
+		return &InputError{Field: "password", Code: "too_long", Params: map[string]any{"max": MaxPasswordLen},
+			Message: fmt.Sprintf("must be at most %d characters", MaxPasswordLen)}
 	}
 	return nil
 }
@@ -48,10 +50,11 @@ func normalizeName(raw, email string) (string, error) {
 		n, _, _ = strings.Cut(email, "@")
 	}
 	if !utf8.ValidString(n) || strings.IndexFunc(n, unicode.IsControl) >= 0 {
-		return "", &InputError{Field: "name", Message: "contains invalid characters"}
+		return "", &InputError{Field: "name", Code: "invalid_chars", Message: "contains invalid characters"}
 	}
 	if utf8.RuneCountInString(n) > maxNameLen {
-		return "", &InputError{Field: "name", Message: fmt.Sprintf("must be at most %d characters", maxNameLen)}
+		return "", &InputError{Field: "name", Code: "too_long", Params: map[string]any{"max": maxNameLen},
+			Message: fmt.Sprintf("must be at most %d characters", maxNameLen)}
 	}
 	return n, nil
 }
@@ -67,7 +70,7 @@ func normalizeRoles(raw []string) ([]string, error) {
 			return !(c < utf8.RuneSelf && (c == '_' || c == '-' || c == '.' || c == ':' ||
 				'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'))
 		}) >= 0 {
-			return nil, &InputError{Field: "roles", Message: fmt.Sprintf("invalid role name %q", r)}
+			return nil, &InputError{Field: "roles", Code: "format", Message: fmt.Sprintf("invalid role name %q", r)}
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)

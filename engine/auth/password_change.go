@@ -31,13 +31,13 @@ func (s *Service) ChangePassword(ctx context.Context, p *identity.Principal, cur
 		return ErrSessionOnly
 	}
 	if current == "" {
-		return &InputError{Field: "current_password", Message: "is required"}
+		return &InputError{Field: "current_password", Code: "required", Message: "is required"}
 	}
 	if err := checkNewPassword(next, "new_password"); err != nil {
 		return err
 	}
 	if next == current {
-		return &InputError{Field: "new_password", Message: "must differ from the current password"}
+		return &InputError{Field: "new_password", Code: "unchanged", Message: "must differ from the current password"}
 	}
 	_, u, ud, err := s.loadUser(ctx, p.UserID)
 	if errors.Is(err, ErrNotFound) || err == nil && !u.Active {
@@ -85,7 +85,7 @@ func (s *Service) ResetPassword(ctx context.Context, admin *identity.Principal, 
 		return ErrForbidden
 	}
 	if admin.UserID == id {
-		return &InputError{Field: "password", Message: "change your own password with the current one instead"}
+		return &InputError{Field: "password", Code: "forbidden", Message: "change your own password with the current one instead"}
 	}
 	if err := checkNewPassword(password, "password"); err != nil {
 		return err
@@ -102,7 +102,7 @@ func checkNewPassword(pw, field string) error {
 	err := checkPassword(pw)
 	var ie *InputError
 	if errors.As(err, &ie) {
-		return &InputError{Field: field, Message: ie.Message}
+		return &InputError{Field: field, Code: ie.Code, Params: ie.Params, Message: ie.Message}
 	}
 	return err
 }

@@ -27,7 +27,7 @@ func (s *Service) UpdateProfile(ctx context.Context, p *identity.Principal, in P
 		return nil, ErrForbidden
 	}
 	if in.Locale != nil && !slices.Contains(Locales, *in.Locale) {
-		return nil, &InputError{Field: "locale", Message: `locale must be "en", "zh-CN" or "" (follow the browser)`}
+		return nil, &InputError{Field: "locale", Code: "enum", Message: `locale must be "en", "zh-CN" or "" (follow the browser)`}
 	}
 	for attempt := 0; ; attempt++ {
 		d, _, ud, err := s.loadUser(ctx, p.UserID)

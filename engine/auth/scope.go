@@ -40,11 +40,11 @@ func scopeToken(td *tokenDoc, scope *TokenScope, p *identity.Principal, u *User)
 				}
 			}
 			if len(roles) == 0 {
-				return &InputError{Field: "scope.roles", Message: "must name at least one role (leave it out for all of yours)"}
+				return &InputError{Field: "scope.roles", Code: "required", Message: "must name at least one role (leave it out for all of yours)"}
 			}
 			for _, r := range roles {
 				if !slices.Contains(have, r) {
-					return &InputError{Field: "scope.roles", Message: fmt.Sprintf("%q is not one of your roles", r)}
+					return &InputError{Field: "scope.roles", Code: "forbidden", Message: fmt.Sprintf("%q is not one of your roles", r)}
 				}
 			}
 			td.Roles = roles

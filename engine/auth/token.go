@@ -342,20 +342,21 @@ func (s *Service) CreateScopedToken(ctx context.Context, p *identity.Principal, 
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		return "", nil, &InputError{Field: "name", Message: "is required"}
+		return "", nil, &InputError{Field: "name", Code: "required", Message: "is required"}
 	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return "", nil, &InputError{Field: "name", Message: "contains invalid characters"}
+		return "", nil, &InputError{Field: "name", Code: "invalid_chars", Message: "contains invalid characters"}
 	case utf8.RuneCountInString(name) > maxTokenName:
-		return "", nil, &InputError{Field: "name", Message: fmt.Sprintf("must be at most %d characters", maxTokenName)}
+		return "", nil, &InputError{Field: "name", Code: "too_long", Params: map[string]any{"max": maxTokenName}, Message: fmt.Sprintf("must be at most %d characters", maxTokenName)}
 	}
 	now := s.clock()
 	e := now.Add(s.tokens.ttl)
 	if expiresAt != nil {
 		if !expiresAt.After(now) {
-			return "", nil, &InputError{Field: "expires_at", Message: "must be in the future"}
+			return "", nil, &InputError{Field: "expires_at", Code: "in_past", Message: "must be in the future"}
 		}
 		if expiresAt.After(now.Add(s.tokens.max)) {
-			return "", nil, &InputError{Field: "expires_at", Message: "must be at most " + durationText(s.tokens.max) + " from now"}
+			return "", nil, &InputError{Field: "expires_at", Code: "too_far", Params: map[string]any{"max_days": int(s.tokens.max.Hours() / 24)},
+				Message: "must be at most " + durationText(s.tokens.max) + " from now"}
 		}
 		e = expiresAt.UTC()
 	}

@@ -258,7 +258,7 @@ func (s *Service) SetActive(ctx context.Context, actor *identity.Principal, id s
 		return ErrForbidden
 	}
 	if !active && actor.UserID == id {
-		return &InputError{Field: "active", Message: "you cannot deactivate yourself"}
+		return &InputError{Field: "active", Code: "forbidden", Message: "you cannot deactivate yourself"}
 	}
 	for attempt := 0; ; attempt++ {
 		d, _, ud, err := s.loadUser(ctx, id)

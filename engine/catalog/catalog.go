@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -247,17 +248,21 @@ func (c *Catalog) AddField(ctx context.Context, p *identity.Principal, entity st
 // existing record or is refused with the records that would not convert.
 func (c *Catalog) UpdateField(ctx context.Context, p *identity.Principal, entity, name string, f *metadata.Field) (*Entity, error) {
 	return c.Change(ctx, p, entity, 0, "meta.field.update", func(e *metadata.Entity) error {
-		for i, old := range e.Fields {
-			if old.Name == name {
-				if f.Name != name {
-					return problem.Invalid(problem.FieldError{Field: "name", Code: "immutable", Message: "a field cannot be renamed"})
-				}
-				e.Fields[i] = f
-				return nil
-			}
-		}
-		return problem.NotFound("entity %s has no field %q", entity, name)
+		return replaceField(e, entity, name, f)
 	})
+}
+
+func replaceField(e *metadata.Entity, entity, name string, f *metadata.Field) error {
+	for i, old := range e.Fields {
+		if old.Name == name {
+			if f.Name != name {
+				return problem.Invalid(problem.FieldError{Field: "name", Code: "immutable", Message: "a field cannot be renamed"})
+			}
+			e.Fields[i] = f
+			return nil
+		}
+	}
+	return problem.NotFound("entity %s has no field %q", entity, name)
 }
 
 // DeleteField hides a field. Its data stays in the records until PurgeField.
@@ -336,7 +341,10 @@ func (c *Catalog) Delete(ctx context.Context, p *identity.Principal, name string
 	for _, o := range c.List() {
 		for _, f := range o.LiveFields() {
 			if f.Type == "lookup" && f.Target == name && o.Name != name {
-				return problem.Conflict("entity %s is referenced by %s.%s", name, o.Name, f.Name)
+				pe := problem.Conflict("entity %s is referenced by %s.%s", name, o.Name, f.Name)
+				pe.Errors = []problem.FieldError{{Field: "name", Code: "referenced", Message: pe.Detail,
+					Params: map[string]any{"entity": o.Name, "field": f.Name}}}
+				return pe
 			}
 		}
 	}
@@ -345,13 +353,35 @@ func (c *Catalog) Delete(ctx context.Context, p *identity.Principal, name string
 		return err
 	}
 	if n > 0 {
-		return problem.Conflict("entity %s still has records; delete them first", name)
+		pe := problem.Conflict("entity %s still has records; delete them first", name)
+		pe.Errors = []problem.FieldError{{Field: "name", Code: "has_records", Message: pe.Detail}}
+		return pe
+	}
+	// The history goes with the definition: one created later under the
+	// name starts its own at version 1, which the old one's would shadow.
+	// The audit log keeps every version.
+	hist, err := c.st.ListDocs(ctx, historyKind)
+	if err != nil {
+		return err
 	}
 	now := time.Now().UTC()
 	before, _ := json.Marshal(old.Entity)
-	err = c.st.DeleteDoc(ctx, docKind, name, store.Sides{
-		Audit: audit(p, now, "meta.entity.delete", name, map[string]any{"before": json.RawMessage(before)}),
-		Event: event(ctx, p, now, "meta.entity.deleted", name),
+	err = c.st.Atomic(ctx, func(tx store.Tx) error {
+		err := tx.DeleteDoc(ctx, docKind, name, store.Sides{
+			Audit: audit(p, now, "meta.entity.delete", name, map[string]any{"before": json.RawMessage(before)}),
+			Event: event(ctx, p, now, "meta.entity.deleted", name),
+		})
+		if err != nil {
+			return err
+		}
+		for _, d := range hist {
+			if strings.HasPrefix(d.ID, name+"@") {
+				if err := tx.DeleteDoc(ctx, historyKind, d.ID, store.Sides{}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -424,6 +454,13 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 			return nil, err
 		}
 	}
+	// The stored version decides before the storage is touched: a node
+	// whose cached definition is stale would otherwise bring the tables
+	// and indexes in line with a version the store then refuses (and drop
+	// a unique index another node made).
+	if err := c.checkStored(ctx, old, next.Name); err != nil {
+		return nil, err
+	}
 	// Storage first: creating a unique index over existing duplicates fails
 	// here, before the new version is saved.
 	if err := c.st.EnsureEntity(ctx, next); err != nil {
@@ -457,10 +494,20 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 			Event: event(ctx, p, now, "meta.entity.updated", next.Name),
 		})
 	})
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists) {
-		return nil, problem.Conflict("entity %s was changed by someone else; reload and try again", next.Name)
-	}
 	if err != nil {
+		// Nothing was saved: the storage goes back to what the stored
+		// definition wants (a unique index of the refused version goes).
+		c.restoreStorage(ctx, next.Name)
+	}
+	var ue *store.UniqueError
+	switch {
+	case errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists):
+		return nil, problem.Conflict("entity %s was changed by someone else; reload and try again", next.Name)
+	case errors.As(err, &ue):
+		// Values that differed before a conversion may not after it.
+		return nil, problem.Invalid(problem.FieldError{Field: "fields." + ue.Field + ".unique", Code: "duplicates",
+			Message: fmt.Sprintf("converted, existing records would hold duplicate values of %s; fix them first", ue.Field)})
+	case err != nil:
 		return nil, err
 	}
 	hist := &store.Doc{Kind: historyKind, ID: fmt.Sprintf("%s@%010d", next.Name, next.Version), Version: 1, Data: data}
@@ -471,6 +518,44 @@ func (c *Catalog) commit(ctx context.Context, p *identity.Principal, old, next *
 	c.entities[next.Name] = ce
 	c.mu.Unlock()
 	return ce, nil
+}
+
+// checkStored refuses a change made from a version that is no longer the
+// stored one (old nil: a create, of a name that must not be stored yet).
+func (c *Catalog) checkStored(ctx context.Context, old *metadata.Entity, name string) error {
+	d, err := c.st.GetDoc(ctx, docKind, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if old == nil {
+			return nil
+		}
+	case err != nil:
+		return err
+	case old != nil && d.Version == old.Version:
+		return nil
+	}
+	return problem.Conflict("entity %s was changed by someone else; reload and try again", name)
+}
+
+// restoreStorage brings the storage back in line with the stored
+// definition after a change that was not saved. A create that failed has
+// none, and leaves an empty table, which is harmless.
+func (c *Catalog) restoreStorage(ctx context.Context, name string) {
+	ctx = context.WithoutCancel(ctx)
+	d, err := c.st.GetDoc(ctx, docKind, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	var e metadata.Entity
+	if err == nil {
+		err = json.Unmarshal(d.Data, &e)
+	}
+	if err == nil {
+		err = c.st.EnsureEntity(ctx, &e)
+	}
+	if err != nil {
+		c.log.Warn("catalog: storage not restored after a refused change", "entity", name, "err", err)
+	}
 }
 
 func toProblem(errs []*metadata.FieldError) []problem.FieldError {

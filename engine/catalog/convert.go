@@ -26,6 +26,16 @@ type conversion struct {
 	field   *metadata.Field // the new definition
 	typ     metadata.FieldType
 	updates map[string]any // record id → converted value, as planned
+	// read is each planned record's value and version when planned: the
+	// event and audit entry's "old" value. A store whose columns take the
+	// new type in EnsureEntity (SQLite's typed columns) already holds the
+	// converted value when the unit reads the record.
+	read map[string]planned
+}
+
+type planned struct {
+	v       any
+	version int64
 }
 
 // planConversions checks every existing record against each changed field
@@ -48,7 +58,7 @@ func (c *Catalog) planConversions(ctx context.Context, old, next *metadata.Entit
 		if err != nil {
 			return nil, err
 		}
-		conv := conversion{field: nf, typ: t, updates: map[string]any{}}
+		conv := conversion{field: nf, typ: t, updates: map[string]any{}, read: map[string]planned{}}
 		err = eachRecord(ctx, c.st, next.Name, nf.Name, func(r *store.Record) {
 			v, ok := r.Data[nf.Name]
 			if !ok || v == nil {
@@ -72,6 +82,7 @@ func (c *Catalog) planConversions(ctx context.Context, old, next *metadata.Entit
 				return
 			}
 			conv.updates[r.ID] = nv
+			conv.read[r.ID] = planned{v: v, version: r.Version}
 		})
 		if err != nil {
 			return nil, err
@@ -150,7 +161,11 @@ func (c *Catalog) applyConversions(ctx context.Context, tx store.Tx, p *identity
 				return problem.Conflict("record %s changed during the conversion of %s (%v); try again", id, name, err)
 			}
 			r.Data[name] = nv
-			changes[name] = store.Change{Old: v, New: nv}
+			old := v
+			if p, ok := conv.read[id]; ok && p.version == r.Version {
+				old = p.v // unchanged since the plan: what it held before the type changed
+			}
+			changes[name] = store.Change{Old: old, New: nv}
 			fields = append(fields, name)
 		}
 		if len(changes) == 0 {

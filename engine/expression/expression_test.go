@@ -1,11 +1,13 @@
 package expression_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jimu-crm/jimu/engine/expression"
+	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/metadata"
 )
 
@@ -141,4 +143,24 @@ func FuzzPushdown(f *testing.F) {
 			t.Fatalf("%q produced an invalid IR: %v", src, err)
 		}
 	})
+}
+
+// TestLongVariableList: a manager's team of thousands is a list from the
+// user variable, not one typed in a filter; it must not fail closed at the
+// 1,000 items a written list may hold.
+func TestLongVariableList(t *testing.T) {
+	ids := make([]any, 5000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("u%05d", i)
+	}
+	res := resolver()
+	res.Vars = map[string]any{"user": map[string]any{"subtree_member_ids": ids}}
+	c, err := expression.Pushdown("owner in user.subtree_member_ids", res, now)
+	if err != nil || c.Op != store.OpIn || len(c.Values) != 5000 {
+		t.Fatalf("a 5,000-member team: %v %v", c, err)
+	}
+	written := "owner in [" + strings.Repeat(`"x",`, 1000) + `"x"]`
+	if _, err := expression.Pushdown(written, resolver(), now); err == nil {
+		t.Fatal("a written list of 1,001 items was taken")
+	}
 }

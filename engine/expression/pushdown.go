@@ -29,6 +29,10 @@ const (
 	MaxFilterLen = 64 << 10
 	maxDepth     = 64
 	maxListLen   = 1000
+	// maxVarListLen bounds a variable's list (user.subtree_member_ids of a
+	// large organisation's manager): below SQLite's 32,766 parameters per
+	// statement.
+	maxVarListLen = 20000
 )
 
 // Error is a filter that cannot be used; Part is the offending piece of the
@@ -474,8 +478,11 @@ func (p *pusher) in(n *ast.BinaryNode) (*store.Cond, error) {
 		if !ok {
 			return nil, fail(n, "the right side of in must be a list")
 		}
-		if len(list) > maxListLen {
-			return nil, fail(n, "list has more than %d items", maxListLen)
+		// A list written in the filter is capped where it is parsed
+		// (operand); a variable's list (a manager's team, from the
+		// directory) may be longer, up to what a store takes in one query.
+		if len(list) > maxVarListLen {
+			return nil, fail(n, "list has more than %d items", maxVarListLen)
 		}
 		vals := make([]any, len(list))
 		for i, v := range list {

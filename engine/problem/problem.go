@@ -15,6 +15,8 @@ type FieldError struct {
 	Field   string `json:"field"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Params are the numbers a translated message needs ({"min": 12}).
+	Params map[string]any `json:"params,omitempty"`
 	*Position
 }
 

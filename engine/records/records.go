@@ -145,6 +145,7 @@ func (s *Service) entity(ctx context.Context, p *identity.Principal, name, op st
 
 // Get returns one record the principal may read, or 404.
 func (s *Service) Get(ctx context.Context, p *identity.Principal, entity, id string) (*store.Record, *catalog.Entity, error) {
+	defer s.Heavy.Light()()
 	e, err := s.entity(ctx, p, entity, OpRead)
 	if err != nil {
 		return nil, nil, err
@@ -196,6 +197,7 @@ func validID(id string) bool {
 
 // Create runs the write pipeline for a new record.
 func (s *Service) Create(ctx context.Context, p *identity.Principal, entity string, body map[string]any) (*store.Record, error) {
+	defer s.Heavy.Light()()
 	e, err := s.entity(ctx, p, entity, OpCreate)
 	if err != nil {
 		return nil, err
@@ -237,6 +239,7 @@ func (s *Service) Create(ctx context.Context, p *identity.Principal, entity stri
 // whole record: data fields it leaves out are removed. expected is the
 // version the client read (If-Match or "version" in the body; 0: none).
 func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id string, body map[string]any, expected int64, replace bool) (*store.Record, error) {
+	defer s.Heavy.Light()()
 	e, err := s.entity(ctx, p, entity, OpUpdate)
 	if err != nil {
 		return nil, err
@@ -355,6 +358,7 @@ func (s *Service) update(ctx context.Context, p *identity.Principal, e *catalog.
 // record changed by another write since it was read is deleted all the
 // same, as the client asked.
 func (s *Service) Delete(ctx context.Context, p *identity.Principal, entity, id string, expected int64) error {
+	defer s.Heavy.Light()()
 	e, err := s.entity(ctx, p, entity, OpDelete)
 	if err != nil {
 		return err

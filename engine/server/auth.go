@@ -53,7 +53,11 @@ func authErr(err error) error {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return problem.New(http.StatusUnauthorized, "the token is unknown, expired or revoked")
 	case errors.As(err, &ie):
-		return problem.Invalid(problem.FieldError{Field: ie.Field, Code: "invalid", Message: ie.Message})
+		code := ie.Code
+		if code == "" {
+			code = "invalid"
+		}
+		return problem.Invalid(problem.FieldError{Field: ie.Field, Code: code, Message: ie.Message, Params: ie.Params})
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -174,7 +175,7 @@ func TestPasswordChangeHTTP(t *testing.T) {
 			e.do("GET", "/api/v1/auth/me", nil, 200, &me)
 			r := e.raw("POST", "/api/v1/users/"+me.ID+"/password", map[string]any{"password": "admins-new-password"})
 			wantStatus(t, r, 422, "an admin's reset of their own password")
-			if f := problemFields(t, r); f["password"] != "invalid" {
+			if f := problemFields(t, r); f["password"] != "forbidden" {
 				t.Fatalf("fields %v", f)
 			}
 			e.do("POST", "/api/v1/users/"+id+"/password", map[string]any{"password": "reps-reset-password"}, 204, nil)
@@ -259,11 +260,32 @@ func TestTokenExpiryHTTP(t *testing.T) {
 			late := e.clock.Now().Add(auth.DefaultTokenMaxTTL + time.Hour)
 			r := e.raw("POST", "/api/v1/auth/tokens", map[string]any{"name": "late", "expires_at": late})
 			wantStatus(t, r, 422, "expiry past the maximum")
-			if f := problemFields(t, r); f["expires_at"] != "invalid" {
+			if f := problemFields(t, r); f["expires_at"] != "too_far" {
 				t.Fatalf("fields %v", f)
 			}
 			e.clock.Add(auth.DefaultTokenTTL)
 			wantStatus(t, e.bearer(tok.Token).raw("GET", "/api/v1/auth/me", nil), 401, "token past the default lifetime")
 		})
+	}
+}
+
+// TestInputErrorCodes: refusals of sign-in data name a code and its
+// numbers, so the app says "at least 12 characters" in the person's
+// language rather than showing the English text.
+func TestInputErrorCodes(t *testing.T) {
+	e := start(t)
+	r := e.raw("POST", "/api/v1/users", map[string]any{"email": "x@example.com", "password": "short"})
+	var p struct {
+		Errors []struct {
+			Field, Code string
+			Params      map[string]any
+		}
+	}
+	if err := json.Unmarshal(r.Body, &p); err != nil || r.Status != 422 || len(p.Errors) != 1 ||
+		p.Errors[0].Code != "too_short" || p.Errors[0].Params["min"] != float64(auth.MinPasswordLen) {
+		t.Fatalf("a short password: %d %s", r.Status, r.Body)
+	}
+	if f := problemFields(t, e.raw("POST", "/api/v1/users", map[string]any{"email": "not an address", "password": adminPass})); f["email"] != "format" {
+		t.Fatalf("a malformed e-mail: %v", f)
 	}
 }

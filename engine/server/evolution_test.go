@@ -108,3 +108,57 @@ func TestSchemaEvolution(t *testing.T) {
 		})
 	}
 }
+
+// TestDryRun: ?dry_run=true answers what a type change would convert, or
+// the report of the records it would refuse, and what deleting a field
+// would take away — and changes nothing. On both stores.
+func TestDryRun(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := startWith(t, open(t))
+			e.do("POST", "/api/v1/meta/entities", map[string]any{"name": "item", "fields": []any{
+				map[string]any{"name": "code", "type": "text"}, map[string]any{"name": "note", "type": "text"}}}, 201, nil)
+			var x map[string]any
+			e.do("POST", "/api/v1/records/item", map[string]any{"code": "1"}, 201, nil)
+			e.do("POST", "/api/v1/records/item", map[string]any{"code": "2", "note": "n"}, 201, nil)
+			e.do("POST", "/api/v1/records/item", map[string]any{"code": "x"}, 201, &x)
+			path := "/api/v1/meta/entities/item/fields/code"
+			r := e.raw("PATCH", path+"?dry_run=true", map[string]any{"type": "integer"})
+			if r.Status != 422 || !strings.Contains(string(r.Body), x["id"].(string)) {
+				t.Fatalf("dry run of a refused conversion: %d %s", r.Status, r.Body)
+			}
+			e.do("DELETE", "/api/v1/records/item/"+x["id"].(string), nil, 204, nil)
+			var plan struct {
+				Conversions []struct {
+					Field, From, To string
+					Records         int
+				}
+				Holding map[string]int
+			}
+			e.do("PATCH", path+"?dry_run=true", map[string]any{"type": "integer"}, 200, &plan)
+			if len(plan.Conversions) != 1 || plan.Conversions[0].Records != 2 || plan.Conversions[0].From != "text" || plan.Conversions[0].To != "integer" {
+				t.Fatalf("dry run plan: %+v", plan)
+			}
+			e.do("DELETE", "/api/v1/meta/entities/item/fields/note?dry_run=true", nil, 200, &plan)
+			if plan.Holding["note"] != 1 {
+				t.Fatalf("delete dry run: %+v", plan)
+			}
+			// Nothing changed.
+			var f map[string]any
+			e.do("GET", path, nil, 200, &f)
+			if f["type"] != "text" {
+				t.Fatalf("a dry run changed the field: %v", f)
+			}
+			var ent map[string]any
+			e.do("GET", "/api/v1/meta/entities/item", nil, 200, &ent)
+			if ent["version"].(float64) != 1 {
+				t.Fatalf("a dry run made a version: %v", ent["version"])
+			}
+			var page struct{ Items []map[string]any }
+			e.do("GET", "/api/v1/records/item?sort=code", nil, 200, &page)
+			if len(page.Items) != 2 || page.Items[0]["code"] != "1" || page.Items[0]["version"].(float64) != 1 || page.Items[1]["note"] != "n" {
+				t.Fatalf("records after dry runs: %v", page.Items)
+			}
+		})
+	}
+}

@@ -202,6 +202,13 @@ func (s *Server) patchField(c *fiber.Ctx) error {
 }
 
 func (s *Server) saveField(c *fiber.Ctx, f *metadata.Field) error {
+	if dryRun(c) {
+		plan, err := s.Catalog.UpdateFieldPlan(c.UserContext(), principal(c), c.Params("entity"), c.Params("field"), f)
+		if err != nil {
+			return err
+		}
+		return c.JSON(plan)
+	}
 	ce, err := s.Catalog.UpdateField(c.UserContext(), principal(c), c.Params("entity"), c.Params("field"), f)
 	if err != nil {
 		return err
@@ -210,7 +217,17 @@ func (s *Server) saveField(c *fiber.Ctx, f *metadata.Field) error {
 	return c.JSON(ce.AnyField(f.Name))
 }
 
+// dryRun: ?dry_run=true asks what a change would do, changing nothing.
+func dryRun(c *fiber.Ctx) bool { return c.QueryBool("dry_run", false) }
+
 func (s *Server) deleteField(c *fiber.Ctx) error {
+	if dryRun(c) {
+		plan, err := s.Catalog.DeleteFieldPlan(c.UserContext(), principal(c), c.Params("entity"), c.Params("field"))
+		if err != nil {
+			return err
+		}
+		return c.JSON(plan)
+	}
 	if _, err := s.Catalog.DeleteField(c.UserContext(), principal(c), c.Params("entity"), c.Params("field")); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/store/mongo"
 	"github.com/jimu-crm/jimu/engine/store/mongo/mongotest"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/engine/store/sqlite/sqlitetest"
 )
 
 // raw is a stored value as an older version (or another tool) could have
@@ -61,30 +61,11 @@ var rawStores = map[string]func(t *testing.T) (store.Store, func(t *testing.T, e
 	},
 }
 
-// poisonSQLite sets one field of a record's data JSON to text, verbatim.
+// poisonSQLite sets one field of a record to text, as versions before
+// issue 13 stored it.
 func poisonSQLite(t *testing.T, path, entity, id, field, text string) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var data string
-	if err := db.QueryRow(`SELECT data FROM "rec_`+entity+`" WHERE id = ?`, id).Scan(&data); err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(data), &m); err != nil {
-		t.Fatal(err)
-	}
-	m[field] = json.RawMessage(text)
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`UPDATE "rec_`+entity+`" SET data = ? WHERE id = ?`, string(b), id); err != nil {
-		t.Fatal(err)
-	}
+	sqlitetest.Poison(t, path, entity, id, field, text)
 }
 
 // logBuffer collects a server's log lines.

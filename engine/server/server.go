@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,6 +48,8 @@ type Deps struct {
 	HSTS bool
 	// Modules add their routes (forms, workflows, dashboards).
 	Modules []Module
+	// UI is the workspace app served at / (app.go); nil serves none.
+	UI fs.FS
 }
 
 // Module is a feature that serves HTTP routes: public ones, answered
@@ -139,6 +142,9 @@ func (s *Server) routes() {
 	api.Patch("/activities/:kind/:id", s.changeActivity)
 	api.Delete("/activities/:kind/:id", s.removeActivity)
 	api.Get("/tasks/mine", s.myTasks)
+	api.Get("/people", s.people)
+	api.Get("/recent", s.recent)
+	api.Post("/recent", s.noteRecent)
 
 	// Not api.Group("", requireAdmin): a Fiber group's handlers become
 	// middleware on its whole prefix, which would make every /api/v1 route
@@ -184,6 +190,7 @@ func (s *Server) routes() {
 	for _, m := range s.Modules {
 		m.Routes(a, api)
 	}
+	s.appRoutes()
 
 	a.Use(func(c *fiber.Ctx) error {
 		return problem.NotFound("no route for %s %s", c.Method(), c.Path())

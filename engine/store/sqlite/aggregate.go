@@ -8,39 +8,52 @@ import (
 	"github.com/jimu-crm/jimu/engine/store"
 )
 
+// groupInGo lets tests compare the hash aggregate with SQLite's GROUP BY.
+var groupInGo = true
+
 func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQuery) ([]store.AggregateRow, error) {
-	var b sqlBuilder
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	b := sqlBuilder{l: l}
 	where, err := b.cond(q.Filter)
 	if err != nil {
 		return nil, err
 	}
-	var sel, group []string
+	var group, raw, sel, measures, ops []string
+	var prefixes []int
 	for _, g := range q.GroupBy {
 		name, bucket, _ := strings.Cut(g, ":")
-		col, err := column(name)
+		col, err := b.column(name)
 		if err != nil {
 			return nil, err
 		}
+		n := 0
 		switch bucket {
 		case "":
 		case "year":
-			col = "substr(" + col + ", 1, 4)"
+			n = 4
 		case "month":
-			col = "substr(" + col + ", 1, 7)"
+			n = 7
 		case "day":
-			col = "substr(" + col + ", 1, 10)"
+			n = 10
 		default:
 			return nil, fmt.Errorf("unknown date bucket %q", bucket)
 		}
-		sel = append(sel, col)
+		raw, prefixes = append(raw, col), append(prefixes, n)
+		if n > 0 {
+			col = fmt.Sprintf("substr(%s, 1, %d)", col, n)
+		}
 		group = append(group, col)
 	}
+	sel = append(sel, group...)
 	var sums []int // sel indexes of sum()s, and their columns
 	var sumCols []string
 	for _, m := range q.Measures {
-		col := "1"
+		col := ""
 		if m.Op != "count" {
-			c, err := column(m.Field)
+			c, err := b.column(m.Field)
 			if err != nil {
 				return nil, err
 			}
@@ -50,9 +63,8 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 		case "count":
 			sel = append(sel, "count(*)")
 		case "sum":
-			sums = append(sums, len(sel))
+			sums, sumCols = append(sums, len(sel)), append(sumCols, col)
 			sel = append(sel, "sum("+col+")")
-			sumCols = append(sumCols, col)
 		case "avg", "min", "max":
 			sel = append(sel, m.Op+"("+col+")")
 		case "count_distinct":
@@ -60,6 +72,7 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 		default:
 			return nil, fmt.Errorf("unknown measure %q", m.Op)
 		}
+		measures, ops = append(measures, col), append(ops, m.Op)
 	}
 	tail := ` FROM ` + recTable(entity) + ` WHERE ` + where
 	if len(group) > 0 {
@@ -68,30 +81,50 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	if q.Limit > 0 {
 		tail += fmt.Sprintf(" LIMIT %d", q.Limit)
 	}
-	out, err := s.aggregateRows(ctx, `SELECT `+strings.Join(sel, ", ")+tail, b.args, len(q.GroupBy), len(q.Measures))
-	if err != nil && len(sums) > 0 && strings.Contains(err.Error(), "integer overflow") {
-		// sum() of integers fails past int64; the sum is then a float,
-		// as MongoDB makes it (total() never overflows; it is 0.0 over
-		// no values where sum() is NULL).
+	query := `SELECT ` + strings.Join(sel, ", ") + tail
+	// sum() of integers fails past int64; the sum is then a float, as
+	// MongoDB makes it (total() never overflows; it is 0.0 over no values
+	// where sum() is NULL).
+	overflow := ""
+	if len(sums) > 0 {
 		for i, at := range sums {
 			sel[at] = "CASE WHEN count(" + sumCols[i] + ") = 0 THEN NULL ELSE total(" + sumCols[i] + ") END"
 		}
-		out, err = s.aggregateRows(ctx, `SELECT `+strings.Join(sel, ", ")+tail, b.args, len(q.GroupBy), len(q.Measures))
+		overflow = `SELECT ` + strings.Join(sel, ", ") + tail
 	}
-	if err != nil {
-		return nil, mapErr(entity, err)
-	}
-	return out, nil
-}
-
-func (s *Store) aggregateRows(ctx context.Context, query string, args []any, nkeys, nmeasures int) ([]store.AggregateRow, error) {
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	// The generation is read before the query runs (see aggCache).
+	key, gen := aggKey(entity, query, b.args), s.aggs.gen(entity).Load()
+	ev, err := s.lastEvent(ctx, entity)
 	if err != nil {
 		return nil, err
 	}
+	if rows, ok := s.aggs.get(key, gen, ev); ok {
+		return rows, nil
+	}
+	out, err := s.aggregate(ctx, entity, query, where, b.args, q, raw, prefixes, measures, ops)
+	if err != nil && overflow != "" && strings.Contains(err.Error(), "integer overflow") {
+		out, err = s.aggregate(ctx, entity, overflow, where, b.args, q, nil, nil, nil, nil)
+	}
+	if err == nil {
+		s.aggs.put(key, gen, ev, out)
+	}
+	return out, err
+}
+
+func (s *Store) aggregate(ctx context.Context, entity, query, where string, args []any, q store.AggregateQuery, raw []string, prefixes []int, measures, ops []string) ([]store.AggregateRow, error) {
+	if len(raw) > 0 && groupInGo && s.sortsToGroup(ctx, query, args) {
+		rows, ok, err := s.hashAggregate(ctx, entity, where, args, raw, prefixes, measures, ops, q.Limit)
+		if err != nil || ok {
+			return rows, err
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, mapErr(entity, err)
+	}
 	defer rows.Close()
 	var out []store.AggregateRow
-	n := nkeys + nmeasures
+	n := len(q.GroupBy) + len(q.Measures)
 	for rows.Next() {
 		vals := make([]any, n)
 		ptrs := make([]any, n)
@@ -106,7 +139,36 @@ func (s *Store) aggregateRows(ctx context.Context, query string, args []any, nke
 				vals[i] = string(b)
 			}
 		}
-		out = append(out, store.AggregateRow{Keys: vals[:nkeys], Values: vals[nkeys:]})
+		out = append(out, store.AggregateRow{Keys: vals[:len(q.GroupBy)], Values: vals[len(q.GroupBy):]})
 	}
 	return out, rows.Err()
+}
+
+// sortsToGroup reports whether the hash aggregate should answer: unless
+// SQLite reads the groups in order from an index that holds every column
+// the query needs, it either sorts every row first (a temporary b-tree)
+// or walks an index fetching each row by id — 2 s at a million deals for
+// a group-by on an indexed stage filtered on another field, against a
+// fraction of that for one pass over the table.
+func (s *Store) sortsToGroup(ctx context.Context, query string, args []any) bool {
+	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	covered := false
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return false
+		}
+		if strings.Contains(detail, "TEMP B-TREE FOR GROUP BY") {
+			return true
+		}
+		if strings.Contains(detail, "COVERING INDEX") {
+			covered = true
+		}
+	}
+	return !covered
 }

@@ -13,13 +13,19 @@ import (
 // runs; it must not call the Store's own writes (they would wait for the
 // writer it is holding).
 func (s *Store) Atomic(ctx context.Context, fn func(tx store.Tx) error) error {
-	return s.txSolo(ctx, func(w *wtx) error {
-		u := &unit{w: w}
+	u := &unit{s: s}
+	err := s.txSolo(ctx, func(w *wtx) error {
+		u.w, u.failed, u.wrote = w, nil, nil
 		if err := fn(u); err != nil {
 			return err
 		}
 		return u.failed // rolls the unit back even if fn carried on
 	})
+	// After the commit (see aggCache); harmless after a rollback.
+	for _, e := range u.wrote {
+		s.aggs.wrote(e)
+	}
+	return err
 }
 
 // AtomicGrouped is Atomic in the writer's group commit: fn runs in the
@@ -28,21 +34,28 @@ func (s *Store) Atomic(ctx context.Context, fn func(tx store.Tx) error) error {
 // runs again, in a savepoint of its own, if another write of the batch
 // fails. For small units made often (store.Grouped).
 func (s *Store) AtomicGrouped(ctx context.Context, fn func(tx store.Tx) error) error {
-	return s.tx(ctx, func(w *wtx) error {
-		u := &unit{w: w}
+	u := &unit{s: s}
+	err := s.tx(ctx, func(w *wtx) error {
+		u.w, u.failed, u.wrote = w, nil, nil
 		if err := fn(u); err != nil {
 			return err
 		}
 		return u.failed
 	})
+	for _, e := range u.wrote {
+		s.aggs.wrote(e)
+	}
+	return err
 }
 
 var _ store.Grouped = (*Store)(nil)
 
 // unit is a store.Tx over the writer's transaction.
 type unit struct {
+	s      *Store
 	w      *wtx
 	failed error
+	wrote  []string // entities written, whose kept aggregates go
 }
 
 var _ store.Tx = (*unit)(nil)
@@ -60,23 +73,42 @@ func (u *unit) run(ctx context.Context, w write, err error) error {
 }
 
 func (u *unit) Insert(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
-	w, err := prepareInsert(entity, r, sd)
+	u.wrote = append(u.wrote, entity)
+	w, err := u.s.prepareInsert(ctx, entity, r, sd)
 	return u.run(ctx, w, err)
 }
 
 func (u *unit) Update(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
-	w, err := prepareUpdate(entity, r, sd)
+	u.wrote = append(u.wrote, entity)
+	w, err := u.s.prepareUpdate(ctx, entity, r, sd)
 	return u.run(ctx, w, err)
 }
 
 func (u *unit) Delete(ctx context.Context, entity, id string, version int64, sd store.Sides) error {
-	w, err := prepareDelete(entity, id, version, sd)
+	u.wrote = append(u.wrote, entity)
+	w, err := u.s.prepareDelete(ctx, entity, id, version, sd)
 	return u.run(ctx, w, err)
 }
 
+// UnsetField drops the field's column inside the unit; the writer reads
+// the entity's columns again after the commit (keepPrepared).
 func (u *unit) UnsetField(ctx context.Context, entity, field string, sd store.Sides) error {
-	w, err := prepareUnset(entity, field, sd)
-	return u.run(ctx, w, err)
+	u.wrote = append(u.wrote, entity)
+	es, err := encodeSides(sd)
+	return u.run(ctx, func(ctx context.Context, tx *wtx) error {
+		if err := dropField(ctx, tx.Tx, entity, field); err != nil {
+			return err
+		}
+		l, err := readLayout(ctx, tx.Tx, entity)
+		if err != nil {
+			return err
+		}
+		if tx.layouts == nil {
+			tx.layouts = map[string]*layout{}
+		}
+		tx.layouts[entity] = l
+		return writeSides(ctx, tx, es)
+	}, err)
 }
 
 func (u *unit) PutDoc(ctx context.Context, d *store.Doc, sd store.Sides) error {
@@ -90,5 +122,5 @@ func (u *unit) DeleteDoc(ctx context.Context, kind, id string, sd store.Sides) e
 }
 
 func (u *unit) Get(ctx context.Context, entity, id string) (*store.Record, error) {
-	return getRecord(ctx, u.w, entity, id)
+	return u.s.getRecord(ctx, u.w, entity, id)
 }

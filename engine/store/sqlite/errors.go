@@ -34,6 +34,14 @@ func mapErr(entity string, err error) error {
 			}
 			return &store.UniqueError{Field: f}
 		}
+		// A column's unique index reports the column: rec_deal.f_email.
+		if i := strings.Index(msg, "rec_"+entity+".f_"); i >= 0 {
+			f := msg[i+len("rec_"+entity+".f_"):]
+			if j := strings.IndexAny(f, "' ()"); j >= 0 {
+				f = f[:j]
+			}
+			return &store.UniqueError{Field: f}
+		}
 		if strings.Contains(msg, ".id") {
 			return fmt.Errorf("%s: %w", entity, store.ErrExists)
 		}

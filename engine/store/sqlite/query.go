@@ -8,49 +8,65 @@ import (
 	"github.com/jimu-crm/jimu/metadata"
 )
 
-// systemColumns are the record columns that are not inside the JSON data.
-var systemColumns = map[string]bool{
-	"id": true, "version": true, "created_at": true, "updated_at": true,
-	"created_by": true, "updated_by": true, "owner": true,
-}
-
-// column returns the SQL expression of a field. Names are checked against
-// metadata.ValidName, so they can be spliced into SQL; values never are.
-func column(field string) (string, error) {
-	if !metadata.ValidName(field) {
-		return "", fmt.Errorf("invalid field name %q", field)
-	}
-	if systemColumns[field] {
-		return field, nil
-	}
-	return dataCol(field), nil
-}
-
-// asciiLower lower-cases ASCII letters only, as SQLite's lower() does.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
-
-// sqlBuilder translates the query IR into a WHERE clause and its arguments.
+// sqlBuilder translates the query IR into a WHERE clause and its
+// arguments, over an entity's columns.
 type sqlBuilder struct {
+	l    *layout
 	args []any
 }
 
-// Translate is cond exposed for the fuzz test and for EXPLAIN in tests.
+// column returns the SQL expression of a field: a system column, the
+// field's own column, or (for a key with no column) its place in the extra
+// JSON. Names are checked against metadata.ValidName, so they can be
+// spliced into SQL; values never are.
+func (b *sqlBuilder) column(field string) (string, error) {
+	if !metadata.ValidName(field) {
+		return "", fmt.Errorf("invalid field name %q", field)
+	}
+	if sysColumn[field] {
+		return field, nil
+	}
+	if _, ok := b.l.col(field); ok {
+		return colName(field), nil
+	}
+	return `json_extract(` + extraCol + `, '$.` + field + `')`, nil
+}
+
+// list returns the json_each source of a list field.
+func (b *sqlBuilder) list(field string) string {
+	if _, ok := b.l.col(field); ok {
+		return "json_each(" + colName(field) + ")"
+	}
+	return "json_each(" + extraCol + ", '$." + field + "')"
+}
+
+// Translate is cond exposed for the fuzz test and for EXPLAIN in tests,
+// over a layout in which each field the condition names has a column of
+// its Kind (and a field without a Kind has none).
 func Translate(c *store.Cond) (string, []any, error) {
-	var b sqlBuilder
+	var cols []column
+	seen := map[string]bool{}
+	var walk func(*store.Cond)
+	walk = func(c *store.Cond) {
+		if c == nil {
+			return
+		}
+		if f := familyOf(c.Kind); f != famNone && metadata.ValidName(c.Field) && !sysColumn[c.Field] && !seen[c.Field] {
+			seen[c.Field] = true
+			cols = append(cols, column{field: c.Field, fam: f})
+		}
+		for _, a := range c.Args {
+			walk(a)
+		}
+	}
+	walk(c)
+	b := sqlBuilder{l: newLayout("t", cols, false)}
 	s, err := b.cond(c)
 	return s, b.args, err
 }
 
 func (b *sqlBuilder) arg(v any) string {
-	// SQLite's JSON functions return booleans as 0 and 1.
+	// Boolean columns hold 0 and 1, as SQLite's JSON functions return them.
 	if x, ok := v.(bool); ok {
 		if x {
 			v = 1
@@ -101,7 +117,7 @@ func (b *sqlBuilder) node(c *store.Cond) (string, error) {
 		// two-valued logic the expression language (and MongoDB) has.
 		return "NOT coalesce(" + s + ", 0)", nil
 	}
-	col, err := column(c.Field)
+	col, err := b.column(c.Field)
 	if err != nil {
 		return "", err
 	}
@@ -165,7 +181,7 @@ func (b *sqlBuilder) node(c *store.Cond) (string, error) {
 		// both sides agree on every other letter as written.
 		return "instr(lower(" + col + "), " + b.arg(asciiLower(s)) + ") > 0", nil
 	case store.OpHas:
-		return "EXISTS (SELECT 1 FROM json_each(data, '$." + c.Field + "') WHERE value = " + b.arg(c.Value) + ")", nil
+		return "EXISTS (SELECT 1 FROM " + b.list(c.Field) + " WHERE value = " + b.arg(c.Value) + ")", nil
 	case store.OpHasAny:
 		if len(c.Values) == 0 {
 			return "0", nil
@@ -174,7 +190,18 @@ func (b *sqlBuilder) node(c *store.Cond) (string, error) {
 		for i, v := range c.Values {
 			ph[i] = b.arg(v)
 		}
-		return "EXISTS (SELECT 1 FROM json_each(data, '$." + c.Field + "') WHERE value IN (" + strings.Join(ph, ", ") + "))", nil
+		return "EXISTS (SELECT 1 FROM " + b.list(c.Field) + " WHERE value IN (" + strings.Join(ph, ", ") + "))", nil
 	}
 	return "", fmt.Errorf("unknown operator %q", c.Op)
+}
+
+// asciiLower lower-cases ASCII letters only, as SQLite's lower() does.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

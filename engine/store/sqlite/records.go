@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,23 +14,98 @@ import (
 	"github.com/jimu-crm/jimu/metadata"
 )
 
-const recCols = `id, version, created_at, updated_at, created_by, updated_by, owner, data`
+// row is a record's data as column values in its layout's order, the
+// extra JSON last.
+type row struct {
+	l    *layout
+	vals []any
+}
 
-func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
-	w, err := prepareInsert(entity, r, sd)
+// encodeRecord turns r's data into column values. A key with no column
+// goes to the extra JSON; a value that does not fit its column is refused
+// (the engine validated it against the field's type, so this means a
+// caller bypassed it).
+func encodeRecord(l *layout, r *store.Record) (row, error) {
+	vals := make([]any, len(l.cols)+1)
+	var extra map[string]any
+	for k, v := range r.Data {
+		i, ok := l.byField[k]
+		if !ok {
+			if v != nil {
+				if extra == nil {
+					extra = map[string]any{}
+				}
+				extra[k] = v
+			}
+			continue
+		}
+		ev, ok := encode(l.cols[i].fam, v)
+		if !ok {
+			return row{}, fmt.Errorf("sqlite: %s.%s: a %s column cannot hold %T %v", l.entity, k, l.cols[i].fam, v, v)
+		}
+		vals[i] = ev
+	}
+	if extra != nil {
+		b, err := json.Marshal(extra)
+		if err != nil {
+			return row{}, fmt.Errorf("sqlite: %s: %w", l.entity, err)
+		}
+		vals[len(l.cols)] = string(b)
+	}
+	return row{l: l, vals: vals}, nil
+}
+
+// current re-encodes the row if the entity's layout changed between the
+// call and the writer running it (a field added or purged meanwhile).
+func (s *Store) current(ctx context.Context, rw row, r *store.Record) (row, error) {
+	l, err := s.layoutOf(ctx, rw.l.entity)
+	if err != nil || l == rw.l {
+		return rw, err
+	}
+	return encodeRecord(l, r)
+}
+
+func insertSQL(l *layout) string {
+	return `INSERT INTO ` + recTable(l.entity) + ` (` + l.sel + `) VALUES (?,?,?,?,?,?,?` + strings.Repeat(",?", len(l.cols)+1) + `)`
+}
+
+func updateSQL(l *layout) string {
+	var sb strings.Builder
+	sb.WriteString(`UPDATE ` + recTable(l.entity) + ` SET version = ?, updated_at = ?, updated_by = ?, owner = ?`)
+	for _, c := range l.cols {
+		sb.WriteString(", " + colName(c.field) + " = ?")
+	}
+	sb.WriteString(", " + extraCol + " = ? WHERE id = ? AND version = ?")
+	return sb.String()
+}
+
+// A write is encoded before it reaches the single writer (the caller's
+// time, not the writer's), then run in a write transaction: on its own
+// (Insert, Update, Delete) or inside a unit of work (Atomic). It runs
+// with the entity's columns as the writer finds them (current).
+type write func(ctx context.Context, tx *wtx) error
+
+// single runs one prepared write in a transaction of the writer, then
+// lets the entity's kept aggregates go (after the commit: see aggCache).
+func (s *Store) single(ctx context.Context, entity string, w write, err error) error {
 	if err != nil {
 		return err
 	}
+	defer s.aggs.wrote(entity)
 	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
 }
 
-// A write is encoded before it reaches the single writer (JSON encoding is
-// the caller's time, not the writer's), then run in a write transaction:
-// on its own (Insert) or inside a unit of work (Atomic).
-type write func(ctx context.Context, tx *wtx) error
+func (s *Store) Insert(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
+	w, err := s.prepareInsert(ctx, entity, r, sd)
+	return s.single(ctx, entity, w, err)
+}
 
-func prepareInsert(entity string, r *store.Record, sd store.Sides) (write, error) {
-	data, err := json.Marshal(r.Data)
+func (s *Store) prepareInsert(ctx context.Context, entity string, r *store.Record, sd store.Sides) (write, error) {
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	rw, err := encodeRecord(l, r)
 	if err != nil {
 		return nil, err
 	}
@@ -38,9 +114,12 @@ func prepareInsert(entity string, r *store.Record, sd store.Sides) (write, error
 		return nil, err
 	}
 	return func(ctx context.Context, tx *wtx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO `+recTable(entity)+` (`+recCols+`) VALUES (?,?,?,?,?,?,?,?)`,
-			r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner, string(data))
+		rw, err := s.current(ctx, rw, r)
 		if err != nil {
+			return err
+		}
+		args := append([]any{r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner}, rw.vals...)
+		if _, err := tx.ExecContext(ctx, rw.l.insert, args...); err != nil {
 			return mapErr(entity, err)
 		}
 		return writeSides(ctx, tx, es)
@@ -48,7 +127,7 @@ func prepareInsert(entity string, r *store.Record, sd store.Sides) (write, error
 }
 
 func (s *Store) Get(ctx context.Context, entity, id string) (*store.Record, error) {
-	return getRecord(ctx, readers{s}, entity, id)
+	return s.getRecord(ctx, readers{s}, entity, id)
 }
 
 // rowQuerier is the readers' pool or a write transaction.
@@ -56,9 +135,13 @@ type rowQuerier interface {
 	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
 }
 
-func getRecord(ctx context.Context, db rowQuerier, entity, id string) (*store.Record, error) {
-	row := db.QueryRowContext(ctx, `SELECT `+recCols+` FROM `+recTable(entity)+` WHERE id = ?`, id)
-	r, err := scanRecord(row)
+func (s *Store) getRecord(ctx context.Context, db rowQuerier, entity, id string) (*store.Record, error) {
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	row := db.QueryRowContext(ctx, `SELECT `+l.sel+` FROM `+recTable(entity)+` WHERE id = ?`, id)
+	r, err := scanRecord(l, l.cols, true, row)
 	if err != nil {
 		return nil, mapErr(entity, err)
 	}
@@ -66,15 +149,16 @@ func getRecord(ctx context.Context, db rowQuerier, entity, id string) (*store.Re
 }
 
 func (s *Store) Update(ctx context.Context, entity string, r *store.Record, sd store.Sides) error {
-	w, err := prepareUpdate(entity, r, sd)
-	if err != nil {
-		return err
-	}
-	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
+	w, err := s.prepareUpdate(ctx, entity, r, sd)
+	return s.single(ctx, entity, w, err)
 }
 
-func prepareUpdate(entity string, r *store.Record, sd store.Sides) (write, error) {
-	data, err := json.Marshal(r.Data)
+func (s *Store) prepareUpdate(ctx context.Context, entity string, r *store.Record, sd store.Sides) (write, error) {
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	rw, err := encodeRecord(l, r)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +167,12 @@ func prepareUpdate(entity string, r *store.Record, sd store.Sides) (write, error
 		return nil, err
 	}
 	return func(ctx context.Context, tx *wtx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE `+recTable(entity)+` SET version = ?, updated_at = ?, updated_by = ?, owner = ?, data = ?
-			WHERE id = ? AND version = ?`, r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner, string(data), r.ID, r.Version-1)
+		rw, err := s.current(ctx, rw, r)
+		if err != nil {
+			return err
+		}
+		args := append([]any{r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner}, rw.vals...)
+		res, err := tx.ExecContext(ctx, rw.l.update, append(args, r.ID, r.Version-1)...)
 		if err != nil {
 			return mapErr(entity, err)
 		}
@@ -108,19 +196,23 @@ func missingOrConflict(ctx context.Context, tx *wtx, entity, id string) error {
 }
 
 func (s *Store) Delete(ctx context.Context, entity, id string, version int64, sd store.Sides) error {
-	w, err := prepareDelete(entity, id, version, sd)
-	if err != nil {
-		return err
-	}
-	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
+	w, err := s.prepareDelete(ctx, entity, id, version, sd)
+	return s.single(ctx, entity, w, err)
 }
 
-func prepareDelete(entity, id string, version int64, sd store.Sides) (write, error) {
+func (s *Store) prepareDelete(ctx context.Context, entity, id string, version int64, sd store.Sides) (write, error) {
+	if _, err := s.layoutOf(ctx, entity); err != nil {
+		return nil, err
+	}
 	es, err := encodeSides(sd)
 	if err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context, tx *wtx) error {
+		l, err := s.layoutOf(ctx, entity)
+		if err != nil {
+			return err
+		}
 		actor := ""
 		if sd.Audit != nil {
 			actor = sd.Audit.Actor
@@ -131,8 +223,10 @@ func prepareDelete(entity, id string, version int64, sd store.Sides) (write, err
 			cond += ` AND version = ?`
 			args = append(args, version)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+trashTable(entity)+` (`+recCols+`, deleted_at, deleted_by)
-			SELECT `+recCols+`, ?, ? FROM `+recTable(entity)+` WHERE `+cond, args...)
+		// The trash has the same columns as the records (EnsureEntity
+		// keeps them in step).
+		res, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+trashTable(entity)+` (`+l.sel+`, deleted_at, deleted_by)
+			SELECT `+l.sel+`, ?, ? FROM `+recTable(entity)+` WHERE `+cond, args...)
 		if err != nil {
 			return mapErr(entity, err)
 		}
@@ -146,21 +240,57 @@ func prepareDelete(entity, id string, version int64, sd store.Sides) (write, err
 	}, nil
 }
 
+// projection returns the columns a find reads: every one, or only those
+// of the fields asked for (the extra JSON too when one of them has no
+// column, as it may hold the field).
+func (l *layout) projection(fields []string) (sel string, cols []column, extra bool) {
+	if fields == nil {
+		return l.sel, l.cols, true
+	}
+	want := make([]int, 0, len(fields))
+	for _, f := range fields {
+		if i, ok := l.byField[f]; ok {
+			want = append(want, i)
+		} else if !sysColumn[f] {
+			extra = true
+		}
+	}
+	sort.Ints(want)
+	var sb strings.Builder
+	sb.WriteString(sysCols)
+	for j, i := range want {
+		if j > 0 && want[j-1] == i {
+			continue
+		}
+		cols = append(cols, l.cols[i])
+		sb.WriteString(", " + colName(l.cols[i].field))
+	}
+	if extra {
+		sb.WriteString(", " + extraCol)
+	}
+	return sb.String(), cols, extra
+}
+
 func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*store.Record, error) {
-	var b sqlBuilder
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	b := sqlBuilder{l: l}
 	where, err := b.cond(q.Filter)
 	if err != nil {
 		return nil, err
 	}
+	sel, cols, extra := l.projection(q.Fields)
 	var sb strings.Builder
-	sb.WriteString(`SELECT ` + recCols + ` FROM ` + recTable(entity) + ` WHERE ` + where)
+	sb.WriteString(`SELECT ` + sel + ` FROM ` + recTable(entity) + ` WHERE ` + where)
 	if len(q.Sort) > 0 {
 		sb.WriteString(` ORDER BY `)
 		for i, k := range q.Sort {
 			if i > 0 {
 				sb.WriteString(", ")
 			}
-			col, err := column(k.Field)
+			col, err := b.column(k.Field)
 			if err != nil {
 				return nil, err
 			}
@@ -180,7 +310,7 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 	defer rows.Close()
 	var out []*store.Record
 	for rows.Next() {
-		r, err := scanRecord(rows)
+		r, err := scanRecord(l, cols, extra, rows)
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +329,11 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 }
 
 func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, limit int64) (int64, bool, error) {
-	var b sqlBuilder
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return 0, false, err
+	}
+	b := sqlBuilder{l: l}
 	where, err := b.cond(filter)
 	if err != nil {
 		return 0, false, err
@@ -216,32 +350,6 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 	return n, false, nil
 }
 
-func (s *Store) UnsetField(ctx context.Context, entity, field string, sd store.Sides) error {
-	w, err := prepareUnset(entity, field, sd)
-	if err != nil {
-		return err
-	}
-	return s.tx(ctx, func(tx *wtx) error { return w(ctx, tx) })
-}
-
-func prepareUnset(entity, field string, sd store.Sides) (write, error) {
-	if !metadata.ValidName(field) {
-		return nil, fmt.Errorf("invalid field name %q", field)
-	}
-	es, err := encodeSides(sd)
-	if err != nil {
-		return nil, err
-	}
-	return func(ctx context.Context, tx *wtx) error {
-		for _, t := range []string{recTable(entity), trashTable(entity)} {
-			if _, err := tx.ExecContext(ctx, `UPDATE `+t+` SET data = json_remove(data, '$.`+field+`') WHERE `+dataCol(field)+` IS NOT NULL`); err != nil {
-				return mapErr(entity, err)
-			}
-		}
-		return writeSides(ctx, tx, es)
-	}, nil
-}
-
 func (s *Store) NextSequence(ctx context.Context, name string) (int64, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *wtx) error {
@@ -251,21 +359,49 @@ func (s *Store) NextSequence(ctx context.Context, name string) (int64, error) {
 	return n, err
 }
 
-func scanRecord(sc scanner) (*store.Record, error) {
+// scanRecord reads one record selected as sysCols, then cols, then the
+// extra JSON when withExtra.
+func scanRecord(l *layout, cols []column, withExtra bool, sc scanner) (*store.Record, error) {
 	var r store.Record
-	var created, updated, data string
+	var created, updated string
 	var createdBy, updatedBy, owner sql.NullString
-	if err := sc.Scan(&r.ID, &r.Version, &created, &updated, &createdBy, &updatedBy, &owner, &data); err != nil {
+	n := len(cols)
+	if withExtra {
+		n++
+	}
+	vals := make([]any, n)
+	dest := make([]any, 7, 7+n)
+	dest[0], dest[1], dest[2], dest[3], dest[4], dest[5], dest[6] = &r.ID, &r.Version, &created, &updated, &createdBy, &updatedBy, &owner
+	for i := range vals {
+		dest = append(dest, &vals[i])
+	}
+	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}
 	r.CreatedAt, _ = time.Parse(metadata.DateTimeLayout, created)
 	r.UpdatedAt, _ = time.Parse(metadata.DateTimeLayout, updated)
 	r.CreatedBy, r.UpdatedBy, r.Owner = createdBy.String, updatedBy.String, owner.String
-	dec := json.NewDecoder(strings.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&r.Data); err != nil {
-		return nil, fmt.Errorf("record %s: corrupt data: %w", r.ID, err)
+	r.Data = make(map[string]any, len(cols))
+	for i, c := range cols {
+		v, err := decode(l.entity, r.ID, c, vals[i], &r.Unreadable)
+		if err != nil {
+			return nil, err
+		}
+		if v != nil {
+			r.Data[c.field] = v
+		}
 	}
-	r.Data = store.PlainNumbers(r.Data, &r.Unreadable)
+	if withExtra && vals[len(cols)] != nil {
+		x, err := decode(l.entity, r.ID, column{fam: famJSON}, vals[len(cols)], &r.Unreadable) // field "": the extra object
+		if err != nil {
+			return nil, fmt.Errorf("record %s: corrupt extra data: %w", r.ID, err)
+		}
+		m, _ := x.(map[string]any)
+		for k, v := range m {
+			if _, ok := r.Data[k]; !ok {
+				r.Data[k] = v
+			}
+		}
+	}
 	return &r, nil
 }

@@ -1,16 +1,16 @@
 // Package sqlite is Jimu's embedded store: one SQLite file in WAL mode, one
-// writer connection and a pool of readers. Each entity is a table whose data
-// fields live in a JSON column; indexed and unique fields get expression
-// indexes on json_extract, which the query translator emits verbatim so
-// SQLite can use them.
+// writer connection and a pool of readers. Each entity is a table with a
+// typed column per field (layout.go); indexed and unique fields get plain
+// column indexes.
 //
 // The files follow the jobs: opening and pragmas (sqlite.go), the single
 // writer and group commit (writer.go), checkpoints (checkpoint.go), tables
-// and indexes (schema.go), records (records.go), aggregates
-// (aggregate.go), the query translator (query.go), system documents
-// (docs.go), the audit log and the sides of a write (sides.go), the outbox,
-// checkpoints and pruning (outbox.go), leases (lease.go), units of work
-// (atomic.go), driver errors (errors.go).
+// and indexes (schema.go), the columns of an entity and their values
+// (layout.go), the migration from JSON data tables (migrate.go), records
+// (records.go), aggregates (aggregate.go), the query translator
+// (query.go), system documents (docs.go), the audit log and the sides of a
+// write (sides.go), the outbox, checkpoints and pruning (outbox.go),
+// leases (lease.go), units of work (atomic.go), driver errors (errors.go).
 package sqlite
 
 import (
@@ -59,9 +59,17 @@ type Store struct {
 
 	path string
 
-	// ckPause is held by the writer while it commits a batch, and by the
-	// checkpointer when it needs the WAL to stand still (see checkpointer).
+	// ckPause is held by the writer while it commits a batch, by the
+	// checkpointer when it needs the WAL to stand still (see checkpointer),
+	// and by a schema change (schemaTx), so no batch runs with columns
+	// that are changing.
 	ckPause sync.Mutex
+
+	// layouts caches each entity's columns (*layout), read from the schema.
+	layouts sync.Map
+
+	// aggs keeps aggregates until their entity is next written.
+	aggs aggCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -152,7 +160,8 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 	// The writer keeps statement journals (one per savepoint of a batch) in
 	// memory, and leaves checkpoints to the checkpointer goroutine: run
 	// inside commits they took a sixth of the writer's time.
-	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-65536)")
+	w, err := sql.Open("sqlite", dsn+"&_txlock=immediate&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-65536)"+
+		fmt.Sprintf("&_pragma=journal_size_limit(%d)", walLimit))
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +214,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		// queued; it is left as it was and nothing reads it.
 		`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, entity TEXT,
 			record_id TEXT, version INTEGER, actor TEXT, at TEXT NOT NULL, body TEXT)`,
+		// The newest event of an entity is its data version as every
+		// process on the file sees it (aggCache).
+		`CREATE INDEX IF NOT EXISTS events_entity ON events(entity, seq)`,
 		`CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, at TEXT NOT NULL) WITHOUT ROWID`,
 		`CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL,
 			token INTEGER NOT NULL) WITHOUT ROWID`,

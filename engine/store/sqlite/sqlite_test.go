@@ -15,6 +15,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/store"
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
 	"github.com/jimu-crm/jimu/engine/store/storetest"
+	"github.com/jimu-crm/jimu/metadata"
 )
 
 func open(t *testing.T) store.Store {
@@ -48,8 +49,11 @@ func FuzzTranslate(f *testing.F) {
 	f.Add("a;DROP TABLE x", "in", "y")
 	f.Add("name", "contains", "'; --")
 	f.Fuzz(func(t *testing.T, field, op, value string) {
+		// The field's kind picks its column: none (the extra JSON) or
+		// one of each family.
+		kind := metadata.Kind(len(field) % 9)
 		mk := func(v string) *store.Cond {
-			return &store.Cond{Op: store.Op(op), Field: field, Value: v, Values: []any{v}}
+			return &store.Cond{Op: store.Op(op), Field: field, Kind: kind, Value: v, Values: []any{v}}
 		}
 		sql, _, err := sqlite.Translate(mk(value))
 		if err != nil {

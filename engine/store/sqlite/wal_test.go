@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -107,6 +108,52 @@ func TestWALStartsOver(t *testing.T) {
 // walSequence reads the checkpoint sequence number from the WAL header
 // (bytes 12–15, big-endian), which SQLite increments each time the WAL
 // starts over.
+// TestWALCutBack: once the WAL starts over, the first commit cuts the
+// file back to walLimit, so a burst does not leave it at its longest.
+func TestWALCutBack(t *testing.T) {
+	limit := walLimit
+	walLimit = 256 << 10
+	t.Cleanup(func() { walLimit = limit })
+	path := filepath.Join(t.TempDir(), "jimu.db")
+	ctx := context.Background()
+	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(i int) {
+		now := time.Now().UTC()
+		r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
+			Data: map[string]any{"name": fmt.Sprint("deal ", i), "amount": float64(i), "stage": "lead"}}
+		if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2000 {
+		insert(i)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	if size() <= int64(walLimit) {
+		t.Fatalf("the WAL (%d bytes) never passed the limit: the test proves nothing", size())
+	}
+	if _, err := s.checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	insert(-1) // starts the WAL over: the commit cuts the file back
+	if n := size(); n > int64(walLimit) {
+		t.Fatalf("after the WAL started over the file holds %d bytes, more than %d", n, walLimit)
+	}
+}
+
 func walSequence(t *testing.T, path string) uint32 {
 	t.Helper()
 	f, err := os.Open(path + "-wal")

@@ -30,6 +30,10 @@ type wtx struct {
 	stmts    map[string]*sql.Stmt // bound to this transaction
 	prepared map[string]*sql.Stmt // the writer's, across transactions
 	fresh    []string             // statements to add to prepared after the commit
+	// layouts are the entities whose columns the transaction changed (a
+	// purge in a unit of work), with their new columns: installed after
+	// the commit, before anyone is answered (schemaChanged).
+	layouts map[string]*layout
 }
 
 func (t *wtx) stmt(ctx context.Context, q string) *sql.Stmt {
@@ -174,10 +178,28 @@ func (s *Store) commitTogether(batch []*job) bool {
 	if err := tx.Commit(); err != nil {
 		return false
 	}
+	s.schemaChanged(tx)
 	for i, j := range batch {
 		j.done <- results[i]
 	}
 	return true
+}
+
+// schemaChanged installs the columns a committed transaction changed,
+// before its writers are answered: statements name columns, and a purged
+// field's name may come back with another type, so the writer's cache
+// starts over (on the writer's goroutine, which alone uses it).
+func (s *Store) schemaChanged(tx *wtx) {
+	if len(tx.layouts) == 0 {
+		return
+	}
+	for q, st := range s.prepared {
+		st.Close()
+		delete(s.prepared, q)
+	}
+	for e, l := range tx.layouts {
+		s.layouts.Store(e, l)
+	}
 }
 
 // begin starts a write transaction on the writer's connection.
@@ -241,6 +263,8 @@ func (s *Store) commitEach(batch []*job) {
 				results[i] = err
 			}
 		}
+	} else {
+		s.schemaChanged(tx)
 	}
 	for i, j := range batch {
 		j.done <- results[i]
@@ -254,6 +278,9 @@ const maxPrepared = 512
 // keepPrepared prepares, on the writer's connection, the statements a
 // finished transaction ran for the first time.
 func (s *Store) keepPrepared(tx *wtx) {
+	if len(tx.layouts) > 0 {
+		return // schemaChanged dropped the cache; nothing of before is kept
+	}
 	if len(tx.fresh) == 0 {
 		return
 	}

@@ -7,6 +7,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
 	"testing"
@@ -285,6 +286,7 @@ func testFilterOps(t *testing.T, s store.Store, _ Capabilities) {
 		{"bool false", c(store.OpEq, "hot", B, false), []string{"bravo"}},
 		{"in", &store.Cond{Op: store.OpIn, Field: "stage", Kind: S, Values: []any{"won", "lost"}}, []string{"bravo", "charlie", "delta"}},
 		{"in empty", &store.Cond{Op: store.OpIn, Field: "stage", Kind: S, Values: nil}, nil},
+		{"in a long list (a large team's members)", &store.Cond{Op: store.OpIn, Field: "owner", Kind: S, Values: longList(20000, "u1")}, []string{"alpha", "bravo", "charlie", "delta", "echo"}},
 		{"not in includes null", &store.Cond{Op: store.OpNotIn, Field: "stage", Kind: S, Values: []any{"won", "lost"}}, []string{"alpha", "echo"}},
 		{"is null", c(store.OpIsNull, "amount", N, nil), []string{"delta"}},
 		{"not null", c(store.OpNotNull, "stage", S, nil), []string{"alpha", "bravo", "charlie", "delta"}},
@@ -635,4 +637,15 @@ func testIndexes(t *testing.T, s store.Store, _ Capabilities) {
 	if err != nil || len(got) != 1 {
 		t.Fatalf("new indexed field: %v %v", names(got), err)
 	}
+}
+
+// longList is n values, all but the last unknown: an IN as long as a row
+// rule's list of team members may be.
+func longList(n int, last any) []any {
+	out := make([]any, n)
+	for i := range out[:n-1] {
+		out[i] = fmt.Sprintf("nobody-%05d", i)
+	}
+	out[n-1] = last
+	return out
 }
