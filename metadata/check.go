@@ -1,6 +1,9 @@
 package metadata
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // reserved names cannot be used for fields: they are system fields, or words
 // the expression language and the stores treat specially.
@@ -9,6 +12,11 @@ var reserved = map[string]bool{
 	"true": true, "false": true, "nil": true, "null": true, "and": true, "or": true,
 	"not": true, "in": true, "matches": true, "contains": true,
 }
+
+// SystemEntityPrefix begins the names of the tables modules keep in a
+// store as entities of their own, outside the catalog (the workflow run
+// log, notifications): no entity an admin defines may take such a name.
+const SystemEntityPrefix = "sys_"
 
 // Check validates an entity definition as a whole: names, field types and
 // their options, duplicates, and lookups (exists reports whether an entity
@@ -20,6 +28,8 @@ func (e *Entity) Check(exists func(name string) bool) []*FieldError {
 	}
 	if !ValidName(e.Name) {
 		add("name", "pattern", "entity name %q must be lower-case letters, digits and _ starting with a letter", e.Name)
+	} else if strings.HasPrefix(e.Name, SystemEntityPrefix) {
+		add("name", "reserved", "entity names beginning with %q are reserved for Jimu's own tables", SystemEntityPrefix)
 	}
 	seen := map[string]bool{}
 	for i, f := range e.Fields {

@@ -9,6 +9,8 @@
 package plugins
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"sort"
@@ -89,7 +91,12 @@ func Load(id string) (Module, error) {
 	if !ok {
 		return nil, fmt.Errorf("plugins: unknown module %q", id)
 	}
-	m := info.New()
+	return lifecycle(id, info.New())
+}
+
+// lifecycle runs Provision, then Validate, cleaning up a module that
+// fails validation.
+func lifecycle(id string, m Module) (Module, error) {
 	if p, ok := m.(Provisioner); ok {
 		if err := p.Provision(); err != nil {
 			return nil, fmt.Errorf("plugins: provision %s: %w", id, err)
@@ -105,3 +112,35 @@ func Load(id string) (Module, error) {
 	}
 	return m, nil
 }
+
+// Decode makes a new instance configured from raw JSON, as Caddy's modules
+// are: a strict decode (an unknown key is an error, so a misspelt option
+// is never silently ignored), then Provision and Validate. raw may be
+// empty (no configuration).
+func Decode(id string, raw []byte) (Module, error) {
+	info, ok := Get(id)
+	if !ok {
+		return nil, fmt.Errorf("plugins: unknown module %q", id)
+	}
+	m := info.New()
+	if len(bytes.TrimSpace(raw)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(m); err != nil {
+			return nil, &DecodeError{ID: id, Err: err}
+		}
+		if dec.More() {
+			return nil, &DecodeError{ID: id, Err: fmt.Errorf("data after the JSON object")}
+		}
+	}
+	return lifecycle(id, m)
+}
+
+// DecodeError is a module configuration that does not decode.
+type DecodeError struct {
+	ID  string
+	Err error
+}
+
+func (e *DecodeError) Error() string { return fmt.Sprintf("plugins: configure %s: %v", e.ID, e.Err) }
+func (e *DecodeError) Unwrap() error { return e.Err }

@@ -31,6 +31,7 @@ import (
 	"github.com/jimu-crm/jimu/engine/store/sqlite"
 	"github.com/jimu-crm/jimu/forms"
 	"github.com/jimu-crm/jimu/ui"
+	"github.com/jimu-crm/jimu/workflows"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -232,10 +233,15 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 	fs.SetOutput(stderr)
 	var cfg config
 	cfg.flags(fs)
+	var wcfg wfConfig
+	wcfg.flags(fs, &cfg)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := cfg.check(); err != nil {
+		return err
+	}
+	if err := wcfg.check(); err != nil {
 		return err
 	}
 	log, err := cfg.logger(stderr)
@@ -283,12 +289,23 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 	if err := firstAdmin(ctx, deps.Auth, log, stderr, cfg.http); err != nil {
 		return err
 	}
-	wire(&deps)
+	wf := wcfg.service(deps, log)
+	wire(&deps, wf)
 	deps.UI = ui.Files()
 	if !ui.Built() {
 		log.Warn("this binary holds no web app, only a page that says how to build it: run make run (or make ui build)")
 	}
 	srv := server.New(deps)
+	runCtx, stopRunner := context.WithCancel(ctx)
+	waitRunner, err := startWorkflows(runCtx, wf)
+	if err != nil {
+		stopRunner()
+		return err
+	}
+	// Runs the writes of which must reach the store before it closes:
+	// the runner stops after the server, before the store.
+	defer waitRunner()
+	defer stopRunner()
 
 	if addr := os.Getenv("JIMU_PPROF"); addr != "" {
 		// Profiles for performance work, on their own (loopback) listener,
@@ -300,8 +317,7 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 			}
 		}()
 	}
-	host, _ := os.Hostname()
-	pruner := &outbox.Pruner{Store: st, Retention: cfg.retention, Node: fmt.Sprintf("%s/%d", host, os.Getpid()), Log: log}
+	pruner := &outbox.Pruner{Store: st, Retention: cfg.retention, Node: wcfg.node, Log: log}
 	go pruner.Run(ctx)
 	ln, err := net.Listen("tcp", cfg.http)
 	if err != nil {
@@ -324,11 +340,12 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 	return srv.Shutdown(sctx)
 }
 
-// wire adds the feature modules every node serves beside the engine; the
-// forms module also checks writes through a form on the records API.
-func wire(d *server.Deps) {
+// wire adds the feature modules every node serves beside the engine: forms
+// (which also checks writes through a form on the records API) and
+// automation.
+func wire(d *server.Deps, wf *workflows.Service) {
 	fm := forms.NewModule(*d)
-	d.Modules = []server.Module{fm}
+	d.Modules = []server.Module{fm, &workflows.Module{Service: wf}}
 	d.Forms = fm
 }
 

@@ -39,6 +39,21 @@ func TestCLI(t *testing.T) {
 	if err := run([]string{"serve", "--db", db, "--outbox-retention", "-1h"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "outbox-retention") {
 		t.Fatalf("bad --outbox-retention: %v", err)
 	}
+	for _, c := range []struct{ flag, value, want string }{
+		{"--timezone", "Mars/Olympus", "--timezone"},
+		{"--webhook-allow", "10.0.0.0/99", "--webhook-allow"},
+		{"--workflow-max-actions", "0", "at least 1"},
+		{"--workflow-run-timeout", "10ms", "at least 1s"},
+		{"--smtp-from", "not an address", "--smtp-*"},
+	} {
+		args := []string{"serve", "--db", db, c.flag, c.value}
+		if c.flag == "--smtp-from" {
+			args = append(args, "--smtp-host", "localhost")
+		}
+		if err := run(args, &out, &errb); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("serve %s %s: %v, want %q", c.flag, c.value, err, c.want)
+		}
+	}
 	t.Setenv("JIMU_OUTBOX_RETENTION", "a week")
 	if err := run([]string{"serve", "--db", db}, &out, &errb); err == nil || !strings.Contains(err.Error(), "JIMU_OUTBOX_RETENTION") {
 		t.Fatalf("bad JIMU_OUTBOX_RETENTION: %v", err)

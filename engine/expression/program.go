@@ -160,6 +160,23 @@ func (p *Program) Run(env map[string]any) (any, error) {
 	return out, nil
 }
 
+// RunBudget evaluates the program over env within a memory budget (in
+// expr's units: about one per value a list, a range, a loop or a string
+// allocates), so an expression an admin saved cannot make one evaluation
+// hold a node's memory or processor: every loop and allocation counts
+// against it, and the evaluation stops with an error once it is spent.
+func (p *Program) RunBudget(env map[string]any, budget uint) (any, error) {
+	m := vm.VM{MemoryBudget: budget}
+	out, err := m.Run(p.prog, env)
+	if err != nil {
+		return nil, fmt.Errorf("expression %q: %s", p.src, firstLine(strings.TrimSpace(err.Error())))
+	}
+	if d, ok := out.(Date); ok {
+		return d.Time, nil
+	}
+	return out, nil
+}
+
 // Bool evaluates a condition; a non-boolean result is an error.
 func (p *Program) Bool(env map[string]any) (bool, error) {
 	out, err := p.Run(env)

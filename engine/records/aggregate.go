@@ -34,7 +34,7 @@ var measureOps = map[string]bool{"count": true, "sum": true, "avg": true, "min":
 // hidden fields can be neither grouped nor measured. Dashboards' widget
 // queries run through here.
 func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity string, ap AggregateParams) (*AggregateResult, *catalog.Entity, error) {
-	e, res, where, err := s.readable(ctx, p, entity, ap.Filter)
+	e, res, where, err := s.readable(ctx, p, entity, ap.Filter, nil)
 	if err != nil {
 		return nil, nil, err
 	}

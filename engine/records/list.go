@@ -31,6 +31,10 @@ type ListParams struct {
 	Limit  int
 	Cursor string
 	Count  bool
+	// Vars are variables the filter may name besides user: a workflow
+	// action's filter reads the record it runs for (parent_id ==
+	// record.id). Clients never set them.
+	Vars map[string]any
 }
 
 // ListResult is one page.
@@ -45,7 +49,7 @@ type ListResult struct {
 // List returns one page of the records the principal may read. The filter,
 // the row scope, the sort and the count all run inside the store.
 func (s *Service) List(ctx context.Context, p *identity.Principal, entity string, lp ListParams) (*ListResult, *catalog.Entity, error) {
-	e, res, where, err := s.readable(ctx, p, entity, lp.Filter)
+	e, res, where, err := s.readable(ctx, p, entity, lp.Filter, lp.Vars)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,12 +110,17 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 // readable resolves what every read starts from: the entity (if p may
 // read it), the names p may use, and the condition of the records they
 // asked for (filter) AND may read (row scope), for the store to run.
-func (s *Service) readable(ctx context.Context, p *identity.Principal, entity, filterSrc string) (*catalog.Entity, *expression.EntityResolver, *store.Cond, error) {
+func (s *Service) readable(ctx context.Context, p *identity.Principal, entity, filterSrc string, vars map[string]any) (*catalog.Entity, *expression.EntityResolver, *store.Cond, error) {
 	e, err := s.entity(ctx, p, entity, OpRead)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	res := s.resolver(p, e)
+	for k, v := range vars {
+		if k != "user" {
+			res.Vars[k] = v
+		}
+	}
 	filter, err := expression.Pushdown(filterSrc, res, s.now())
 	if err != nil {
 		return nil, nil, nil, filterErr(err)

@@ -246,12 +246,16 @@ func (s *Service) CreateWith(ctx context.Context, p *identity.Principal, entity 
 	if err := merge(inputErr, s.check(ctx, p, e, r)); err != nil {
 		return nil, err
 	}
+	if u := unitFrom(ctx); u != nil && u.DryRun {
+		u.Would = cloneRecord(r) // before an auto-number is drawn
+		return nil, ErrDryRun
+	}
 	if err := s.autoNumbers(ctx, e, r); err != nil {
 		return nil, err
 	}
 	sides := s.sides(ctx, p, now, "record.create", "record.created", e, nil, r, diff(e, nil, r))
 	sides.Event.Record = fullView(e).Render(r)
-	if err := s.st.Insert(ctx, e.Name, r, sides); err != nil {
+	if err := s.commit(ctx, e.Name, r, func(w store.Writes) error { return w.Insert(ctx, e.Name, r, sides) }); err != nil {
 		return nil, s.storeErr(e, r.ID, err)
 	}
 	return r, nil
@@ -373,7 +377,10 @@ func (s *Service) update(ctx context.Context, p *identity.Principal, e *catalog.
 	r.UpdatedAt = now
 	r.UpdatedBy = p.UserID
 	sides := s.sides(ctx, p, now, "record.update", "record.updated", e, old, r, changes)
-	if err := s.st.Update(ctx, e.Name, r, sides); err != nil {
+	// The new record rides along, so a follower evaluates a rule over the
+	// record as this write left it, not as a later write did.
+	sides.Event.Record = fullView(e).Render(r)
+	if err := s.commit(ctx, e.Name, r, func(w store.Writes) error { return w.Update(ctx, e.Name, r, sides) }); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, errRaced
 		}
@@ -418,7 +425,7 @@ func (s *Service) delete(ctx context.Context, p *identity.Principal, e *catalog.
 	now := s.now().UTC()
 	sides := s.sides(ctx, p, now, "record.delete", "record.deleted", e, old, old, diff(e, old, nil))
 	sides.Event.Record = fullView(e).Render(old)
-	if err := s.st.Delete(ctx, e.Name, id, old.Version, sides); err != nil {
+	if err := s.commit(ctx, e.Name, old, func(w store.Writes) error { return w.Delete(ctx, e.Name, id, old.Version, sides) }); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return errRaced
 		}

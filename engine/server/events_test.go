@@ -87,7 +87,12 @@ func TestEventContent(t *testing.T) {
 			evs = next()
 			expect(evs, "record.updated")
 			ev = evs[0]
-			if ev.RecordID != id || ev.Version != 2 || ev.Record != nil || ev.Origin != viaToken {
+			if ev.RecordID != id || ev.Version != 2 || ev.Origin != viaToken {
+				t.Fatalf("updated: %+v", ev)
+			}
+			// The record as the update left it, for a rule over the new
+			// values (a later write cannot change what the rule sees).
+			if ev.Record["id"] != id || ev.Record["version"] != int64(2) || !sameNum(ev.Record["amount"], 1500) || ev.Record["name"] != "Acme" {
 				t.Fatalf("updated: %+v", ev)
 			}
 			if len(ev.Changes) != 1 || !sameNum(ev.Changes["amount"].Old, 1200) || !sameNum(ev.Changes["amount"].New, 1500) {

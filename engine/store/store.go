@@ -246,6 +246,25 @@ type Writes interface {
 	DeleteDoc(ctx context.Context, kind, id string, s Sides) error
 }
 
+// Grouped is implemented by stores that can commit a small unit of work
+// together with other writes instead of in a transaction of its own
+// (SQLite's group commit): fn may then run more than once even there, and
+// other writes of the same commit may come before it. A caller that makes
+// many small units (a workflow step's effect and its mark) uses it when
+// the store has it (GroupedAtomic), Atomic otherwise.
+type Grouped interface {
+	AtomicGrouped(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// GroupedAtomic runs fn as a unit of work, grouped with other writes where
+// the store can (Grouped).
+func GroupedAtomic(ctx context.Context, s Store, fn func(tx Tx) error) error {
+	if g, ok := s.(Grouped); ok {
+		return g.AtomicGrouped(ctx, fn)
+	}
+	return s.Atomic(ctx, fn)
+}
+
 // Tx is a unit of work in progress (see Store.Atomic).
 type Tx interface {
 	Writes

@@ -10,11 +10,11 @@ import (
 )
 
 func (s *Store) GetDoc(ctx context.Context, kind, id string) (*store.Doc, error) {
-	return scanDoc(s.r.QueryRowContext(ctx, `SELECT kind, id, key, version, data FROM docs WHERE kind = ? AND id = ?`, kind, id))
+	return scanDoc(readers{s}.QueryRowContext(ctx, `SELECT kind, id, key, version, data FROM docs WHERE kind = ? AND id = ?`, kind, id))
 }
 
 func (s *Store) GetDocByKey(ctx context.Context, kind, key string) (*store.Doc, error) {
-	return scanDoc(s.r.QueryRowContext(ctx, `SELECT kind, id, key, version, data FROM docs WHERE kind = ? AND key = ?`, kind, key))
+	return scanDoc(readers{s}.QueryRowContext(ctx, `SELECT kind, id, key, version, data FROM docs WHERE kind = ? AND key = ?`, kind, key))
 }
 
 func (s *Store) ListDocs(ctx context.Context, kind string) ([]*store.Doc, error) {

@@ -127,7 +127,7 @@ func (s *Store) prepareInsert(ctx context.Context, entity string, r *store.Recor
 }
 
 func (s *Store) Get(ctx context.Context, entity, id string) (*store.Record, error) {
-	return s.getRecord(ctx, s.r, entity, id)
+	return s.getRecord(ctx, readers{s}, entity, id)
 }
 
 // rowQuerier is the readers' pool or a write transaction.

@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
@@ -50,6 +51,11 @@ type Store struct {
 	// prepared holds the writer's prepared statements (see wtx); only the
 	// writer goroutine uses it.
 	prepared map[string]*sql.Stmt
+	// reads holds statements prepared on the readers' pool for the reads
+	// made on every request (a record by id, a document): parsing them
+	// again each time was a tenth of a workflow step's time.
+	reads  sync.Map // query → *sql.Stmt
+	nreads atomic.Int32
 
 	path string
 
@@ -239,6 +245,7 @@ func (s *Store) Close() error {
 		close(s.ckStop)
 	}
 	<-s.ckEnd
+	s.reads.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return errors.Join(s.r.Close(), s.ck.Close(), s.w.Close())
 }
 
@@ -255,3 +262,31 @@ func trashTable(entity string) string { return `"trash_` + entity + `"` }
 func ts(t time.Time) string { return metadata.FormatDateTime(t) }
 
 type scanner interface{ Scan(...any) error }
+
+// maxReads bounds the readers' statement cache (statements name their
+// entity's table).
+const maxReads = 512
+
+// readers is the readers' pool with its statement cache, as a rowQuerier.
+type readers struct{ s *Store }
+
+// QueryRowContext runs a one-row read on the readers' pool with a
+// statement prepared once.
+func (rd readers) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	s := rd.s
+	if v, ok := s.reads.Load(q); ok {
+		return v.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	if s.nreads.Load() < maxReads {
+		if st, err := s.r.PrepareContext(ctx, q); err == nil {
+			if v, loaded := s.reads.LoadOrStore(q, st); loaded {
+				st.Close()
+				st = v.(*sql.Stmt)
+			} else {
+				s.nreads.Add(1)
+			}
+			return st.QueryRowContext(ctx, args...)
+		}
+	}
+	return s.r.QueryRowContext(ctx, q, args...)
+}

@@ -65,10 +65,16 @@ var (
 // Main exits itself.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the FerretDB server, if one was started: for a TestMain that
+// stops other servers too.
+func Stop() {
 	if srv != nil {
 		srv.stop()
 	}
-	os.Exit(code)
 }
 
 // URI returns the URI of a fresh, empty database on the test server, or

@@ -1,0 +1,220 @@
+package workflows_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jimu-crm/jimu/engine/identity"
+	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/metadata"
+	"github.com/jimu-crm/jimu/workflows"
+)
+
+// benchEnv is Jimu on a SQLite file in a temporary directory.
+func benchEnv(b *testing.B, opts ...option) *env {
+	st, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "jimu.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := start(b, st, opts...)
+	e.deals()
+	return e
+}
+
+// admin is the principal the benchmarks write as, through the pipeline.
+func (e *env) admin() *identity.Principal {
+	var me struct{ ID string }
+	e.Do("GET", "/api/v1/auth/me", nil, 200, &me)
+	return &identity.Principal{UserID: me.ID, Admin: true, Roles: []string{"admin"}}
+}
+
+// createDeals writes n leads through the write pipeline, c writers at once.
+func (e *env) createDeals(b *testing.B, n, c int) {
+	p := e.admin()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < c; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				if _, err := e.Deps.Records.Create(context.Background(), p, "deal", map[string]any{"name": fmt.Sprintf("D%d", i), "stage": "lead"}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkEventsFalseCondition: events the runner reads and evaluates a
+// rule on whose condition is false (no run is made), per second: the
+// events are written first, then the runner follows them.
+// go test -run '^$' -bench EventsFalseCondition -benchtime 20000x ./workflows/
+func BenchmarkEventsFalseCondition(b *testing.B) {
+	e := benchEnv(b)
+	e.rule(map[string]any{"name": "won", "entity": "deal", "enabled": true,
+		"trigger": map[string]any{"type": "record.created"}, "condition": `stage == "won" and amount > 1000`,
+		"actions": []any{map[string]any{"type": "set_fields", "values": map[string]any{"score": "1"}}}})
+	e.drain()
+	e.createDeals(b, b.N, 8)
+	b.ResetTimer()
+	t0 := time.Now()
+	e.drain()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "events/s")
+	if rs := e.runs(""); len(rs) != 0 {
+		b.Fatalf("%d runs for a false condition", len(rs))
+	}
+}
+
+// BenchmarkSetFieldActions: set_fields actions applied per second end to
+// end — each event read, its run written, the record updated through the
+// pipeline with the step's mark, the run finished — by the runner's own
+// loop, as jimu serve runs it, with the events written first (the rule is
+// switched on after them, the runner's checkpoint put back before them).
+// go test -run '^$' -bench SetFieldActions -benchtime 5000x ./workflows/
+func BenchmarkSetFieldActions(b *testing.B) {
+	e := benchEnv(b, withLimits(workflows.Limits{Workers: 8}))
+	e.rule(map[string]any{"name": "score", "entity": "deal", "enabled": true,
+		"trigger": map[string]any{"type": "record.created"},
+		"actions": []any{map[string]any{"type": "set_fields", "values": map[string]any{"score": "42"}}}})
+	e.drain()
+	scored := func() int64 {
+		var res struct{ Count int64 }
+		e.Do("GET", "/api/v1/records/deal?limit=1&count=true&filter="+urlq("score == 42"), nil, 200, &res)
+		return res.Count
+	}
+	e.createDeals(b, b.N, 8)
+	b.ResetTimer()
+	t0 := time.Now()
+	// The runner's loop, as Start runs it: a step, and a short wait only
+	// when there was nothing to do.
+	ctx, stop := context.WithCancel(e.ctx)
+	defer stop()
+	go func() {
+		for ctx.Err() == nil {
+			e.clock.Set(time.Now())
+			if did, _ := e.wf.Step(ctx); !did {
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}()
+	for scored() < int64(b.N) && time.Since(t0) < 60*time.Second {
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.StopTimer()
+	// The last action's commit time, not the poll's that saw it.
+	var last struct{ Items []map[string]any }
+	e.Do("GET", "/api/v1/records/deal?limit=1&sort=-updated_at", nil, 200, &last)
+	end, _ := metadata.ParseDateTime(last.Items[0]["updated_at"].(string))
+	b.ReportMetric(float64(b.N)/end.Sub(t0).Seconds(), "actions/s")
+}
+
+// BenchmarkCreateWithRules: creates per second over HTTP at concurrency
+// 16 with the runner following the outbox: without rules, with ten
+// enabled rules on the entity whose conditions the creates do not meet,
+// and with ten of which one sets a field on every create — for that one
+// it reports the lag from each create to its set_fields update, p50 and
+// p99.
+// go test -run '^$' -bench CreateWithRules -benchtime 6000x ./workflows/
+func BenchmarkCreateWithRules(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		rules int
+		acts  bool
+	}{{"rules=0", 0, false}, {"rules=10", 10, false}, {"rules=10,one-acts", 10, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			rules := c.rules
+			e := benchEnv(b, loop, withLimits(workflows.Limits{Workers: 8}))
+			for i := 0; i < rules; i++ {
+				r := map[string]any{"name": fmt.Sprintf("r%d", i), "entity": "deal", "enabled": true,
+					"trigger": map[string]any{"type": "record.created"}, "condition": fmt.Sprintf(`stage == "won" and amount > %d`, i),
+					"actions": []any{map[string]any{"type": "notify", "to": "record.owner", "title": "won"}}}
+				if c.acts && i == rules-1 {
+					delete(r, "condition")
+					r["actions"] = []any{map[string]any{"type": "set_fields", "values": map[string]any{"score": "1"}}}
+				}
+				e.rule(r)
+			}
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			var n atomic.Int64
+			b.SetParallelism(8) // 16 clients on 2 processors
+			b.ResetTimer()
+			t0 := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					body := fmt.Sprintf(`{"name":"Deal %d","amount":%d,"stage":"lead"}`, i, i%100000)
+					req, _ := http.NewRequest("POST", e.Base+"/api/v1/records/deal", bytes.NewReader([]byte(body)))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Authorization", "Bearer "+e.Token)
+					res, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 201 {
+						b.Errorf("status %d", res.StatusCode)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "creates/s")
+			if !c.acts {
+				return
+			}
+			// Let the runner finish, then read each deal's lag.
+			deadline := time.Now().Add(5 * time.Minute)
+			for {
+				var res struct{ Count int64 }
+				e.Do("GET", "/api/v1/records/deal?limit=1&count=true&filter="+urlq("score == 1"), nil, 200, &res)
+				if res.Count == int64(b.N) {
+					break
+				}
+				if time.Now().After(deadline) {
+					b.Fatalf("%d of %d deals updated", res.Count, b.N)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			var lags []time.Duration
+			cursor := ""
+			for {
+				var page struct {
+					Items      []map[string]any
+					NextCursor string `json:"next_cursor"`
+				}
+				e.Do("GET", "/api/v1/records/deal?limit=500&fields=score&cursor="+cursor, nil, 200, &page)
+				for _, d := range page.Items {
+					c, _ := metadata.ParseDateTime(d["created_at"].(string))
+					u, _ := metadata.ParseDateTime(d["updated_at"].(string))
+					lags = append(lags, u.Sub(c))
+				}
+				if page.NextCursor == "" {
+					break
+				}
+				cursor = page.NextCursor
+			}
+			sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+			b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "lag-p50-ms")
+			b.ReportMetric(float64(lags[len(lags)*99/100].Microseconds())/1000, "lag-p99-ms")
+		})
+	}
+}

@@ -1,0 +1,294 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jimu-crm/jimu/engine/catalog"
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/metadata"
+	"github.com/jimu-crm/jimu/workflows/action"
+)
+
+// batchSize is how many events one step reads.
+const batchSize = 100
+
+// load starts the follower from its checkpoint, with the enabled rules as
+// they are now.
+func (s *Service) load(ctx context.Context) error {
+	rn := s.rn
+	c, err := s.st.Checkpoint(ctx, consumerName)
+	if err != nil {
+		return err
+	}
+	rules, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	rn.rules = map[string]*Rule{}
+	for _, r := range rules {
+		if r.Enabled {
+			rn.rules[r.ID] = r
+		}
+	}
+	rn.cursor, rn.loaded = c, true
+	return nil
+}
+
+// consume reads the next batch of events, makes a run for each rule an
+// event triggers whose condition holds, writes the runs, then the
+// checkpoint, then hands the runs to the workers. A crash between the runs
+// and the checkpoint reads the events again; their runs' keys are taken,
+// so none is made twice.
+func (s *Service) consume(ctx context.Context) (int, error) {
+	rn := s.rn
+	if !rn.loaded {
+		if err := s.load(ctx); err != nil {
+			return 0, err
+		}
+	}
+	evs, err := s.st.Events(ctx, rn.cursor, batchSize)
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	now := s.now()
+	var runs []*Run
+	for _, ev := range evs {
+		rs, err := s.handle(ctx, ev, now)
+		if err != nil {
+			return 0, fmt.Errorf("event %s: %w", ev.ID, err)
+		}
+		runs = append(runs, rs...)
+	}
+	written, err := s.insertRuns(ctx, runs)
+	if err != nil {
+		return 0, err
+	}
+	last := evs[len(evs)-1].Cursor
+	if err := s.st.SaveCheckpoint(ctx, consumerName, last); err != nil {
+		return 0, err
+	}
+	rn.cursor = last
+	s.dispatch(written)
+	return len(evs), nil
+}
+
+// handle is what one event does: a rule change reloads the rule (the
+// events after it see the new version), a metadata change reloads the
+// catalog, a record change triggers the rules on its entity.
+func (s *Service) handle(ctx context.Context, ev *store.Event, now time.Time) ([]*Run, error) {
+	switch {
+	case ev.Type == evRuleChanged || ev.Type == evRuleDeleted:
+		return nil, s.reloadRule(ctx, ev)
+	case strings.HasPrefix(ev.Type, "meta.entity."):
+		return nil, s.freshEntity(ctx, ev.Entity)
+	case ev.Type != OnCreate && ev.Type != OnUpdate && ev.Type != OnDelete:
+		return nil, nil
+	}
+	var out []*Run
+	for _, r := range s.rn.rules {
+		if r.Entity != ev.Entity || r.Trigger.Type != ev.Type {
+			continue
+		}
+		run, err := s.match(ctx, r, ev, now)
+		if err != nil {
+			return nil, err
+		}
+		if run != nil {
+			out = append(out, run)
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) reloadRule(ctx context.Context, ev *store.Event) error {
+	id, _ := ev.Payload["workflow"].(string)
+	v, _ := ev.Payload["version"].(int64)
+	if ev.Type == evRuleDeleted {
+		delete(s.rn.rules, id)
+		return nil
+	}
+	r, err := s.version(ctx, id, v)
+	if err != nil {
+		s.log.Warn("workflows: a rule version the outbox names cannot be read", "workflow", id, "version", v, "err", err)
+		delete(s.rn.rules, id)
+		return nil
+	}
+	if r.Enabled {
+		s.rn.rules[id] = r
+	} else {
+		delete(s.rn.rules, id)
+	}
+	return nil
+}
+
+// freshEntity reloads the catalog when another node changed an entity
+// this node's catalog does not have at its stored version.
+func (s *Service) freshEntity(ctx context.Context, name string) error {
+	d, err := s.st.GetDoc(ctx, "entity", name)
+	cur, cerr := s.cat.Get(name)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && cerr != nil:
+		return nil
+	case err == nil && cerr == nil && cur.Version == d.Version:
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	return s.cat.Load(ctx)
+}
+
+// match decides whether event ev triggers rule r: the trigger's fields
+// changed, the chain is not too deep, and the condition holds over the
+// record as the change left it and its old values. A condition that fails
+// to evaluate makes a failed run, so the failure is seen.
+func (s *Service) match(ctx context.Context, r *Rule, ev *store.Event, now time.Time) (*Run, error) {
+	c, err := s.rules.get(r)
+	var stale *errStale
+	if errors.As(err, &stale) {
+		run := s.eventRun(r, ev, nil, nil, now)
+		fail(run, now, "stale", stale)
+		return run, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ev.Type == OnUpdate && len(c.fields) > 0 {
+		hit := false
+		for f := range ev.Changes {
+			if c.fields[f] {
+				hit = true
+				break
+			}
+		}
+		if !hit {
+			return nil, nil
+		}
+	}
+	record, old, err := s.eventRecord(ctx, c.entity, ev)
+	if err != nil {
+		return nil, err
+	}
+	run := s.eventRun(r, ev, record, old, now)
+	if ev.Origin.Depth >= s.limits.MaxDepth {
+		fail(run, now, "depth", fmt.Errorf("stopped: this change was made by a chain of %d rule runs, the most allowed (a rule whose actions trigger rules again, perhaps itself)", ev.Origin.Depth))
+		return run, nil
+	}
+	if c.cond != nil {
+		env := action.Env(c.entity, record, old, s.userVars(ctx, c, ev.Actor), ev.At, nil)
+		ok, err := s.condition(c, env)
+		run.Condition = &Condition{Expression: c.Condition, Result: ok}
+		if err != nil {
+			run.Condition.Error = err.Error()
+			fail(run, now, "condition", fmt.Errorf("the condition did not evaluate: %w", err))
+			return run, nil
+		}
+		if !ok {
+			return nil, nil
+		}
+	}
+	s.held(run, now)
+	return run, nil
+}
+
+// userVars is what user means in a condition: the person (or the rule's
+// identity, for a change nobody made) — loaded only when the condition
+// names user.
+func (s *Service) userVars(ctx context.Context, c *compiled, actor string) map[string]any {
+	if !strings.Contains(c.Condition, "user") {
+		return nil
+	}
+	if actor == "" {
+		actor = c.RunAs
+	}
+	p, err := s.users.principal(ctx, actor)
+	if err != nil {
+		return map[string]any{"id": actor}
+	}
+	return p.Vars()
+}
+
+// condition evaluates a rule's condition within its budgets: the memory
+// budget stops an evaluation that loops or allocates too much, and one
+// that took longer than the time budget fails all the same.
+func (s *Service) condition(c *compiled, env map[string]any) (bool, error) {
+	start := time.Now()
+	out, err := c.cond.RunBudget(env, s.limits.ExprBudget)
+	if err != nil {
+		return false, err
+	}
+	if d := time.Since(start); d > s.limits.ExprTime {
+		return false, fmt.Errorf("the condition took %v, more than its budget of %v", d.Round(time.Microsecond), s.limits.ExprTime)
+	}
+	b, ok := out.(bool)
+	if !ok {
+		return false, fmt.Errorf("the condition gives %v (%T), not true or false", out, out)
+	}
+	return b, nil
+}
+
+// eventRecord is the record an event is about, as the change left it (the
+// deleted record for a delete), and its old values for an update. An
+// update written before events carried the record (a type conversion)
+// reads the record as it is now.
+func (s *Service) eventRecord(ctx context.Context, e *catalog.Entity, ev *store.Event) (map[string]any, map[string]any, error) {
+	record := ev.Record
+	if record == nil && ev.Type == OnUpdate {
+		r, err := s.st.Get(ctx, e.Name, ev.RecordID)
+		if errors.Is(err, store.ErrNotFound) {
+			record = map[string]any{"id": ev.RecordID}
+		} else if err != nil {
+			return nil, nil, err
+		} else {
+			record = plainRecord(e, r)
+		}
+	}
+	if ev.Type != OnUpdate {
+		return record, nil, nil
+	}
+	old := make(map[string]any, len(record))
+	for k, v := range record {
+		old[k] = v
+	}
+	for k, ch := range ev.Changes {
+		if ch.Old == nil {
+			delete(old, k)
+		} else {
+			old[k] = ch.Old
+		}
+	}
+	return record, old, nil
+}
+
+// plainRecord is a stored record as an event carries it.
+func plainRecord(e *catalog.Entity, r *store.Record) map[string]any {
+	m := make(map[string]any, len(r.Data)+8)
+	for k, v := range r.Data {
+		m[k] = v
+	}
+	m["id"], m["version"] = r.ID, r.Version
+	m["created_at"], m["updated_at"] = metadata.FormatDateTime(r.CreatedAt), metadata.FormatDateTime(r.UpdatedAt)
+	m["created_by"], m["updated_by"] = r.CreatedBy, r.UpdatedBy
+	if e.Ownership {
+		m["owner"] = r.Owner
+	}
+	return m
+}
+
+// eventRun is the run an event makes for a rule.
+func (s *Service) eventRun(r *Rule, ev *store.Event, record, old map[string]any, now time.Time) *Run {
+	return &Run{ID: store.NewID(), Key: "ev:" + ev.ID + ":" + r.ID, Workflow: r.ID, Version: r.Version, Name: r.Name,
+		Trigger: ev.Type, Entity: ev.Entity, RecordID: ev.RecordID, EventID: ev.ID, Status: StatusQueued,
+		DueAt: now, Depth: ev.Origin.Depth + 1, CreatedAt: now.UTC().Truncate(time.Millisecond),
+		Touched: []string{ev.Entity + ":" + ev.RecordID},
+		Body:    Body{Input: Input{Record: record, Old: old, User: ev.Actor, At: ev.At}, Steps: []*Step{}}}
+}
+
+// fail ends a run that never ran its actions.
+func fail(run *Run, now time.Time, reason string, err error) {
+	fin := now
+	run.Status, run.Reason, run.Error, run.FinishedAt = StatusFailed, reason, err.Error(), &fin
+}
