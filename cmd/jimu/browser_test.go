@@ -391,9 +391,11 @@ func typeInto(sel, text string) Action {
 	return chromedp.Steps(visible(sel), clear, chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
-// choose picks an option of a <select> and tells the app.
+// choose picks an option of a <select> and tells the app, once the
+// option is there (options often come from a request of their own).
 func choose(sel, value string) Action {
-	return chromedp.Steps(visible(sel), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	has := waitJS(fmt.Sprintf(`[...document.querySelector(%q).options].some(o => o.value === %q)`, sel, value))
+	return chromedp.Steps(visible(sel), has, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		js := fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q;
 		  s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new Event('change', {bubbles: true})); return s.value === %q })()`, sel, value, value)
 		ok, err := chromedp.Evaluate[bool](js)(ctx, t)
