@@ -374,7 +374,17 @@ func waitText(sel, want string) Action {
 	return waitJS(fmt.Sprintf(`[...document.querySelectorAll(%q)].some(e => e.innerText.includes(%q))`, sel, want))
 }
 
-func click(sel string) Action   { return chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible) }
+// click clicks an element as a person does, brought to the middle of the
+// screen first: scrolled only just into view, it can sit under the sticky
+// header, which then takes the click.
+func click(sel string) Action {
+	center := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { document.querySelector(%q).scrollIntoView({block: 'center'}); return true })()`, sel))(ctx, t)
+		return err
+	})
+	return chromedp.Steps(visible(sel), center, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
 func visible(sel string) Action { return chromedp.WaitVisible(chromedp.CSS(sel)) }
 func gone(sel string) Action    { return chromedp.WaitNotPresent(chromedp.CSS(sel)) }
 func nav(url string) Action     { return chromedp.Navigate(url) }
