@@ -304,8 +304,8 @@ func TestRelatedAndSections(t *testing.T) {
 	b.step("sections-and-lookup")
 	// The lookup picked by title.
 	b.run(click(`[data-test=edit-deal]`), typeInto(`[data-field=deal] [data-test=lookup-search]`, "Glo"),
-		waitJS(`(() => { const b = [...document.querySelectorAll('[data-field=deal] .hits button')]; return b.length === 1 && b[0].textContent === 'Globex' })()`),
-		click(`[data-field=deal] .hits button`), click(`[data-test=save-field]`), waitText(`[data-field=deal] .value`, "Globex"))
+		waitJS(`(() => { const b = [...document.querySelectorAll('[data-field=deal] .picker-hits button')]; return b.length === 1 && b[0].textContent === 'Globex' })()`),
+		click(`[data-field=deal] .picker-hits button`), click(`[data-test=save-field]`), waitText(`[data-field=deal] .value`, "Globex"))
 	b.step("lookup-picked")
 
 	// A board saved as a view, and the dialog closed with Escape.
