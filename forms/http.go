@@ -2,6 +2,7 @@ package forms
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -9,23 +10,58 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/jimu-crm/jimu/engine/access"
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/problem"
+	"github.com/jimu-crm/jimu/engine/records"
+	"github.com/jimu-crm/jimu/engine/server"
 )
 
 // Module serves the forms package's routes; cmd/jimu hands it to the
-// server (server.Deps.Modules).
+// server (server.Deps.Modules, and server.Deps.Forms for ?form= on the
+// records API).
 type Module struct {
-	Views *Views
+	Views  *Views
+	Forms  *Forms
+	Public *Public
 }
 
-// Routes mounts the saved views under /api/v1 (signed in).
+// NewModule builds the module over the engine's services.
+func NewModule(d server.Deps) *Module {
+	var roles *access.Roles
+	if d.Access != nil {
+		roles = d.Access.Roles
+	}
+	fs := NewForms(d.Store, d.Catalog, d.Records, roles, d.Auth)
+	return &Module{Views: NewViews(d.Store, d.Catalog, d.Records), Forms: fs, Public: NewPublic(d.Store, d.Catalog, d.Records, fs, d.Log)}
+}
+
+var _ server.FormHooks = (*Module)(nil)
+
+// WriteHook serves ?form={id} on the records API.
+func (m *Module) WriteHook(ctx context.Context, p *identity.Principal, entity, form string) (records.Hook, error) {
+	if m.Forms == nil {
+		return nil, problem.BadRequest("form", "unsupported", "this server does not serve forms")
+	}
+	return m.Forms.WriteHook(ctx, p, entity, form)
+}
+
+// Routes mounts the saved views and the forms under /api/v1 (signed in)
+// and the public form pages under /f.
 func (m *Module) Routes(public, api fiber.Router) {
-	api.Get("/views", m.listViews)
-	api.Post("/views", m.createView)
-	api.Get("/views/:id", m.getView)
-	api.Put("/views/:id", m.putView)
-	api.Delete("/views/:id", m.deleteView)
+	if m.Views != nil {
+		api.Get("/views", m.listViews)
+		api.Post("/views", m.createView)
+		api.Get("/views/:id", m.getView)
+		api.Put("/views/:id", m.putView)
+		api.Delete("/views/:id", m.deleteView)
+	}
+	if m.Forms != nil {
+		m.formRoutes(api)
+	}
+	if m.Public != nil {
+		m.Public.routes(public)
+	}
 }
 
 func who(c *fiber.Ctx) *identity.Principal { return identity.From(c.UserContext()) }

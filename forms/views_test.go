@@ -15,11 +15,23 @@ func TestMain(m *testing.M) { mongotest.Main(m) }
 
 var stores = servertest.Stores
 
-// start serves Jimu with the forms module.
-func start(t *testing.T, st store.Store) *servertest.Env {
-	return servertest.Start(t, st, auth.Options{}, func(d *server.Deps) {
-		d.Modules = append(d.Modules, &forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)})
+// start serves Jimu with the forms module as jimu serve wires it.
+func start(t testing.TB, st store.Store) *servertest.Env {
+	e, _ := startModule(t, st)
+	return e
+}
+
+// startModule is start, also returning the module (tests drive the
+// public pages' clock through it).
+func startModule(t testing.TB, st store.Store) (*servertest.Env, *forms.Module) {
+	var m *forms.Module
+	e := servertest.Start(t, st, auth.Options{}, func(d *server.Deps) {
+		m = forms.NewModule(*d)
+		m.Public.PruneEvery = 0
+		d.Modules = append(d.Modules, m)
+		d.Forms = m
 	})
+	return e, m
 }
 
 // org: a deal entity whose margin the reps may not see, two reps and a

@@ -283,7 +283,7 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 	if err := firstAdmin(ctx, deps.Auth, log, stderr, cfg.http); err != nil {
 		return err
 	}
-	deps.Modules = modules(deps)
+	wire(&deps)
 	deps.UI = ui.Files()
 	if !ui.Built() {
 		log.Warn("this binary holds no web app, only a page that says how to build it: run make run (or make ui build)")
@@ -324,9 +324,12 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 	return srv.Shutdown(sctx)
 }
 
-// modules are the feature modules every node serves beside the engine.
-func modules(d server.Deps) []server.Module {
-	return []server.Module{&forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)}}
+// wire adds the feature modules every node serves beside the engine; the
+// forms module also checks writes through a form on the records API.
+func wire(d *server.Deps) {
+	fm := forms.NewModule(*d)
+	d.Modules = []server.Module{fm}
+	d.Forms = fm
 }
 
 // firstAdmin makes sure an empty Jimu can be signed into: from

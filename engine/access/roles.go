@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +42,17 @@ const (
 	Hidden       = "hidden"
 	ReadOnlyPerm = "read_only"
 )
+
+// Permissions a role may carry besides its grants on entities: rights to
+// parts of Jimu that are not records. An admin role has them all.
+const (
+	// DesignForms lets a role's holders build, change, publish and delete
+	// forms (/api/v1/meta/forms) for the entities they may use.
+	DesignForms = "design_forms"
+)
+
+// KnownPermissions are the permissions a role may name.
+var KnownPermissions = []string{DesignForms}
 
 // Rule is a permission: true, false, or an expression over the record and
 // user that is pushed down into the store's query.
@@ -97,12 +109,14 @@ type Grant struct {
 // Role is a named set of grants. Entities["*"] applies to every entity
 // without a grant of its own.
 type Role struct {
-	Name        string            `json:"name"`
-	Label       string            `json:"label"`
-	Description string            `json:"description,omitempty"`
-	Admin       bool              `json:"admin,omitempty"`        // everything, metadata included
-	AssignOwner bool              `json:"assign_owner,omitempty"` // may set and change record owners
-	Require2FA  bool              `json:"require_second_factor,omitempty"`
+	Name        string `json:"name"`
+	Label       string `json:"label"`
+	Description string `json:"description,omitempty"`
+	Admin       bool   `json:"admin,omitempty"`        // everything, metadata included
+	AssignOwner bool   `json:"assign_owner,omitempty"` // may set and change record owners
+	Require2FA  bool   `json:"require_second_factor,omitempty"`
+	// Permissions are rights beyond records (KnownPermissions).
+	Permissions []string          `json:"permissions,omitempty"`
 	Entities    map[string]*Grant `json:"entities"`
 	BuiltIn     bool              `json:"built_in,omitempty"`
 	Version     int64             `json:"version"`
@@ -302,6 +316,12 @@ var probeUser = (&identity.Principal{UserID: "00000000-0000-7000-8000-0000000000
 
 func (rs *Roles) check(r *Role) []problem.FieldError {
 	var errs []problem.FieldError
+	for i, perm := range r.Permissions {
+		if !slices.Contains(KnownPermissions, perm) {
+			errs = append(errs, problem.FieldError{Field: fmt.Sprintf("permissions.%d", i), Code: "enum",
+				Message: fmt.Sprintf("no permission %q (known: %s)", perm, strings.Join(KnownPermissions, ", "))})
+		}
+	}
 	for ename, g := range r.Entities {
 		path := "entities." + ename
 		if g == nil {
@@ -371,6 +391,28 @@ func (rs *Roles) AdminRoles(roles []string) bool {
 		}
 	}
 	return false
+}
+
+// Grants reports whether any of these roles carries perm; an admin role
+// carries every permission.
+func (rs *Roles) Grants(ctx context.Context, roles []string, perm string) bool {
+	for _, n := range roles {
+		if r, ok := rs.Get(ctx, n); ok && (r.Admin || slices.Contains(r.Permissions, perm)) {
+			return true
+		}
+	}
+	return false
+}
+
+// PermissionsOf lists the permissions these roles carry together, sorted.
+func (rs *Roles) PermissionsOf(ctx context.Context, roles []string) []string {
+	out := []string{}
+	for _, perm := range KnownPermissions {
+		if rs.Grants(ctx, roles, perm) {
+			out = append(out, perm)
+		}
+	}
+	return out
 }
 
 // RequireSecondFactor reports whether any of these roles asks its holders

@@ -15,36 +15,41 @@ import (
 // Heavy reads — counts, aggregates and lists that no index serves — can
 // each scan a whole entity. 200 concurrent count=true lists over 20,000
 // records took every reader connection and both cores, and a get by id
-// waited 1.5 s (p95). Admission bounds them: a few run at once in total
-// (so light reads always find a connection and a core), others wait their
-// turn, and a principal with more in flight than their allowance is told
-// to come back later (429, Retry-After), so one client's flood never
-// fills the queue for everyone.
+// waited 1.5 s (p95). Admission bounds them: a reserved few run at once
+// whatever else is going on; more (up to the number of CPUs) start only
+// while no light read or write is in flight, so a machine busy with heavy
+// reads alone uses all its cores, and a get arriving meanwhile waits for
+// no more than the reads already running. Others wait their turn — a
+// principal with none running before one who already has some — and a
+// principal with more in flight than their allowance is told to come back
+// later (429, Retry-After), so one client's flood never fills the queue
+// for everyone.
 type Admission struct {
-	slots   chan struct{} // running heavy reads, in total
-	running int           // of which one principal may hold
-	perUser int
-	maxWait time.Duration
+	reserved, total int
+	perUser         int
+	maxWait         time.Duration
+
 	mu      sync.Mutex
-	users   map[string]*lane
+	running int              // heavy reads running
+	waiting int              // heavy reads waiting for a turn
+	light   int              // light reads and writes in flight
+	users   map[string]*lane // principal → their heavy reads
+	changed chan struct{}    // closed when a turn may have come (see wake)
 }
 
-// lane is one principal's heavy reads: how many are running or waiting,
-// and the tokens that let at most Admission.running of them compete for
-// a slot, so one principal never holds every slot while others wait.
-type lane struct {
-	n   int
-	run chan struct{}
-}
+// lane is one principal's heavy reads: running, and running or waiting.
+type lane struct{ running, n int }
 
 // AdmissionLimits configure an Admission; zero values take the defaults.
 type AdmissionLimits struct {
-	// Running is how many heavy reads run at once, in total; one principal
-	// runs half of them at most. The default, half the CPUs (at least one),
-	// leaves the other half to everything else: on 2 cores, 200 counts in
-	// flight left gets by id at p99 4 ms with one running and 166 ms with
+	// Running is how many heavy reads run at once whatever else is going
+	// on (default: half the CPUs, at least one): on 2 cores, 200 counts
+	// in flight left gets by id at p99 4 ms with one such and 166 ms with
 	// two (docs/performance.md).
 	Running int
+	// Total is how many run at once while nothing light is in flight
+	// (default: the number of CPUs, at least Running).
+	Total   int
 	PerUser int           // heavy reads one principal may have running or waiting (default 8)
 	MaxWait time.Duration // longest wait for a turn before a 429 (default 20 s)
 }
@@ -54,14 +59,58 @@ func NewAdmission(l AdmissionLimits) *Admission {
 	if l.Running <= 0 {
 		l.Running = max(1, runtime.NumCPU()/2)
 	}
+	if l.Total <= 0 {
+		l.Total = runtime.NumCPU()
+	}
+	l.Total = max(l.Total, l.Running)
 	if l.PerUser <= 0 {
 		l.PerUser = 8
 	}
 	if l.MaxWait <= 0 {
 		l.MaxWait = 20 * time.Second
 	}
-	return &Admission{slots: make(chan struct{}, l.Running), running: max(1, l.Running/2), perUser: l.PerUser,
-		maxWait: l.MaxWait, users: map[string]*lane{}}
+	return &Admission{reserved: l.Running, total: l.Total, perUser: l.PerUser, maxWait: l.MaxWait,
+		users: map[string]*lane{}, changed: make(chan struct{})}
+}
+
+// wake lets every waiter look again; a.mu is held.
+func (a *Admission) wake() {
+	if a.waiting == 0 {
+		return // the hot path of light reads allocates nothing
+	}
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// mayRun reports whether l's next heavy read may start now; a.mu is held.
+func (a *Admission) mayRun(l *lane) bool {
+	if a.running >= a.total || (a.running >= a.reserved && a.light > 0) {
+		return false
+	}
+	if l.running == 0 {
+		return true
+	}
+	for _, o := range a.users {
+		if o != l && o.running == 0 && o.n > 0 {
+			return false // another principal waits with none running: theirs first
+		}
+	}
+	return true
+}
+
+// Light marks a light read or a write in flight, for as long as it runs;
+// call the function it returns when it ends.
+func (a *Admission) Light() func() {
+	a.mu.Lock()
+	a.light++
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		if a.light--; a.light == 0 {
+			a.wake()
+		}
+		a.mu.Unlock()
+	}
 }
 
 // Enter waits for a turn to run a heavy read for principal who, and
@@ -72,7 +121,7 @@ func (a *Admission) Enter(ctx context.Context, who string) (release func(), err 
 	a.mu.Lock()
 	l := a.users[who]
 	if l == nil {
-		l = &lane{run: make(chan struct{}, a.running)}
+		l = &lane{}
 		a.users[who] = l
 	}
 	if l.n >= a.perUser {
@@ -80,39 +129,46 @@ func (a *Admission) Enter(ctx context.Context, who string) (release func(), err 
 		return nil, problem.TooMany(2, "you have %d counts, aggregates or unindexed lists running: wait for them before asking for more", a.perUser)
 	}
 	l.n++
-	a.mu.Unlock()
-	leave := func() {
-		a.mu.Lock()
-		if l.n--; l.n == 0 {
-			delete(a.users, who)
-		}
-		a.mu.Unlock()
-	}
 	t := time.NewTimer(a.maxWait)
 	defer t.Stop()
-	busy := problem.TooMany(5, "the server is busy with other counts, aggregates and unindexed lists: try again shortly")
-	select {
-	case l.run <- struct{}{}:
-	case <-t.C:
-		leave()
-		return nil, busy
-	case <-ctx.Done():
-		leave()
-		return nil, ctx.Err()
-	}
-	select {
-	case a.slots <- struct{}{}:
-		return func() { <-a.slots; <-l.run; leave() }, nil
-	case <-t.C:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	<-l.run
-	leave()
-	if err != nil {
+	for !a.mayRun(l) {
+		ch := a.changed
+		a.waiting++
+		a.mu.Unlock()
+		select {
+		case <-ch:
+			a.mu.Lock()
+			a.waiting--
+			continue
+		case <-t.C:
+			err = problem.TooMany(5, "the server is busy with other counts, aggregates and unindexed lists: try again shortly")
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		a.mu.Lock()
+		a.waiting--
+		a.leave(who, l)
+		a.mu.Unlock()
 		return nil, err
 	}
-	return nil, busy
+	a.running++
+	l.running++
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		a.running--
+		l.running--
+		a.leave(who, l)
+		a.mu.Unlock()
+	}, nil
+}
+
+// leave ends one of who's heavy reads, run or not; a.mu is held.
+func (a *Admission) leave(who string, l *lane) {
+	if l.n--; l.n == 0 {
+		delete(a.users, who)
+	}
+	a.wake()
 }
 
 // admit runs a heavy read through admission: the returned function ends

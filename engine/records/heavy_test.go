@@ -29,7 +29,7 @@ func tooMany(t *testing.T, err error) *problem.Error {
 // No clock races: a waiter is known to wait because every slot is held.
 func TestAdmission(t *testing.T) {
 	ctx := context.Background()
-	a := NewAdmission(AdmissionLimits{Running: 1, PerUser: 2, MaxWait: time.Hour})
+	a := NewAdmission(AdmissionLimits{Running: 1, Total: 1, PerUser: 2, MaxWait: time.Hour})
 	first, err := a.Enter(ctx, "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -80,31 +80,54 @@ func TestAdmission(t *testing.T) {
 		t.Fatalf("alice holds %d after both ended", a.held("alice"))
 	}
 
-	// With two slots, one principal runs one heavy read at a time, and a
-	// second principal gets the other slot at once however many the first
-	// has queued.
-	f := NewAdmission(AdmissionLimits{Running: 2, PerUser: 8, MaxWait: time.Hour})
-	erin, err := f.Enter(ctx, "erin")
+	// Beyond the reserved slot a heavy read starts only while nothing light
+	// is in flight; and a principal with none running goes first.
+	f := NewAdmission(AdmissionLimits{Running: 1, Total: 2, PerUser: 8, MaxWait: time.Hour})
+	erin1, err := f.Enter(ctx, "erin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	queued := make(chan error, 1)
-	go func() { r, err := f.Enter(ctx, "erin"); queued <- err; r() }()
+	get := f.Light() // a get by id in flight
+	second2 := make(chan func(), 1)
+	go func() { r, _ := f.Enter(ctx, "erin"); second2 <- r }()
 	for f.held("erin") < 2 {
 		runtime.Gosched()
 	}
-	frank, err := f.Enter(ctx, "frank") // would block if erin held both slots
-	if err != nil {
-		t.Fatal(err)
+	select {
+	case <-second2:
+		t.Fatal("a second heavy read started while a light read was in flight")
+	default:
+	}
+	get() // the get ends: the spare slot is free
+	erin2 := <-second2
+	// Both slots busy; erin queues a third, then frank one. When a slot
+	// frees, frank (none running) goes before erin's third.
+	third := make(chan func(), 1)
+	go func() { r, _ := f.Enter(ctx, "erin"); third <- r }()
+	for f.held("erin") < 3 {
+		runtime.Gosched()
+	}
+	frankCh := make(chan func(), 1)
+	go func() { r, _ := f.Enter(ctx, "frank"); frankCh <- r }()
+	for f.held("frank") < 1 {
+		runtime.Gosched()
+	}
+	erin1()
+	frank := <-frankCh
+	select {
+	case <-third:
+		t.Fatal("erin's third ran before frank's first")
+	default:
 	}
 	frank()
-	erin()
-	if err := <-queued; err != nil {
-		t.Fatal(err)
+	(<-third)()
+	erin2()
+	if f.held("erin") != 0 || f.held("frank") != 0 {
+		t.Fatal("allowances not given back")
 	}
 
 	// A waiter gives up with 429 after MaxWait.
-	b := NewAdmission(AdmissionLimits{Running: 1, PerUser: 4, MaxWait: time.Hour})
+	b := NewAdmission(AdmissionLimits{Running: 1, Total: 1, PerUser: 4, MaxWait: time.Hour})
 	hold, err := b.Enter(ctx, "carol")
 	if err != nil {
 		t.Fatal(err)

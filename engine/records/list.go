@@ -70,6 +70,8 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 			return nil, nil, err
 		}
 		defer release()
+	} else {
+		defer s.Heavy.Light()()
 	}
 	page := where
 	sig := cursorSig(entity, lp.Filter, sortKeys)

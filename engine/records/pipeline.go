@@ -237,6 +237,12 @@ func validatable(e *catalog.Entity, data map[string]any) map[string]any {
 	return out
 }
 
+// Env is what an expression over r sees, as the pipeline's formulas,
+// defaults and rules see it: a form's conditions run on the same.
+func Env(e *catalog.Entity, p *identity.Principal, r *store.Record) map[string]any {
+	return env(e, p, r)
+}
+
 // env is what an expression over a record sees: its fields (dates as
 // time.Time, so they compare with date() and now()), the system fields and
 // the user.

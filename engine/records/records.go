@@ -151,6 +151,7 @@ func (s *Service) entity(ctx context.Context, p *identity.Principal, name, op st
 
 // Get returns one record the principal may read, or 404.
 func (s *Service) Get(ctx context.Context, p *identity.Principal, entity, id string) (*store.Record, *catalog.Entity, error) {
+	defer s.Heavy.Light()()
 	e, err := s.entity(ctx, p, entity, OpRead)
 	if err != nil {
 		return nil, nil, err
@@ -200,8 +201,32 @@ func validID(id string) bool {
 	return err == nil && len(id) == 36
 }
 
+// Hook is a further check on one write, beyond the entity's own rules: a
+// form's conditions (the forms module). It runs inside the pipeline, after
+// the body is assigned (and, on a create, the defaults filled) and before
+// formulas, the JSON Schema and the validation rules, so it judges the very
+// record that is written and its errors are reported with the pipeline's.
+// It may fill fields of w.New. An update that raced another write runs it
+// again on the fresh record.
+type Hook func(ctx context.Context, w *Write) error
+
+// Write is what a Hook judges.
+type Write struct {
+	Entity    *catalog.Entity
+	Principal *identity.Principal
+	Old       *store.Record  // nil on a create
+	New       *store.Record  // the record as it will be written
+	Body      map[string]any // the fields as sent
+}
+
 // Create runs the write pipeline for a new record.
 func (s *Service) Create(ctx context.Context, p *identity.Principal, entity string, body map[string]any) (*store.Record, error) {
+	return s.CreateWith(ctx, p, entity, body, nil)
+}
+
+// CreateWith is Create with a further check (nil: none).
+func (s *Service) CreateWith(ctx context.Context, p *identity.Principal, entity string, body map[string]any, hook Hook) (*store.Record, error) {
+	defer s.Heavy.Light()()
 	e, err := s.entity(ctx, p, entity, OpCreate)
 	if err != nil {
 		return nil, err
@@ -221,6 +246,9 @@ func (s *Service) Create(ctx context.Context, p *identity.Principal, entity stri
 	if err := s.defaults(e, p, r); err != nil {
 		return nil, merge(inputErr, err)
 	}
+	if hook != nil {
+		inputErr = merge(inputErr, hook(ctx, &Write{Entity: e, Principal: p, New: r, Body: body}))
+	}
 	if err := merge(inputErr, s.check(ctx, p, e, r)); err != nil {
 		return nil, err
 	}
@@ -239,6 +267,12 @@ func (s *Service) Create(ctx context.Context, p *identity.Principal, entity stri
 // whole record: data fields it leaves out are removed. expected is the
 // version the client read (If-Match or "version" in the body; 0: none).
 func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id string, body map[string]any, expected int64, replace bool) (*store.Record, error) {
+	return s.UpdateWith(ctx, p, entity, id, body, expected, replace, nil)
+}
+
+// UpdateWith is Update with a further check (nil: none).
+func (s *Service) UpdateWith(ctx context.Context, p *identity.Principal, entity, id string, body map[string]any, expected int64, replace bool, hook Hook) (*store.Record, error) {
+	defer s.Heavy.Light()()
 	e, err := s.entity(ctx, p, entity, OpUpdate)
 	if err != nil {
 		return nil, err
@@ -257,7 +291,7 @@ func (s *Service) Update(ctx context.Context, p *identity.Principal, entity, id 
 	unlock := s.locks.lock(e.Name, id)
 	defer unlock()
 	for attempt := 1; ; attempt++ {
-		r, err := s.update(ctx, p, e, id, body, expected, replace)
+		r, err := s.update(ctx, p, e, id, body, expected, replace, hook)
 		if !errors.Is(err, errRaced) {
 			return r, err
 		}
@@ -306,7 +340,7 @@ func (s *Service) conflict(ctx context.Context, e *catalog.Entity, id string, ex
 }
 
 // update is one read → apply → validate → write of Update.
-func (s *Service) update(ctx context.Context, p *identity.Principal, e *catalog.Entity, id string, body map[string]any, expected int64, replace bool) (*store.Record, error) {
+func (s *Service) update(ctx context.Context, p *identity.Principal, e *catalog.Entity, id string, body map[string]any, expected int64, replace bool, hook Hook) (*store.Record, error) {
 	old, err := s.scopedGet(ctx, p, e, id, OpUpdate)
 	if err != nil {
 		return nil, err
@@ -329,7 +363,11 @@ func (s *Service) update(ctx context.Context, p *identity.Principal, e *catalog.
 			delete(r.Data, name)
 		}
 	}
-	if err := merge(s.assign(p, e, r, body, false), s.check(ctx, p, e, r)); err != nil {
+	inputErr := s.assign(p, e, r, body, false)
+	if hook != nil {
+		inputErr = merge(inputErr, hook(ctx, &Write{Entity: e, Principal: p, Old: old, New: r, Body: body}))
+	}
+	if err := merge(inputErr, s.check(ctx, p, e, r)); err != nil {
 		return nil, err
 	}
 	changes := diff(e, old, r)
@@ -354,6 +392,7 @@ func (s *Service) update(ctx context.Context, p *identity.Principal, e *catalog.
 // record changed by another write since it was read is deleted all the
 // same, as the client asked.
 func (s *Service) Delete(ctx context.Context, p *identity.Principal, entity, id string, expected int64) error {
+	defer s.Heavy.Light()()
 	e, err := s.entity(ctx, p, entity, OpDelete)
 	if err != nil {
 		return err

@@ -175,10 +175,15 @@ func (s *Server) me(c *fiber.Ctx) error {
 	if err != nil {
 		return authErr(err)
 	}
+	perms := []string{}
+	if s.Access != nil {
+		perms = s.Access.Roles.PermissionsOf(c.UserContext(), p.Roles)
+	}
 	return c.JSON(struct {
 		*auth.User
-		Admin bool `json:"admin"`
-	}{u, p.IsAdmin()})
+		Admin       bool     `json:"admin"`
+		Permissions []string `json:"permissions"`
+	}{u, p.IsAdmin(), perms})
 }
 
 // updateMe: PATCH /api/v1/auth/me {"name":…,"locale":…} — one's own name

@@ -202,3 +202,53 @@ func directive(csp, name string) string {
 	}
 	return ""
 }
+
+// embedModule is a module whose public page relaxes the policy for
+// itself, as the forms module's published pages do.
+type embedModule struct{ ancestors, actions []string }
+
+func (m embedModule) Routes(public, _ fiber.Router) {
+	public.Get("/embeddable", func(c *fiber.Ctx) error {
+		server.EmbedPolicy(c, m.ancestors, m.actions)
+		return c.SendString("ok")
+	})
+}
+
+// TestEmbedPolicy: a module's page may name who frames it and where it
+// posts to; only plain origins reach the header, the rest of the policy
+// stays, and every other answer keeps frame-ancestors 'none'.
+func TestEmbedPolicy(t *testing.T) {
+	mod := embedModule{ancestors: []string{"https://www.example.com", "https://a.example; script-src *", "http://localhost:3000"},
+		actions: []string{"https://thanks.example", "'unsafe-inline'"}}
+	e, _ := startServer(t, stores["sqlite"](t), auth.Options{}, func(d *server.Deps) { d.Modules = append(d.Modules, mod) })
+	h := e.raw("GET", "/embeddable", nil).Header
+	csp := h.Get("Content-Security-Policy")
+	if got := directive(csp, "frame-ancestors"); got != "frame-ancestors https://www.example.com http://localhost:3000" {
+		t.Errorf("frame-ancestors: %q", got)
+	}
+	if got := directive(csp, "form-action"); got != "form-action 'self' https://thanks.example" {
+		t.Errorf("form-action: %q", got)
+	}
+	if directive(csp, "script-src") != "script-src 'self'" || h.Get("X-Frame-Options") != "" {
+		t.Errorf("the rest of the policy: %q, X-Frame-Options %q", csp, h.Get("X-Frame-Options"))
+	}
+	if got := e.raw("GET", "/healthz", nil).Header; directive(got.Get("Content-Security-Policy"), "frame-ancestors") != "frame-ancestors 'none'" ||
+		got.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("another answer: %v", got)
+	}
+	none, _ := startServer(t, stores["sqlite"](t), auth.Options{}, func(d *server.Deps) { d.Modules = append(d.Modules, embedModule{}) })
+	if h := none.raw("GET", "/embeddable", nil).Header; directive(h.Get("Content-Security-Policy"), "frame-ancestors") != "frame-ancestors 'none'" ||
+		h.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("no origins: %v", h)
+	}
+	for o, want := range map[string]bool{
+		"https://www.example.com": true, "http://127.0.0.1:8080": true, "https://[::1]:443": true, "https://xn--fsq.example": true,
+		"https://www.example.com/": false, "https://*.example.com": false, "ftp://example.com": false, "https://": false,
+		"https://a.example:99999": false, "https://user@a.example": false, "https://a.example?x": false, "https://A.example": false,
+		"https://a.example;": false, "'self'": false, "https://a.example b": false, "": false, "https://[nope]": false,
+	} {
+		if server.ValidOrigin(o) != want {
+			t.Errorf("ValidOrigin(%q) = %v", o, !want)
+		}
+	}
+}

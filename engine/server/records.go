@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/problem"
 	"github.com/jimu-crm/jimu/engine/records"
 )
@@ -120,7 +121,11 @@ func (s *Server) createRecord(c *fiber.Ctx) error {
 		return err
 	}
 	p := principal(c)
-	r, err := s.Records.Create(c.UserContext(), p, c.Params("entity"), body)
+	hook, err := s.formHook(c, p)
+	if err != nil {
+		return err
+	}
+	r, err := s.Records.CreateWith(c.UserContext(), p, c.Params("entity"), body, hook)
 	if err != nil {
 		return err
 	}
@@ -156,7 +161,11 @@ func (s *Server) updateRecord(c *fiber.Ctx, replace bool) error {
 		return err
 	}
 	p := principal(c)
-	r, err := s.Records.Update(c.UserContext(), p, c.Params("entity"), c.Params("id"), body, expected, replace)
+	hook, err := s.formHook(c, p)
+	if err != nil {
+		return err
+	}
+	r, err := s.Records.UpdateWith(c.UserContext(), p, c.Params("entity"), c.Params("id"), body, expected, replace, hook)
 	if err != nil {
 		return err
 	}
@@ -166,6 +175,19 @@ func (s *Server) updateRecord(c *fiber.Ctx, replace bool) error {
 	}
 	c.Set(fiber.HeaderETag, etag(r.Version))
 	return c.JSON(s.Records.Render(p, e, r, nil))
+}
+
+// formHook is the check of ?form={id}: the write goes through that form's
+// rules (the forms module's), or the request is refused.
+func (s *Server) formHook(c *fiber.Ctx, p *identity.Principal) (records.Hook, error) {
+	id := c.Query("form")
+	if id == "" {
+		return nil, nil
+	}
+	if s.Forms == nil {
+		return nil, problem.BadRequest("form", "unsupported", "this server does not serve forms")
+	}
+	return s.Forms.WriteHook(c.UserContext(), p, c.Params("entity"), id)
 }
 
 func (s *Server) deleteRecord(c *fiber.Ctx) error {

@@ -48,8 +48,20 @@ type Deps struct {
 	HSTS bool
 	// Modules add their routes (forms, workflows, dashboards).
 	Modules []Module
+	// Forms turns ?form={id} on the records API into a write through that
+	// form (nil: refused). The forms module implements it.
+	Forms FormHooks
 	// UI is the workspace app served at / (app.go); nil serves none.
 	UI fs.FS
+}
+
+// FormHooks gives the records API the check of a write through a form:
+// the engine serves ?form={id} without importing the forms module.
+type FormHooks interface {
+	// WriteHook returns the hook that holds a write of entity to the
+	// form's rules for p, or the error to answer (an unknown form, a form
+	// of another entity).
+	WriteHook(ctx context.Context, p *identity.Principal, entity, form string) (records.Hook, error)
 }
 
 // Module is a feature that serves HTTP routes: public ones, answered
@@ -156,14 +168,15 @@ func (s *Server) routes() {
 	admin.Post("/users/:id/password", s.resetPassword)
 
 	meta := adminOnly{api.Group("/meta")}
-	meta.Get("/field-types", s.fieldTypes)
+	// The form builder adds fields as it builds: its designers may too.
+	api.Get("/meta/field-types", s.requireDesigner, s.fieldTypes)
 	meta.Get("/entities", s.listEntities)
 	meta.Post("/entities", s.createEntity)
 	meta.Get("/entities/:entity", s.getEntity)
 	meta.Put("/entities/:entity", s.replaceEntity)
 	meta.Delete("/entities/:entity", s.deleteEntity)
 	meta.Get("/entities/:entity/history", s.entityHistory)
-	meta.Post("/entities/:entity/fields", s.addField)
+	api.Post("/meta/entities/:entity/fields", s.requireDesigner, s.addField)
 	meta.Get("/entities/:entity/fields/:field", s.getField)
 	meta.Put("/entities/:entity/fields/:field", s.updateField)
 	meta.Patch("/entities/:entity/fields/:field", s.patchField)
@@ -331,6 +344,30 @@ func (a adminOnly) Delete(path string, h fiber.Handler) { a.r.Delete(path, requi
 func requireAdmin(c *fiber.Ctx) error {
 	if !principal(c).IsAdmin() {
 		return problem.New(http.StatusForbidden, "this needs the admin role")
+	}
+	return c.Next()
+}
+
+// requireDesigner lets through admins and the holders of a role with the
+// design_forms permission, for an entity they may use: the form builder
+// creates new fields from inside the builder through the entity
+// designer's API. Changing or deleting fields stays the admins'.
+func (s *Server) requireDesigner(c *fiber.Ctx) error {
+	p := principal(c)
+	if p.IsAdmin() {
+		return c.Next()
+	}
+	if s.Access == nil || !s.Access.Roles.Grants(c.UserContext(), p.Roles, access.DesignForms) {
+		return problem.New(http.StatusForbidden, "this needs the admin role or the %s permission", access.DesignForms)
+	}
+	if name := c.Params("entity"); name != "" {
+		e, err := s.Catalog.Get(name)
+		if err != nil {
+			return err
+		}
+		if !s.Records.Permits(c.UserContext(), p, e, records.OpRead) && !s.Records.Permits(c.UserContext(), p, e, records.OpCreate) {
+			return problem.New(http.StatusForbidden, "you may not use %s records", e.Name)
+		}
 	}
 	return c.Next()
 }

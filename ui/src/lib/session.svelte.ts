@@ -11,6 +11,8 @@ export interface User {
   roles?: string[];
   teams?: string[];
   admin: boolean;
+  /** rights beyond records: design_forms */
+  permissions?: string[];
   locale?: Locale | '';
   totp_enabled?: boolean;
 }
@@ -82,6 +84,10 @@ export async function signOut() {
     // the session may have ended already; the cookies go either way
   }
   setCSRF('');
+  // Unsent form drafts are the person's: signing out takes them off a
+  // shared device.
+  const prefix = `jimu.draft.${session.user?.id}.`;
+  for (const k of Object.keys(localStorage)) if (k.startsWith(prefix)) localStorage.removeItem(k);
   session.user = null;
   session.expired = false;
 }
