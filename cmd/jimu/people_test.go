@@ -360,3 +360,25 @@ func TestDesignerExpressions(t *testing.T) {
 		waitText(`#drop-form [role=alert]`, "未删除。它仍有记录：请先删除这些记录。"))
 	b.step("entity-delete-has-records")
 }
+
+// TestRecentFollows: the records a person opened are on their home page in
+// another browser too (the server keeps them, not the browser), by title.
+func TestRecentFollows(t *testing.T) {
+	needBrowser(t)
+	j := startJimu(t)
+	admin := j.token(t, adminEmail, adminPassword)
+	dealEntity(t, j, admin)
+	id := j.call(t, admin, "POST", "/api/v1/records/deal", map[string]any{"name": "Opened on the laptop " + xss}, 201)["id"].(string)
+
+	laptop := newBrowser(t, 1280, 860)
+	laptop.signIn(j.base, adminEmail, adminPassword)
+	laptop.run(waitText(`[data-test=my-recent]`, "Records you open appear here"))
+	laptop.run(nav(j.base+"/e/deal/"+id), waitText(`[data-test=record-title]`, "Opened on the laptop"))
+
+	phone := newBrowser(t, 390, 844)
+	phone.signIn(j.base, adminEmail, adminPassword)
+	phone.run(waitText(`[data-test=my-recent]`, "Opened on the laptop"))
+	noXSS(phone, "recent records")
+	phone.step("recent-on-another-device")
+	phone.run(click(`[data-test=my-recent] a`), waitText(`[data-test=record-title]`, "Opened on the laptop"))
+}
