@@ -50,6 +50,14 @@ func TestSignIn(t *testing.T) {
 		typeInto(`[data-test=repeat-password]`, "a new long enough password"), click(`[data-test=change-password]`),
 		waitText(`[data-test=password-form] .field-error`, "Wrong password"))
 	b.step("wrong-current-password")
+	b.run(typeInto(`[data-test=current-password]`, adminPassword), typeInto(`[data-test=new-password]`, adminPassword),
+		typeInto(`[data-test=repeat-password]`, adminPassword), click(`[data-test=change-password]`),
+		waitText(`[data-test=password-form] .field-error`, "Must differ from the current password."))
+	b.run(choose(`[data-test=language]`, "zh-CN"), typeInto(`[data-test=new-password]`, "short"), typeInto(`[data-test=repeat-password]`, "short"),
+		click(`[data-test=change-password]`), waitText(`[data-test=password-form] .field-error`, "至少 10 个字符。"))
+	b.step("new-password-too-short-chinese")
+	b.run(choose(`[data-test=language]`, "en"), typeInto(`[data-test=new-password]`, "a new long enough password"),
+		typeInto(`[data-test=repeat-password]`, "a new long enough password"))
 	b.run(typeInto(`[data-test=current-password]`, adminPassword), click(`[data-test=change-password]`),
 		waitText(`[data-test=password-form] [role=status]`, "Password changed"))
 	b.step("password-changed")

@@ -374,7 +374,17 @@ func waitText(sel, want string) Action {
 	return waitJS(fmt.Sprintf(`[...document.querySelectorAll(%q)].some(e => e.innerText.includes(%q))`, sel, want))
 }
 
-func click(sel string) Action   { return chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible) }
+// click clicks an element as a person does, brought to the middle of the
+// screen first: scrolled only just into view, it can sit under the sticky
+// header, which then takes the click.
+func click(sel string) Action {
+	center := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`(() => { document.querySelector(%q).scrollIntoView({block: 'center'}); return true })()`, sel))(ctx, t)
+		return err
+	})
+	return chromedp.Steps(visible(sel), center, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
 func visible(sel string) Action { return chromedp.WaitVisible(chromedp.CSS(sel)) }
 func gone(sel string) Action    { return chromedp.WaitNotPresent(chromedp.CSS(sel)) }
 func nav(url string) Action     { return chromedp.Navigate(url) }
@@ -391,9 +401,11 @@ func typeInto(sel, text string) Action {
 	return chromedp.Steps(visible(sel), clear, chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
-// choose picks an option of a <select> and tells the app.
+// choose picks an option of a <select> and tells the app, once the
+// option is there (options often come from a request of their own).
 func choose(sel, value string) Action {
-	return chromedp.Steps(visible(sel), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	has := waitJS(fmt.Sprintf(`[...document.querySelector(%q).options].some(o => o.value === %q)`, sel, value))
+	return chromedp.Steps(visible(sel), has, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		js := fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q;
 		  s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new Event('change', {bubbles: true})); return s.value === %q })()`, sel, value, value)
 		ok, err := chromedp.Evaluate[bool](js)(ctx, t)

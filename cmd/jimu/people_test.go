@@ -223,13 +223,24 @@ func TestAdminPages(t *testing.T) {
 	}
 	b.step("team-tree")
 
+	// Refusals named by their code, the numbers filled in, in both languages.
 	b.run(nav(j.base+"/admin/users"), click(`[data-test=invite-user]`), typeInto(`[data-test=user-name]`, "Rita Rep"),
-		typeInto(`[data-test=user-email]`, "rita@example.com"), typeInto(`[data-test=user-password]`, "short"),
-		click(`[data-test=user-create]`), visible(`dialog .field-error`))
+		typeInto(`[data-test=user-email]`, "rita at example"), typeInto(`[data-test=user-password]`, "a long enough password"),
+		click(`[data-test=user-create]`), waitText(`dialog .field-error`, "Not a valid e-mail address."))
+	b.run(typeInto(`[data-test=user-email]`, "rita@example.com"), typeInto(`[data-test=user-password]`, "short"),
+		click(`[data-test=user-create]`), waitText(`dialog .field-error`, "At least 10 characters."))
 	b.step("invite-refused")
-	b.run(typeInto(`[data-test=user-password]`, "a long enough password"), click(`[data-test=user-create]`),
+	b.run(choose(`[data-test=language]`, "zh-CN"), click(`[data-test=user-create]`), waitText(`dialog .field-error`, "至少 10 个字符。"))
+	b.step("invite-refused-chinese")
+	b.run(choose(`[data-test=language]`, "en"), typeInto(`[data-test=user-password]`, "a long enough password"), click(`[data-test=user-create]`),
 		waitText(`[data-test=users-table]`, "rita@example.com"))
 	b.step("users")
+	// An admin cannot take their own admin role away.
+	b.run(click(`[data-test=users-table] tr[data-email="`+adminEmail+`"] [data-test=user-access]`), visible(`[data-test=access-form]`),
+		click(`[data-test=access-form] input[value=admin]`), click(`[data-test=access-save]`),
+		waitText(`[data-test=access-form] .field-error`, "You cannot remove your own admin role."))
+	b.step("own-admin-role-refused")
+	b.run(chromedp.KeyEvent(kb.Escape), gone(`[data-test=access-form]`))
 
 	b.run(nav(j.base+"/admin/roles/sales_rep"), visible(`[data-test=role-matrix]`), visible(`[data-test="rule-*-read"]`),
 		typeInto(`[data-test="rule-*-read"]`, "owner =="), visible(`[data-test=expression-error]`))
@@ -293,8 +304,8 @@ func TestRelatedAndSections(t *testing.T) {
 	b.step("sections-and-lookup")
 	// The lookup picked by title.
 	b.run(click(`[data-test=edit-deal]`), typeInto(`[data-field=deal] [data-test=lookup-search]`, "Glo"),
-		waitJS(`(() => { const b = [...document.querySelectorAll('[data-field=deal] .hits button')]; return b.length === 1 && b[0].textContent === 'Globex' })()`),
-		click(`[data-field=deal] .hits button`), click(`[data-test=save-field]`), waitText(`[data-field=deal] .value`, "Globex"))
+		waitJS(`(() => { const b = [...document.querySelectorAll('[data-field=deal] .picker-hits button')]; return b.length === 1 && b[0].textContent === 'Globex' })()`),
+		click(`[data-field=deal] .picker-hits button`), click(`[data-test=save-field]`), waitText(`[data-field=deal] .value`, "Globex"))
 	b.step("lookup-picked")
 
 	// A board saved as a view, and the dialog closed with Escape.
@@ -337,8 +348,37 @@ func TestDesignerExpressions(t *testing.T) {
 		waitText(`[data-field=double]`, "60"))
 	b.step("formula-value")
 
-	// An entity with records cannot be deleted: the refusal is shown.
+	// An entity another links to, or with records, cannot be deleted: the
+	// refusal says which, in the person's language.
+	j.call(t, admin, "POST", "/api/v1/meta/entities", map[string]any{"name": "contact", "label": "Contact",
+		"fields": []map[string]any{{"name": "name", "type": "text"}, {"name": "deal", "type": "lookup", "target": "deal"}}}, 201)
 	b.run(nav(j.base+"/designer/deal"), click(`[data-test=delete-entity]`), typeInto(`#drop-form input`, "deal"),
-		click(`[data-test=confirm-delete-entity]`), waitText(`#drop-form [role=alert]`, "still has records"))
-	b.step("entity-delete-refused")
+		click(`[data-test=confirm-delete-entity]`), waitText(`#drop-form [role=alert]`, "Not deleted. The field deal of Contact links to it: delete that field first."))
+	b.step("entity-delete-referenced")
+	j.call(t, admin, "DELETE", "/api/v1/meta/entities/contact/fields/deal", nil, 204)
+	b.run(choose(`[data-test=language]`, "zh-CN"), click(`[data-test=confirm-delete-entity]`),
+		waitText(`#drop-form [role=alert]`, "未删除。它仍有记录：请先删除这些记录。"))
+	b.step("entity-delete-has-records")
+}
+
+// TestRecentFollows: the records a person opened are on their home page in
+// another browser too (the server keeps them, not the browser), by title.
+func TestRecentFollows(t *testing.T) {
+	needBrowser(t)
+	j := startJimu(t)
+	admin := j.token(t, adminEmail, adminPassword)
+	dealEntity(t, j, admin)
+	id := j.call(t, admin, "POST", "/api/v1/records/deal", map[string]any{"name": "Opened on the laptop " + xss}, 201)["id"].(string)
+
+	laptop := newBrowser(t, 1280, 860)
+	laptop.signIn(j.base, adminEmail, adminPassword)
+	laptop.run(waitText(`[data-test=my-recent]`, "Records you open appear here"))
+	laptop.run(nav(j.base+"/e/deal/"+id), waitText(`[data-test=record-title]`, "Opened on the laptop"))
+
+	phone := newBrowser(t, 390, 844)
+	phone.signIn(j.base, adminEmail, adminPassword)
+	phone.run(waitText(`[data-test=my-recent]`, "Opened on the laptop"))
+	noXSS(phone, "recent records")
+	phone.step("recent-on-another-device")
+	phone.run(click(`[data-test=my-recent] a`), waitText(`[data-test=record-title]`, "Opened on the laptop"))
 }

@@ -77,7 +77,8 @@ func (c *Catalog) planConversions(ctx context.Context, old, next *metadata.Entit
 				failed++
 				if len(failures) < maxReported {
 					failures = append(failures, problem.FieldError{Field: nf.Name, Code: "conversion",
-						Message: fmt.Sprintf("record %s: %v cannot become %s: %v", r.ID, v, nf.Type, err)})
+						Message: fmt.Sprintf("record %s: %v cannot become %s: %v", r.ID, v, nf.Type, err),
+						Params:  map[string]any{"record": r.ID, "value": v, "to": nf.Type}})
 				}
 				return
 			}
@@ -90,6 +91,10 @@ func (c *Catalog) planConversions(ctx context.Context, old, next *metadata.Entit
 		out = append(out, conv)
 	}
 	if failed > 0 {
+		// Only maxReported are listed: each says how many there are in all.
+		for i := range failures {
+			failures[i].Params["failed"] = failed
+		}
 		return nil, &problem.Error{Status: http.StatusUnprocessableEntity, Type: "about:blank", Title: "Type change refused",
 			Detail: fmt.Sprintf("%d records would not convert; nothing was changed", failed), Errors: failures}
 	}

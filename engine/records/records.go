@@ -127,6 +127,12 @@ func (s *Service) Permits(ctx context.Context, p *identity.Principal, e *catalog
 	return s.policy.Permits(ctx, p, e, op)
 }
 
+// CanAssignOwner reports whether p may set and change the owner of e's
+// records (for an app to offer an owner picker).
+func (s *Service) CanAssignOwner(p *identity.Principal, e *catalog.Entity) bool {
+	return e.Ownership && s.policy.CanAssignOwner(p, e)
+}
+
 // FieldAccess reports whether field is hidden from p or read-only for p.
 func (s *Service) FieldAccess(p *identity.Principal, e *catalog.Entity, field string) (hidden, readOnly bool) {
 	return s.policy.Field(p, e, field)

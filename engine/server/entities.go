@@ -22,6 +22,8 @@ type entityPermissions struct {
 	Read   bool `json:"read"`
 	Update bool `json:"update"`
 	Delete bool `json:"delete"`
+	// AssignOwner: p may set and change the records' owner.
+	AssignOwner bool `json:"assign_owner"`
 }
 
 type entitySummary struct {
@@ -75,6 +77,7 @@ func (s *Server) permissions(ctx context.Context, p *identity.Principal, e *cata
 		Update: s.Records.Permits(ctx, p, e, records.OpUpdate),
 		Delete: s.Records.Permits(ctx, p, e, records.OpDelete),
 	}
+	perm.AssignOwner = (perm.Create || perm.Update) && s.Records.CanAssignOwner(p, e)
 	return perm, perm.Read || perm.Create
 }
 

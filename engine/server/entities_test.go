@@ -30,7 +30,10 @@ func TestEntitiesForThePerson(t *testing.T) {
 					Label       any
 					Icon, Color string
 					TitleField  string `json:"title_field"`
-					Permissions struct{ Create, Read, Update, Delete bool }
+					Permissions struct {
+						Create, Read, Update, Delete bool
+						AssignOwner                  bool `json:"assign_owner"`
+					}
 				}
 			}
 			rep.do("GET", "/api/v1/entities", nil, 200, &list)
@@ -46,8 +49,17 @@ func TestEntitiesForThePerson(t *testing.T) {
 			if l, _ := deal.Label.(map[string]any); l["zh-CN"] != "商机" || deal.Icon != "briefcase" || deal.Color != "#aa3300" || deal.TitleField != "name" {
 				t.Fatalf("deal as the rep sees it: %+v", deal)
 			}
-			if p := deal.Permissions; !p.Create || !p.Read || !p.Update || p.Delete {
+			if p := deal.Permissions; !p.Create || !p.Read || !p.Update || p.Delete || p.AssignOwner {
 				t.Fatalf("the rep's permissions on deal: %+v", p)
+			}
+			// A manager may give a record to someone else (an owner picker).
+			mgrs := list
+			mgrs.Items = nil // a fresh slice: decoding reuses the backing array
+			o.users["mgr"].do("GET", "/api/v1/entities", nil, 200, &mgrs)
+			for _, it := range mgrs.Items {
+				if it.Name == "deal" && !it.Permissions.AssignOwner {
+					t.Fatalf("the manager's permissions on deal: %+v", it.Permissions)
+				}
 			}
 			if q := list.Items[byName["quote"]]; q.TitleField != "title" {
 				t.Fatalf("quote's default title field: %q", q.TitleField)

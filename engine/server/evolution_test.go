@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -126,6 +127,19 @@ func TestDryRun(t *testing.T) {
 			r := e.raw("PATCH", path+"?dry_run=true", map[string]any{"type": "integer"})
 			if r.Status != 422 || !strings.Contains(string(r.Body), x["id"].(string)) {
 				t.Fatalf("dry run of a refused conversion: %d %s", r.Status, r.Body)
+			}
+			// The report names each record and value for the app to show
+			// (and link) in the person's language, and how many in all.
+			var refused struct {
+				Errors []struct {
+					Code   string
+					Params map[string]any
+				}
+			}
+			if err := json.Unmarshal(r.Body, &refused); err != nil || len(refused.Errors) != 1 || refused.Errors[0].Code != "conversion" ||
+				refused.Errors[0].Params["record"] != x["id"] || refused.Errors[0].Params["value"] != "x" ||
+				refused.Errors[0].Params["to"] != "integer" || refused.Errors[0].Params["failed"] != float64(1) {
+				t.Fatalf("the refusal's params: %s", r.Body)
 			}
 			e.do("DELETE", "/api/v1/records/item/"+x["id"].(string), nil, 204, nil)
 			var plan struct {

@@ -7,6 +7,8 @@ export interface FieldError {
   field: string;
   code: string;
   message: string;
+  /** the numbers and names a translated message needs ({"min": 12}) */
+  params?: Record<string, unknown>;
   line?: number;
   column?: number;
   offset?: number;

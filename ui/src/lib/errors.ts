@@ -1,7 +1,9 @@
 // API errors in the person's language: each errors[].code maps to a
-// message naming the field; an unknown code shows the server's message.
+// message naming the field, its params ({"min": 12}) filled in; an
+// unknown code shows the server's message.
 import { ApiError, type FieldError } from './api';
-import { t, type MessageKey } from './i18n.svelte';
+import { t, fmtNumber, label, type MessageKey } from './i18n.svelte';
+import { meta } from './meta.svelte';
 
 const codes: Record<string, MessageKey> = {
   required: 'err.required',
@@ -33,16 +35,57 @@ const codes: Record<string, MessageKey> = {
   unknown_entity: 'err.unknown_entity',
   duplicates: 'err.duplicates',
   cycle: 'err.cycle',
+  too_short: 'err.too_short',
+  too_long: 'err.too_long',
+  invalid_chars: 'err.invalid_chars',
+  forbidden: 'err.forbidden',
+  unchanged: 'err.unchanged',
+  in_past: 'err.in_past',
+  too_far: 'err.too_far',
+  has_records: 'err.has_records',
+  referenced: 'err.referenced',
 };
+
+// A code that means something more precise on one field ("code field").
+const onField: Record<string, MessageKey> = {
+  'invalid current_password': 'err.wrong_password',
+  'invalid code': 'err.wrong_code',
+  'invalid recovery_code': 'err.wrong_code',
+  'format email': 'err.format_email',
+  'forbidden roles': 'err.forbidden_own_admin',
+  'forbidden password': 'err.forbidden_own_password',
+  'forbidden scope.roles': 'err.forbidden_role',
+};
+
+// The params each message needs: without them the plain one is shown.
+const needs: Partial<Record<MessageKey, [string, MessageKey]>> = {
+  'err.too_short': ['min', 'err.invalid'],
+  'err.too_long': ['max', 'err.too_long_plain'],
+  'err.too_far': ['max_days', 'err.invalid'],
+  'err.referenced': ['entity', 'err.invalid'],
+};
+
+/** words makes params fit for a message: numbers per locale, entities by label. */
+function words(params: Record<string, unknown> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (typeof v === 'number') out[k] = fmtNumber(v);
+    else if (k === 'entity' && typeof v === 'string') {
+      const e = meta.entities.find((x) => x.name === v);
+      out[k] = e ? label(e.label, v) : v;
+    } else out[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  }
+  return out;
+}
 
 /** message is one error in words; rule errors keep the admin's own message. */
 export function message(e: FieldError): string {
   if (e.code === 'rule') return e.message;
-  if (e.field === 'current_password' && e.code === 'invalid') return t('err.wrong_password');
-  if ((e.field === 'code' || e.field === 'recovery_code') && e.code === 'invalid') return t('err.wrong_code');
-  const k = codes[e.code];
+  let k = onField[e.code + ' ' + e.field] ?? codes[e.code];
   if (!k) return e.message;
-  return t(k, { detail: e.message });
+  const need = needs[k];
+  if (need && e.params?.[need[0]] === undefined) k = need[1];
+  return t(k, { detail: e.message, ...words(e.params) });
 }
 
 /** byField groups an error's field errors: {"amount": "must be at least 0", "": "…"}. */
@@ -73,7 +116,8 @@ export function general(err: unknown): string {
     case 404:
       return t('err.404');
     case 409:
-      return t('err.conflict');
+      // a refusal that says why (has_records, referenced), else a version conflict
+      return err.errors.length ? err.errors.map(message).join(' · ') : t('err.conflict');
     case 429:
       return t('err.429', { seconds: err.retryAfter || 1 });
   }

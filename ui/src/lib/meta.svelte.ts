@@ -3,7 +3,7 @@
 // their permissions) and GET /api/v1/entities/{entity} (its fields as the
 // caller sees them, hidden ones absent, and the lookups pointing here).
 import { api, enc } from './api';
-import type { Label } from './i18n.svelte';
+import { t, type Label, type MessageKey } from './i18n.svelte';
 
 export interface Option {
   value: string;
@@ -42,6 +42,8 @@ export interface Permissions {
   read: boolean;
   update: boolean;
   delete: boolean;
+  /** assign_owner: may set and change the records' owner */
+  assign_owner?: boolean;
 }
 
 export interface EntitySummary {
@@ -70,6 +72,16 @@ export const systemFields: Field[] = [
   { name: 'updated_by', type: 'user', read_only: true },
   { name: 'version', type: 'integer', read_only: true },
 ];
+
+/** shownSystemFields are the system fields labelled in the person's language. */
+export function shownSystemFields(): Field[] {
+  return systemFields.map((s) => ({ ...s, label: t(('sys.' + s.name) as MessageKey) }));
+}
+
+/** ownerField is the owner as a field the person may set (when their role lets them). */
+export function ownerField(e: EntitySummary): Field {
+  return { name: 'owner', type: 'user', label: t('sys.owner'), read_only: !e.permissions.assign_owner };
+}
 
 /** Types the store computes: never typed into a form. */
 export const computedTypes = new Set(['auto_number', 'formula']);

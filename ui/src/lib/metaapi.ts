@@ -55,4 +55,16 @@ export const addField = (entity: string, f: Partial<Field>) => api.post<Field>(`
 export const patchField = (entity: string, name: string, p: Record<string, unknown>) =>
   api.patch<Field>(`/meta/entities/${enc(entity)}/fields/${enc(name)}`, p);
 export const deleteField = (entity: string, name: string) => api.del(`/meta/entities/${enc(entity)}/fields/${enc(name)}`);
+
+/** Plan is what a change would do, worked out by the server and applied nowhere (?dry_run=true). */
+export interface Plan {
+  conversions: { field: string; from: string; to: string; records: number }[];
+  holding?: Record<string, number>;
+}
+/** planPatchField: the records a field change would convert, or the 422 listing those it would refuse. */
+export const planPatchField = (entity: string, name: string, p: Record<string, unknown>) =>
+  api.patch<Plan>(`/meta/entities/${enc(entity)}/fields/${enc(name)}`, p, { query: { dry_run: true } });
+/** planDeleteField: how many records hold a value of the field (what a purge takes away). */
+export const planDeleteField = (entity: string, name: string) =>
+  api.del<Plan>(`/meta/entities/${enc(entity)}/fields/${enc(name)}`, { query: { dry_run: true } });
 export const purgeField = (entity: string, name: string) => api.post(`/meta/entities/${enc(entity)}/fields/${enc(name)}/purge`);

@@ -1,17 +1,15 @@
-// The records this browser opened last, for the home page.
-const KEY = 'jimu.recent';
+// The records a person opened lately, kept by the server
+// (GET/POST /api/v1/recent) so the list follows them to other devices and
+// leaves out what they may no longer read.
+import { api } from './api';
+
 export interface Recent { entity: string; id: string; title: string; at: string }
 
-export function recent(user: string): Recent[] {
-  try {
-    return JSON.parse(localStorage.getItem(KEY + '.' + user) || '[]');
-  } catch {
-    return [];
-  }
+export async function recent(): Promise<Recent[]> {
+  return (await api.get<{ items: Recent[] }>('/recent')).items;
 }
 
-export function remember(user: string, r: Omit<Recent, 'at'>) {
-  const list = recent(user).filter((x) => !(x.entity === r.entity && x.id === r.id));
-  list.unshift({ ...r, at: new Date().toISOString() });
-  localStorage.setItem(KEY + '.' + user, JSON.stringify(list.slice(0, 12)));
+/** remember notes that the record page of entity/id opened; a failure only costs the home page an entry. */
+export function remember(entity: string, id: string) {
+  api.post('/recent', { entity, id }).catch(() => {});
 }
