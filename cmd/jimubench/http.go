@@ -293,6 +293,21 @@ func httpBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 
+	// (b''') what the app asks first: a list page (default order, a
+	// capped count) and a kanban board by stage (each column's first 20
+	// cards and its capped count).
+	for _, q := range []struct{ name, path string }{
+		{"the app's list page (default order, count=true) limit 50, c=1", listPath(cfg.entity, "", "", 50) + "&count=true"},
+		{"board by stage (20 cards and a count per column), c=1", "/api/v1/records/" + cfg.entity + "/board?field=stage&limit=20"},
+	} {
+		phase(measure(ctx, q.name, 1, cfg.n, cfg.phaseMax, http.StatusOK, func(ctx context.Context, i int) (int, error) {
+			return c.do(ctx, "GET", q.path, nil, nil)
+		}))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+
 	// (b'') scans: a filter and sort on fields without an index, its
 	// count, and group-bys over the whole entity. Fewer requests: each
 	// reads every record.
