@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jimu-crm/jimu/dashboards"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/doctor"
 	"github.com/jimu-crm/jimu/engine/outbox"
@@ -326,7 +327,10 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 
 // modules are the feature modules every node serves beside the engine.
 func modules(d server.Deps) []server.Module {
-	return []server.Module{&forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)}}
+	return []server.Module{
+		&forms.Module{Views: forms.NewViews(d.Store, d.Catalog, d.Records)},
+		&dashboards.Module{Dashboards: dashboards.New(d.Store, d.Catalog, d.Records)},
+	}
 }
 
 // firstAdmin makes sure an empty Jimu can be signed into: from
