@@ -163,6 +163,8 @@ var board = map[string]any{
 			"query": map[string]any{"entity": "deal", "group_by": []any{map[string]any{"field": "closed_at", "bucket": "month"}}, "measure": map[string]any{"op": "count"}}},
 		map[string]any{"id": "top_names", "type": "table",
 			"query": map[string]any{"entity": "deal", "group_by": []any{map[string]any{"field": "name"}}, "measure": map[string]any{"op": "sum", "field": "amount"}, "sort": "-value", "limit": 5}},
+		map[string]any{"id": "top_avg", "type": "table",
+			"query": map[string]any{"entity": "deal", "group_by": []any{map[string]any{"field": "name"}}, "measure": map[string]any{"op": "avg", "field": "amount"}, "sort": "-value", "limit": 5}},
 		map[string]any{"id": "funnel", "type": "funnel",
 			"query": map[string]any{"entity": "deal", "group_by": []any{map[string]any{"field": "stage"}}, "measure": map[string]any{"op": "count"}}},
 		map[string]any{"id": "kpi", "type": "kpi", "target": 50,
@@ -303,6 +305,21 @@ func TestBoard(t *testing.T) {
 				}
 				if n, sum := listed(t, v.env, r.Rows[5].Drill); n+nTop != count || sum != total-topSum {
 					t.Errorf("Other's drill lists %d records summing %v; want %d, %v", n, sum, count-nTop, total-topSum)
+				}
+				// The same top by the average: Other is the average of the rest.
+				r = get("top_avg")
+				rest, n := 0.0, 0
+				for _, x := range byName[5:] {
+					rest += x.sum
+					n++
+				}
+				if len(r.Rows) != 6 || !r.Rows[5].Other || math.Abs(f(r.Rows[5].Value)-rest/float64(n)) > 1e-9 {
+					t.Errorf("top_avg: Other %v, want %v: %+v", r.Rows[len(r.Rows)-1].Value, rest/float64(n), r.Rows)
+				}
+				for i := range 5 {
+					if r.Rows[i].Keys[0] != byName[i].name {
+						t.Errorf("top_avg %d: %v, want %v", i, r.Rows[i].Keys, byName[i].name)
+					}
 				}
 				// Funnel: every option in order, with conversions.
 				r = get("funnel")

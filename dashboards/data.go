@@ -267,6 +267,31 @@ func (pl *plan) groups(ctx context.Context, res *Result) error {
 		if order == nil {
 			order = []store.AggregateOrder{{Measure: true, Desc: true}}
 		}
+		if pl.additive() {
+			// Counts and sums of the rest add up: one pass over the
+			// records gives the top and Other, unless there are more
+			// groups than an aggregate answers.
+			all, err := pl.aggregate(ctx, filter, pl.groupBy, order, 0)
+			if err != nil {
+				return err
+			}
+			if len(all) < records.MaxGroups {
+				n := min(q.Limit, len(all))
+				for _, r := range all[:n] {
+					res.Rows = append(res.Rows, pl.row(r.Keys, r.Values))
+					top = append(top, r.Keys[0])
+				}
+				if rest := all[n:]; len(rest) > 0 {
+					row := pl.row([]any{"Other"}, pl.sum(rest))
+					row.Other, row.Labels[0], row.Drill = true, "Other", and(pl.base, pl.keyNotIn(top))
+					res.Rows = append(res.Rows, row)
+				}
+				if pl.w.Cumulative {
+					cumulate(res.Rows, 1)
+				}
+				return nil
+			}
+		}
 		if rows, err = pl.aggregate(ctx, filter, pl.groupBy, order, q.Limit); err != nil {
 			return err
 		}
@@ -342,6 +367,49 @@ func (pl *plan) other(ctx context.Context, res *Result, top []any) error {
 		res.Rows = append(res.Rows, row)
 	}
 	return nil
+}
+
+// additive reports whether every measure of the rest adds up from its
+// groups (counts and sums do; averages, extremes and distinct counts do not).
+func (pl *plan) additive() bool {
+	for _, m := range pl.ms {
+		if m.Op != "count" && m.Op != "sum" {
+			return false
+		}
+	}
+	return true
+}
+
+// sum adds groups' counts and sums; a sum over groups that all summed no
+// value stays null, as the store's sum over no values is.
+func (pl *plan) sum(rows []store.AggregateRow) []any {
+	out := make([]any, len(pl.ms))
+	for i := range pl.ms {
+		var total float64
+		var ints int64
+		seen, float := false, false
+		for _, r := range rows {
+			switch x := r.Values[i].(type) {
+			case int64:
+				ints += x
+				seen = true
+			case float64:
+				total += x
+				seen, float = true, true
+			}
+		}
+		switch {
+		case !seen && pl.ms[i].Op == "count":
+			out[i] = int64(0)
+		case !seen:
+			out[i] = nil
+		case float:
+			out[i] = total + float64(ints)
+		default:
+			out[i] = ints
+		}
+	}
+	return out
 }
 
 // empty reports whether a folded group holds no records: its counts are

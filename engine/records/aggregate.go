@@ -30,6 +30,9 @@ type AggregateResult struct {
 	Rows     []store.AggregateRow
 }
 
+// MaxGroups is the most groups an aggregate answers.
+const MaxGroups = 1000
+
 var measureOps = map[string]bool{"count": true, "sum": true, "avg": true, "min": true, "max": true, "count_distinct": true}
 
 // Aggregate groups the records the principal may read and measures them,
@@ -45,8 +48,8 @@ func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity s
 		return nil, nil, problem.BadRequest("timezone", "unknown_zone", "%v (use an IANA name such as Asia/Shanghai)", err)
 	}
 	q := store.AggregateQuery{Filter: where, Limit: ap.Limit, TimeZone: ap.TimeZone, OrderBy: ap.OrderBy}
-	if q.Limit <= 0 || q.Limit > 1000 {
-		q.Limit = 1000
+	if q.Limit <= 0 || q.Limit > MaxGroups {
+		q.Limit = MaxGroups
 	}
 	out := &AggregateResult{}
 	for _, g := range split(ap.GroupBy) {
