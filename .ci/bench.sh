@@ -121,6 +121,9 @@ echo "ready after $((SECONDS - start))s" >&2
 log "jimubench http -duration $DURATION -c $C"
 bin/jimubench http -url "http://$ADDR" -email "$EMAIL" -password "$PASSWORD" -duration "$DURATION" -c "$C"
 
+log "jimubench board (the six-widget dashboard, cold and warm, admin and Sales Rep)"
+bin/jimubench board -url "http://$ADDR" -email "$EMAIL" -password "$PASSWORD"
+
 kill "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jimu-crm/jimu/dashboards"
 	"github.com/jimu-crm/jimu/engine/auth"
 	"github.com/jimu-crm/jimu/engine/doctor"
 	"github.com/jimu-crm/jimu/engine/outbox"
@@ -341,11 +342,12 @@ func serveUntil(ctx context.Context, args []string, stderr io.Writer, listening 
 }
 
 // wire adds the feature modules every node serves beside the engine: forms
-// (which also checks writes through a form on the records API) and
-// automation.
+// (which also checks writes through a form on the records API), automation
+// and dashboards.
 func wire(d *server.Deps, wf *workflows.Service) {
 	fm := forms.NewModule(*d)
-	d.Modules = []server.Module{fm, &workflows.Module{Service: wf}}
+	d.Modules = []server.Module{fm, &workflows.Module{Service: wf},
+		&dashboards.Module{Dashboards: dashboards.New(d.Store, d.Catalog, d.Records)}}
 	d.Forms = fm
 }
 

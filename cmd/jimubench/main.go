@@ -31,6 +31,7 @@ const usage = `jimubench — load and measure Jimu.
 Usage:
   jimubench load -db sqlite:///path/jimu.db -n 1000000 [-workers 4]
   jimubench http -url http://127.0.0.1:8090 -email E -password P [-duration 20s] [-c 16]
+  jimubench board -url http://127.0.0.1:8090 -email E -password P [-warm 20]
 
 Run "jimubench <command> -h" for a command's flags.
 `
@@ -45,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return load(args[1:], stdout, stderr)
 	case "http":
 		return httpBench(args[1:], stdout, stderr)
+	case "board":
+		return boardBench(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

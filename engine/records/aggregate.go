@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/jimu-crm/jimu/engine/catalog"
@@ -18,6 +19,8 @@ type AggregateParams struct {
 	GroupBy  string
 	Measures string
 	Limit    int
+	TimeZone string                 // IANA name the date buckets are computed in; "" is UTC
+	OrderBy  []store.AggregateOrder // then the keys ascending
 }
 
 // AggregateResult is the groups, with the names of keys and measures.
@@ -26,6 +29,9 @@ type AggregateResult struct {
 	Measures []string
 	Rows     []store.AggregateRow
 }
+
+// MaxGroups is the most groups an aggregate answers.
+const MaxGroups = 1000
 
 var measureOps = map[string]bool{"count": true, "sum": true, "avg": true, "min": true, "max": true, "count_distinct": true}
 
@@ -38,9 +44,12 @@ func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity s
 	if err != nil {
 		return nil, nil, err
 	}
-	q := store.AggregateQuery{Filter: where, Limit: ap.Limit}
-	if q.Limit <= 0 || q.Limit > 1000 {
-		q.Limit = 1000
+	if _, err := store.LoadZone(ap.TimeZone); err != nil {
+		return nil, nil, problem.BadRequest("timezone", "unknown_zone", "%v (use an IANA name such as Asia/Shanghai)", err)
+	}
+	q := store.AggregateQuery{Filter: where, Limit: ap.Limit, TimeZone: ap.TimeZone, OrderBy: ap.OrderBy}
+	if q.Limit <= 0 || q.Limit > MaxGroups {
+		q.Limit = MaxGroups
 	}
 	out := &AggregateResult{}
 	for _, g := range split(ap.GroupBy) {
@@ -51,10 +60,10 @@ func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity s
 		}
 		if bucket != "" {
 			if kind != metadata.KindDate && kind != metadata.KindDateTime {
-				return nil, nil, problem.BadRequest("group_by", "bucket", "%s is not a date; only dates take :day, :month or :year", name)
+				return nil, nil, problem.BadRequest("group_by", "bucket", "%s is not a date; only dates take a bucket (%s)", name, strings.Join(store.Buckets, ", "))
 			}
-			if bucket != "day" && bucket != "month" && bucket != "year" {
-				return nil, nil, problem.BadRequest("group_by", "bucket", "unknown date bucket %q (day, month or year)", bucket)
+			if !slices.Contains(store.Buckets, bucket) {
+				return nil, nil, problem.BadRequest("group_by", "bucket", "unknown date bucket %q (%s)", bucket, strings.Join(store.Buckets, ", "))
 			}
 		}
 		if kind == metadata.KindList {
@@ -92,6 +101,9 @@ func (s *Service) Aggregate(ctx context.Context, p *identity.Principal, entity s
 	}
 	if len(q.Measures) > 10 {
 		return nil, nil, problem.BadRequest("measures", "range", "at most 10 measures")
+	}
+	if err := q.CheckOrder(); err != nil {
+		return nil, nil, problem.BadRequest("sort", "range", "%v", err)
 	}
 	release, err := s.admit(ctx, p)
 	if err != nil {

@@ -205,7 +205,7 @@ func (s *Server) deleteRecord(c *fiber.Ctx) error {
 // measures=count,sum:amount&filter=… — grouped measures under the caller's
 // access rules, computed by the store.
 func (s *Server) aggregateRecords(c *fiber.Ctx) error {
-	ap := records.AggregateParams{Filter: c.Query("filter"), GroupBy: c.Query("group_by"), Measures: c.Query("measures")}
+	ap := records.AggregateParams{Filter: c.Query("filter"), GroupBy: c.Query("group_by"), Measures: c.Query("measures"), TimeZone: c.Query("timezone")}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {

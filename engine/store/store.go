@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jimu-crm/jimu/metadata"
@@ -170,12 +171,39 @@ type Measure struct {
 }
 
 // AggregateQuery groups the records matching Filter by the GroupBy fields
-// (a date field may be bucketed: "close_date:month") and computes Measures.
+// (a date or datetime field may be bucketed: "close_date:month", one of
+// Buckets, computed in TimeZone) and computes Measures. Rows come in
+// OrderBy order, then by their keys ascending; Limit keeps the first.
 type AggregateQuery struct {
 	Filter   *Cond
 	GroupBy  []string
 	Measures []Measure
+	TimeZone string // IANA name; "" is UTC
+	OrderBy  []AggregateOrder
 	Limit    int
+}
+
+// AggregateOrder orders groups by one key (Index into GroupBy) or one
+// measure (Index into Measures). Nulls come first ascending and last
+// descending, as in a list's sort.
+type AggregateOrder struct {
+	Measure bool
+	Index   int
+	Desc    bool
+}
+
+// CheckOrder refuses an order that names no key or measure.
+func (q AggregateQuery) CheckOrder() error {
+	for _, o := range q.OrderBy {
+		n := len(q.GroupBy)
+		if o.Measure {
+			n = len(q.Measures)
+		}
+		if o.Index < 0 || o.Index >= n {
+			return fmt.Errorf("aggregate order %d is out of range", o.Index)
+		}
+	}
+	return nil
 }
 
 // AggregateRow is one group: its key values in GroupBy order, then one value

@@ -19,7 +19,8 @@ import (
 // "2026-03-01").
 type groupKey struct {
 	path   string
-	prefix int // bytes kept; 0: the value itself
+	prefix int             // bytes kept; 0: the value itself
+	bucket *store.Bucketer // a bucket in a time zone; nil: prefix or the value
 }
 
 type measure struct {
@@ -30,6 +31,10 @@ type measure struct {
 var bucketBytes = map[string]int{"year": 4, "month": 7, "day": 10}
 
 func parseAggregate(q store.AggregateQuery) ([]groupKey, []measure, error) {
+	if err := q.CheckOrder(); err != nil {
+		return nil, nil, err
+	}
+	utc := q.TimeZone == "" || q.TimeZone == "UTC"
 	keys := make([]groupKey, len(q.GroupBy))
 	for i, g := range q.GroupBy {
 		name, bucket, hasBucket := strings.Cut(g, ":")
@@ -39,11 +44,16 @@ func parseAggregate(q store.AggregateQuery) ([]groupKey, []measure, error) {
 		}
 		keys[i].path = p
 		if hasBucket {
-			n, ok := bucketBytes[bucket]
-			if !ok {
-				return nil, nil, fmt.Errorf("unknown date bucket %q", bucket)
+			b, err := store.BucketerFor(bucket, q.TimeZone)
+			if err != nil {
+				return nil, nil, err
 			}
-			keys[i].prefix = n
+			// In UTC a year, month or day is a prefix of the stored string.
+			if n, ok := bucketBytes[bucket]; ok && utc {
+				keys[i].prefix = n
+			} else {
+				keys[i].bucket = b
+			}
 		}
 	}
 	ms := make([]measure, len(q.Measures))
@@ -76,13 +86,15 @@ func numbersName(i int) string { return fmt.Sprintf("n%d", i) }
 // each distinct set, $sort by the keys (nulls first, as on SQLite), $limit.
 // Field paths come from checked names; the only user values are inside the
 // $match filter, which Translate built.
-func pipeline(filter bson.D, keys []groupKey, ms []measure, limit int) mongo.Pipeline {
+func pipeline(filter bson.D, keys []groupKey, ms []measure, order []store.AggregateOrder, zone string, limit int) mongo.Pipeline {
 	var id any // nil: one group of everything
 	if len(keys) > 0 {
 		idDoc := bson.D{}
 		for i, k := range keys {
 			var expr any = "$" + k.path
-			if k.prefix > 0 {
+			if k.bucket != nil {
+				expr = bucketExpr("$"+k.path, k.bucket.Unit(), zone)
+			} else if k.prefix > 0 {
 				// $substrBytes turns null and missing into "", so only
 				// strings are cut and anything else groups as null.
 				expr = bson.D{{Key: "$cond", Value: bson.A{
@@ -128,7 +140,25 @@ func pipeline(filter bson.D, keys []groupKey, ms []measure, limit int) mongo.Pip
 	}
 	if len(keys) > 0 {
 		sortDoc := bson.D{}
+		seen := map[string]bool{}
+		for _, o := range order {
+			name := "_id." + keyName(o.Index)
+			if o.Measure {
+				name = measureName(o.Index)
+			}
+			dir := 1
+			if o.Desc {
+				dir = -1
+			}
+			if !seen[name] {
+				seen[name] = true
+				sortDoc = append(sortDoc, bson.E{Key: name, Value: dir})
+			}
+		}
 		for i := range keys {
+			if seen["_id."+keyName(i)] {
+				continue
+			}
 			sortDoc = append(sortDoc, bson.E{Key: "_id." + keyName(i), Value: 1})
 		}
 		p = append(p, bson.D{{Key: "$sort", Value: sortDoc}})
@@ -157,9 +187,9 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	}
 	var rows []store.AggregateRow
 	if s.ferret {
-		rows, err = aggregateLocal(ctx, coll, filter, keys, ms, q.Limit)
+		rows, err = aggregateLocal(ctx, coll, filter, keys, ms, q.OrderBy, q.Limit)
 	} else {
-		rows, err = aggregateServer(ctx, coll, filter, keys, ms, q.Limit)
+		rows, err = aggregateServer(ctx, coll, filter, keys, ms, q.OrderBy, q.TimeZone, q.Limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mongo: aggregate %s: %w", entity, err)
@@ -176,8 +206,8 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	return rows, nil
 }
 
-func aggregateServer(ctx context.Context, coll *mongo.Collection, filter bson.D, keys []groupKey, ms []measure, limit int) ([]store.AggregateRow, error) {
-	cur, err := coll.Aggregate(ctx, pipeline(filter, keys, ms, limit))
+func aggregateServer(ctx context.Context, coll *mongo.Collection, filter bson.D, keys []groupKey, ms []measure, order []store.AggregateOrder, zone string, limit int) ([]store.AggregateRow, error) {
+	cur, err := coll.Aggregate(ctx, pipeline(filter, keys, ms, order, zone, limit))
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +259,7 @@ func value(raw bson.Raw, key string) (any, error) {
 // development against FerretDB; a MongoDB server always gets the pipeline.
 // Results follow the pipeline's: sums ignore non-numbers and, like
 // $avg/$min/$max, are null over none (the pipeline marks an empty sum).
-func aggregateLocal(ctx context.Context, coll *mongo.Collection, filter bson.D, keys []groupKey, ms []measure, limit int) ([]store.AggregateRow, error) {
+func aggregateLocal(ctx context.Context, coll *mongo.Collection, filter bson.D, keys []groupKey, ms []measure, order []store.AggregateOrder, limit int) ([]store.AggregateRow, error) {
 	proj := bson.D{}
 	seen := map[string]bool{}
 	for _, p := range append(keyPaths(keys), measurePaths(ms)...) {
@@ -251,7 +281,7 @@ func aggregateLocal(ctx context.Context, coll *mongo.Collection, filter bson.D, 
 		accs []*accumulator
 	}
 	groups := map[string]*group{}
-	var order []*group
+	var groupsInOrder []*group
 	for cur.Next(ctx) {
 		raw := cur.Current
 		kv := make([]any, len(keys))
@@ -261,7 +291,13 @@ func aggregateLocal(ctx context.Context, coll *mongo.Collection, filter bson.D, 
 			if err != nil {
 				return nil, err
 			}
-			if k.prefix > 0 {
+			if k.bucket != nil {
+				s, _ := v.(string)
+				var ok bool
+				if v, ok = k.bucket.Key(s); !ok {
+					v = nil
+				}
+			} else if k.prefix > 0 {
 				if s, ok := v.(string); ok {
 					v = s[:min(len(s), k.prefix)]
 				} else {
@@ -279,7 +315,7 @@ func aggregateLocal(ctx context.Context, coll *mongo.Collection, filter bson.D, 
 				g.accs[i] = &accumulator{op: m.op, distinct: map[string]bool{}}
 			}
 			groups[sig.String()] = g
-			order = append(order, g)
+			groupsInOrder = append(groupsInOrder, g)
 		}
 		for i, m := range ms {
 			var v any
@@ -294,25 +330,40 @@ func aggregateLocal(ctx context.Context, coll *mongo.Collection, filter bson.D, 
 	if err := cur.Err(); err != nil {
 		return nil, err
 	}
-	sort.SliceStable(order, func(a, b int) bool {
-		for i := range keys {
-			if c := compare(order[a].keys[i], order[b].keys[i]); c != 0 {
-				return c < 0
-			}
-		}
-		return false
-	})
-	if limit > 0 && len(order) > limit {
-		order = order[:limit]
-	}
-	rows := make([]store.AggregateRow, len(order))
-	for i, g := range order {
+	rows := make([]store.AggregateRow, len(groupsInOrder))
+	for i, g := range groupsInOrder {
 		rows[i] = store.AggregateRow{Keys: g.keys, Values: make([]any, len(ms))}
 		for j, a := range g.accs {
 			rows[i].Values[j] = a.result()
 		}
 	}
+	sortRows(rows, order)
+	if limit > 0 && len(rows) > limit {
+		rows = rows[:limit]
+	}
 	return rows, nil
+}
+
+// sortRows orders rows as the pipeline's $sort does: by order, then by
+// the keys ascending.
+func sortRows(rows []store.AggregateRow, order []store.AggregateOrder) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		for _, o := range order {
+			a, b := rows[i].Keys, rows[j].Keys
+			if o.Measure {
+				a, b = rows[i].Values, rows[j].Values
+			}
+			if c := compare(a[o.Index], b[o.Index]); c != 0 {
+				return (c < 0) != o.Desc
+			}
+		}
+		for k := range rows[i].Keys {
+			if c := compare(rows[i].Keys[k], rows[j].Keys[k]); c != 0 {
+				return c < 0
+			}
+		}
+		return false
+	})
 }
 
 func keyPaths(keys []groupKey) []string {
@@ -481,4 +532,55 @@ func toFloat(v any) float64 {
 		return x
 	}
 	return math.NaN()
+}
+
+// bucketExpr is a stored date or datetime string's bucket key in zone,
+// computed by the server: the string is parsed as an instant
+// ($dateFromString reads both 2006-01-02 and 2006-01-02T15:04:05.000Z;
+// null for anything else) and formatted in the zone — a date (10 bytes)
+// in UTC, since it is a calendar day already. A quarter has no format
+// specifier, so it is the year and the month's quarter joined.
+func bucketExpr(field, unit, zone string) bson.D {
+	if zone == "" {
+		zone = "UTC"
+	}
+	isString := bson.D{{Key: "$eq", Value: bson.A{bson.D{{Key: "$type", Value: field}}, "string"}}}
+	tz := bson.D{{Key: "$cond", Value: bson.A{
+		bson.D{{Key: "$eq", Value: bson.A{bson.D{{Key: "$strLenBytes", Value: field}}, 10}}}, "UTC", zone,
+	}}}
+	date := bson.D{{Key: "$dateFromString", Value: bson.D{
+		{Key: "dateString", Value: field}, {Key: "onError", Value: nil}, {Key: "onNull", Value: nil},
+	}}}
+	format := func(f string) bson.D {
+		return bson.D{{Key: "$dateToString", Value: bson.D{{Key: "date", Value: "$$d"}, {Key: "format", Value: f}, {Key: "timezone", Value: "$$tz"}, {Key: "onNull", Value: nil}}}}
+	}
+	var in any
+	switch unit {
+	case "hour":
+		in = format("%Y-%m-%dT%H")
+	case "day":
+		in = format("%Y-%m-%d")
+	case "week":
+		in = format("%G-W%V")
+	case "month":
+		in = format("%Y-%m")
+	case "quarter":
+		month := bson.D{{Key: "$month", Value: bson.D{{Key: "date", Value: "$$d"}, {Key: "timezone", Value: "$$tz"}}}}
+		q := bson.D{{Key: "$toString", Value: bson.D{{Key: "$ceil", Value: bson.D{{Key: "$divide", Value: bson.A{month, 3}}}}}}}
+		in = bson.D{{Key: "$cond", Value: bson.A{
+			bson.D{{Key: "$eq", Value: bson.A{"$$d", nil}}}, nil,
+			bson.D{{Key: "$concat", Value: bson.A{format("%Y"), "-Q", q}}},
+		}}}
+	default:
+		in = format("%Y")
+	}
+	// $let keeps the parse to once per row; the outer $cond keeps
+	// non-strings (a number in a date field) out of $dateFromString.
+	return bson.D{{Key: "$cond", Value: bson.A{isString,
+		bson.D{{Key: "$let", Value: bson.D{
+			{Key: "vars", Value: bson.D{{Key: "d", Value: date}, {Key: "tz", Value: tz}}},
+			{Key: "in", Value: in},
+		}}},
+		nil,
+	}}}
 }

@@ -57,6 +57,11 @@ func TestAggregateLocalMatchesPipeline(t *testing.T) {
 		{GroupBy: []string{"at:month", "owner"}, Measures: all, Limit: 7},
 		{GroupBy: []string{"at:year"}, Measures: all, Filter: &store.Cond{Op: store.OpGt, Field: "qty", Kind: metadata.KindInteger, Value: int64(2)}},
 		{GroupBy: []string{"at:day"}, Measures: []store.Measure{{Op: "count"}}},
+		{GroupBy: []string{"at:hour"}, Measures: all, TimeZone: "America/New_York"},
+		{GroupBy: []string{"at:week", "stage"}, Measures: all, TimeZone: "Asia/Shanghai"},
+		{GroupBy: []string{"at:quarter"}, Measures: all, TimeZone: "Asia/Shanghai", OrderBy: []store.AggregateOrder{{Measure: true, Index: 1, Desc: true}}, Limit: 3},
+		{GroupBy: []string{"at:month"}, Measures: all, TimeZone: "America/New_York"},
+		{GroupBy: []string{"stage"}, Measures: all, OrderBy: []store.AggregateOrder{{Measure: true, Index: 0, Desc: true}}},
 	} {
 		filter, err := Translate(q.Filter)
 		if err != nil {
@@ -67,11 +72,11 @@ func TestAggregateLocalMatchesPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		coll := s.db.Collection(recColl("agg"))
-		server, err := aggregateServer(ctx, coll, filter, keys, ms, q.Limit)
+		server, err := aggregateServer(ctx, coll, filter, keys, ms, q.OrderBy, q.TimeZone, q.Limit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		local, err := aggregateLocal(ctx, coll, filter, keys, ms, q.Limit)
+		local, err := aggregateLocal(ctx, coll, filter, keys, ms, q.OrderBy, q.Limit)
 		if err != nil {
 			t.Fatal(err)
 		}

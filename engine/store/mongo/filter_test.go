@@ -274,7 +274,7 @@ func TestPipeline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := ext(t, bson.D{{Key: "p", Value: pipeline(bson.D{}, keys, ms, 10)}})
+	got := ext(t, bson.D{{Key: "p", Value: pipeline(bson.D{}, keys, ms, nil, "", 10)}})
 	want := `{"p":[{"$match":{}},` +
 		`{"$group":{"_id":{"k0":{"$ifNull":["$stage",null]},` +
 		`"k1":{"$cond":[{"$eq":[{"$type":"$close_date"},"string"]},{"$substrBytes":["$close_date",0,7]},null]}},` +
@@ -285,7 +285,9 @@ func TestPipeline(t *testing.T) {
 		t.Fatalf("pipeline:\ngot  %s\nwant %s", got, want)
 	}
 	for _, q := range []store.AggregateQuery{
-		{GroupBy: []string{"close_date:week"}},
+		{GroupBy: []string{"close_date:fortnight"}},
+		{GroupBy: []string{"close_date:week"}, TimeZone: "Mars/Olympus"},
+		{GroupBy: []string{"stage"}, OrderBy: []store.AggregateOrder{{Measure: true, Index: 2}}},
 		{GroupBy: []string{"$x"}},
 		{Measures: []store.Measure{{Op: "median", Field: "amount"}}},
 		{Measures: []store.Measure{{Op: "sum", Field: "a.b"}}},

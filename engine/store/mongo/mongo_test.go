@@ -430,7 +430,7 @@ func TestAggregateMore(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].Values[0] != int64(0) || rows[0].Values[1] != int64(0) || rows[0].Values[2] != nil {
 		t.Fatalf("empty ungrouped: %+v %v", rows, err)
 	}
-	if _, err := s.Aggregate(bg, "deal", store.AggregateQuery{GroupBy: []string{"seen_at:week"}}); err == nil {
+	if _, err := s.Aggregate(bg, "deal", store.AggregateQuery{GroupBy: []string{"seen_at:fortnight"}}); err == nil {
 		t.Fatal("unknown bucket accepted")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/jimu-crm/jimu/engine/store"
 )
 
+var prefixBytes = map[string]int{"year": 4, "month": 7, "day": 10}
+
 // groupInGo lets tests compare the hash aggregate with SQLite's GROUP BY.
 var groupInGo = true
 
@@ -21,8 +23,13 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	if err != nil {
 		return nil, err
 	}
+	if err := q.CheckOrder(); err != nil {
+		return nil, err
+	}
 	var group, raw, sel, measures, ops []string
 	var prefixes []int
+	var buckets []*store.Bucketer
+	utc := q.TimeZone == "" || q.TimeZone == "UTC"
 	for _, g := range q.GroupBy {
 		name, bucket, _ := strings.Cut(g, ":")
 		col, err := b.column(name)
@@ -30,20 +37,25 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 			return nil, err
 		}
 		n := 0
-		switch bucket {
-		case "":
-		case "year":
-			n = 4
-		case "month":
-			n = 7
-		case "day":
-			n = 10
-		default:
-			return nil, fmt.Errorf("unknown date bucket %q", bucket)
+		var bk *store.Bucketer
+		if bucket != "" {
+			if bk, err = store.BucketerFor(bucket, q.TimeZone); err != nil {
+				return nil, err
+			}
+			// In UTC a year, month or day is a prefix of the stored
+			// string (decision 3), which costs nothing to cut.
+			if p := prefixBytes[bucket]; utc && p > 0 {
+				n, bk = p, nil
+			}
 		}
-		raw, prefixes = append(raw, col), append(prefixes, n)
-		if n > 0 {
+		raw, prefixes, buckets = append(raw, col), append(prefixes, n), append(buckets, bk)
+		switch {
+		case n > 0:
 			col = fmt.Sprintf("substr(%s, 1, %d)", col, n)
+		case bk != nil:
+			// The zone name was loaded, so it is an IANA name: letters,
+			// digits and /_+- only, safe inside a literal.
+			col = fmt.Sprintf("jimu_bucket(%s, '%s', '%s')", col, bucket, q.TimeZone)
 		}
 		group = append(group, col)
 	}
@@ -76,7 +88,19 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	}
 	tail := ` FROM ` + recTable(entity) + ` WHERE ` + where
 	if len(group) > 0 {
-		tail += ` GROUP BY ` + strings.Join(group, ", ") + ` ORDER BY ` + strings.Join(group, ", ")
+		var order []string
+		for _, o := range q.OrderBy {
+			at := o.Index + 1 // result columns count from 1: keys, then measures
+			if o.Measure {
+				at += len(group)
+			}
+			if o.Desc {
+				order = append(order, fmt.Sprintf("%d DESC", at))
+			} else {
+				order = append(order, fmt.Sprint(at))
+			}
+		}
+		tail += ` GROUP BY ` + strings.Join(group, ", ") + ` ORDER BY ` + strings.Join(append(order, group...), ", ")
 	}
 	if q.Limit > 0 {
 		tail += fmt.Sprintf(" LIMIT %d", q.Limit)
@@ -101,9 +125,9 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	if rows, ok := s.aggs.get(key, gen, ev); ok {
 		return rows, nil
 	}
-	out, err := s.aggregate(ctx, entity, query, where, b.args, q, raw, prefixes, measures, ops)
+	out, err := s.aggregate(ctx, entity, query, where, b.args, q, raw, prefixes, buckets, measures, ops)
 	if err != nil && overflow != "" && strings.Contains(err.Error(), "integer overflow") {
-		out, err = s.aggregate(ctx, entity, overflow, where, b.args, q, nil, nil, nil, nil)
+		out, err = s.aggregate(ctx, entity, overflow, where, b.args, q, nil, nil, nil, nil, nil)
 	}
 	if err == nil {
 		s.aggs.put(key, gen, ev, out)
@@ -111,9 +135,9 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 	return out, err
 }
 
-func (s *Store) aggregate(ctx context.Context, entity, query, where string, args []any, q store.AggregateQuery, raw []string, prefixes []int, measures, ops []string) ([]store.AggregateRow, error) {
+func (s *Store) aggregate(ctx context.Context, entity, query, where string, args []any, q store.AggregateQuery, raw []string, prefixes []int, buckets []*store.Bucketer, measures, ops []string) ([]store.AggregateRow, error) {
 	if len(raw) > 0 && groupInGo && s.sortsToGroup(ctx, query, args) {
-		rows, ok, err := s.hashAggregate(ctx, entity, where, args, raw, prefixes, measures, ops, q.Limit)
+		rows, ok, err := s.hashAggregate(ctx, entity, where, args, raw, prefixes, buckets, measures, ops, q.OrderBy, q.Limit)
 		if err != nil || ok {
 			return rows, err
 		}

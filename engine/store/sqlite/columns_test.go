@@ -85,7 +85,7 @@ func storetestDeal() *metadata.Entity {
 	}}
 }
 
-func openAt(t *testing.T, path string) *sqlite.Store {
+func openAt(t testing.TB, path string) *sqlite.Store {
 	t.Helper()
 	s, err := sqlite.Open(context.Background(), path)
 	if err != nil {

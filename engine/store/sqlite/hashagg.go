@@ -27,6 +27,25 @@ import (
 // integer, of reals a compensated sum (Kahan–Babuška–Neumaier, as SQLite's
 // sum does); avg a real; min and max in SQLite's order of types.
 func init() {
+	// jimu_bucket(value, unit, zone) is a stored date or datetime's
+	// bucket key in a time zone (store.Bucketer), NULL for anything else:
+	// the SQL GROUP BY's form of what jimu_group computes itself.
+	msqlite.MustRegisterDeterministicScalarFunction("jimu_bucket", 3, func(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		s, ok := args[0].(string)
+		unit, _ := args[1].(string)
+		zone, _ := args[2].(string)
+		if !ok {
+			return nil, nil
+		}
+		b, err := store.BucketerFor(unit, zone)
+		if err != nil {
+			return nil, err
+		}
+		if k, ok := b.Key(s); ok {
+			return k, nil
+		}
+		return nil, nil
+	})
 	msqlite.MustRegisterFunction("jimu_group", &msqlite.FunctionImpl{
 		NArgs:        -1,
 		VolatileArgs: true, // strings are copied before they are kept
@@ -48,7 +67,9 @@ var (
 // groupRun is one group-by's state, found by its handle.
 type groupRun struct {
 	nKeys  int
-	prefix []int // per key: group by its first n characters (a date bucket); 0: the whole value
+	prefix []int             // per key: group by its first n characters (a date bucket); 0: the whole value
+	bucket []*store.Bucketer // per key: group by its date bucket in a zone; nil: not bucketed
+	nums   []int64           // this row's bucket numbers
 	ops    []string
 	index  map[string]*group
 	groups []*group
@@ -79,6 +100,9 @@ var (
 
 type groupAgg struct{ run *groupRun }
 
+// bucketed stands for a key's bucket while a row is grouped.
+type bucketed struct{}
+
 func (a *groupAgg) Step(_ *msqlite.FunctionContext, args []driver.Value) error {
 	if a.run == nil {
 		h, _ := args[0].(int64)
@@ -92,6 +116,23 @@ func (a *groupAgg) Step(_ *msqlite.FunctionContext, args []driver.Value) error {
 	keys := args[1 : 1+r.nKeys]
 	r.buf = r.buf[:0]
 	for i, k := range keys {
+		if bk := r.bucket[i]; bk != nil {
+			// The bucket's number, not its name, keys the group: the
+			// name is made once per group.
+			s, ok := k.(string)
+			var n int64
+			if ok {
+				n, ok = bk.Number(s)
+			}
+			if !ok {
+				keys[i] = nil
+				r.buf = append(r.buf, 0)
+				continue
+			}
+			r.nums[i], keys[i] = n, bucketed{}
+			r.buf = binary.LittleEndian.AppendUint64(append(r.buf, 4), uint64(n))
+			continue
+		}
 		if n := r.prefix[i]; n > 0 && k != nil {
 			// substr(k, 1, n) without SQLite making a new value per row.
 			s, ok := k.(string)
@@ -113,6 +154,10 @@ func (a *groupAgg) Step(_ *msqlite.FunctionContext, args []driver.Value) error {
 		}
 		g = &group{keys: make([]any, len(keys)), accs: make([]acc, len(r.ops))}
 		for i, k := range keys {
+			if _, ok := k.(bucketed); ok {
+				g.keys[i] = r.bucket[i].Name(r.nums[i])
+				continue
+			}
 			g.keys[i] = keep(k)
 		}
 		r.index[string(r.buf)] = g
@@ -368,9 +413,12 @@ func toF(v any) float64 {
 // prefixes[i] characters when that is not 0; ok is false when the rows
 // held something it does not handle or too many groups, and the caller
 // runs the SQL GROUP BY instead.
-func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []any, keys []string, prefixes []int, measures, ops []string, limit int) ([]store.AggregateRow, bool, error) {
+func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []any, keys []string, prefixes []int, buckets []*store.Bucketer, measures, ops []string, order []store.AggregateOrder, limit int) ([]store.AggregateRow, bool, error) {
 	h := groupSeq.Add(1)
-	run := &groupRun{nKeys: len(keys), prefix: prefixes, ops: ops, index: map[string]*group{}}
+	if buckets == nil {
+		buckets = make([]*store.Bucketer, len(keys))
+	}
+	run := &groupRun{nKeys: len(keys), prefix: prefixes, bucket: buckets, nums: make([]int64, len(keys)), ops: ops, index: map[string]*group{}}
 	groupRuns.Store(h, run)
 	defer groupRuns.Delete(h)
 	cols := append([]string{"?"}, keys...)
@@ -388,8 +436,26 @@ func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []
 		}
 		return nil, false, mapErr(entity, err)
 	}
-	sort.Slice(run.groups, func(i, j int) bool {
-		a, b := run.groups[i].keys, run.groups[j].keys
+	hashRuns.Add(1)
+	out := make([]store.AggregateRow, len(run.groups))
+	for i, g := range run.groups {
+		vals := make([]any, len(ops))
+		for j, op := range ops {
+			vals[j] = g.accs[j].value(op)
+		}
+		out[i] = store.AggregateRow{Keys: g.keys, Values: vals}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		for _, o := range order {
+			a, b := out[i].Keys, out[j].Keys
+			if o.Measure {
+				a, b = out[i].Values, out[j].Values
+			}
+			if c := compareValues(a[o.Index], b[o.Index]); c != 0 {
+				return (c < 0) != o.Desc
+			}
+		}
+		a, b := out[i].Keys, out[j].Keys
 		for k := range a {
 			if c := compareValues(a[k], b[k]); c != 0 {
 				return c < 0
@@ -397,18 +463,8 @@ func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []
 		}
 		return false
 	})
-	hashRuns.Add(1)
-	gs := run.groups
-	if limit > 0 && len(gs) > limit {
-		gs = gs[:limit]
-	}
-	out := make([]store.AggregateRow, len(gs))
-	for i, g := range gs {
-		vals := make([]any, len(ops))
-		for j, op := range ops {
-			vals[j] = g.accs[j].value(op)
-		}
-		out[i] = store.AggregateRow{Keys: g.keys, Values: vals}
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
 	}
 	return out, true, nil
 }

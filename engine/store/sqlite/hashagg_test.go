@@ -49,7 +49,9 @@ func TestHashAggregateMatchesSQL(t *testing.T) {
 		if rnd.IntN(3) == 0 {
 			d["region"] = []string{"east", "west"}[rnd.IntN(2)] // no column: the extra JSON
 		}
-		if err := s.Insert(ctx, "deal", newRec(fmt.Sprintf("r%04d", i), d), store.Sides{}); err != nil {
+		r := newRec(fmt.Sprintf("r%04d", i), d)
+		r.CreatedAt = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(rnd.Int64N(400*24*3600)) * time.Second)
+		if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -72,6 +74,12 @@ func TestHashAggregateMatchesSQL(t *testing.T) {
 		{GroupBy: []string{"region"}, Measures: all},
 		{GroupBy: []string{"close_date:year", "hot"}, Measures: []store.Measure{{Op: "count"}}},
 		{GroupBy: []string{"qty"}, Measures: all, Filter: &store.Cond{Op: store.OpFalse}},
+		{GroupBy: []string{"created_at:hour"}, Measures: all, TimeZone: "America/New_York"},
+		{GroupBy: []string{"created_at:week", "stage"}, Measures: all, TimeZone: "Asia/Shanghai"},
+		{GroupBy: []string{"created_at:month"}, Measures: all, TimeZone: "Asia/Shanghai", OrderBy: []store.AggregateOrder{{Measure: true, Index: 1, Desc: true}}, Limit: 4},
+		{GroupBy: []string{"close_date:quarter", "hot"}, Measures: all, TimeZone: "America/New_York", OrderBy: []store.AggregateOrder{{Measure: true, Index: 0}}},
+		{GroupBy: []string{"stage"}, Measures: all, OrderBy: []store.AggregateOrder{{Index: 0, Desc: true}}},
+		{GroupBy: []string{"name"}, Measures: all, OrderBy: []store.AggregateOrder{{Measure: true, Index: 9, Desc: true}, {Measure: true, Index: 3}}, Limit: 5},
 	}
 	before := sqlite.HashAggregates()
 	for _, q := range queries {

@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, caps Capabilities) {
 		{"Projection", testProjection},
 		{"CountCap", testCountCap},
 		{"Aggregate", testAggregate},
+		{"AggregateBuckets", testAggregateBuckets},
 		{"UnsetField", testUnsetField},
 		{"Sequence", testSequence},
 		{"Docs", testDocs},

@@ -1,0 +1,71 @@
+// Dashboards as GET /api/v1/dashboards answers them, and widget data.
+import { api, enc, type Query } from './api';
+import type { Label } from './i18n.svelte';
+
+export interface GroupBy { field: string; bucket?: string }
+export interface Measure { op: string; field?: string }
+export interface WidgetQuery {
+  entity: string;
+  filter?: string;
+  group_by?: GroupBy[];
+  measure?: Measure;
+  measures?: Measure[];
+  sort?: string;
+  limit?: number;
+  timezone?: string;
+}
+export interface Widget {
+  id: string;
+  type: string;
+  title?: Label;
+  query: WidgetQuery;
+  target?: number;
+  cumulative?: boolean;
+  colors?: string[];
+  layout?: { x: number; y: number; w: number; h: number };
+}
+export interface DashFilter { type: 'date' | 'owner' | 'select'; field: string; label?: Label; default?: string }
+export interface Dashboard {
+  id: string;
+  version?: number;
+  owner?: string;
+  name: Label;
+  description?: string;
+  timezone?: string;
+  sharing: 'private' | 'everyone' | { roles: string[] };
+  filters?: DashFilter[];
+  widgets: Widget[];
+}
+export interface Row {
+  keys: unknown[];
+  labels: string[];
+  value: number | string | null;
+  values?: (number | string | null)[];
+  drill: string;
+  conversion?: number;
+  other?: boolean;
+}
+export interface WidgetData {
+  widget: string;
+  type: string;
+  entity: string;
+  group_by: string[];
+  measures: string[];
+  rows: Row[];
+  kpi?: { value: number | null; previous?: number | null; change?: number; target?: number; progress?: number };
+  drill: string;
+  echarts?: Record<string, unknown>;
+  as_of: string;
+}
+
+export const datePresets = ['this_month', 'last_month', 'this_quarter', 'last_quarter', 'this_year', 'last_year', 'last_7_days', 'last_30_days', 'last_90_days'];
+
+export const listDashboards = () => api.get<{ items: Dashboard[] }>('/dashboards');
+export const getDashboard = (id: string) => api.get<Dashboard>(`/dashboards/${enc(id)}`);
+export const widgetData = (id: string, wid: string, filters: Query, signal?: AbortSignal) =>
+  api.get<WidgetData>(`/dashboards/${enc(id)}/widgets/${enc(wid)}/data`, filters, signal);
+export const previewWidget = (d: Omit<Dashboard, 'id'>, wid: string, filters: Query) =>
+  api.post<WidgetData>('/dashboards/preview', d, { query: { widget: wid, ...filters } });
+
+/** drillPath is the record list of a row's drill filter. */
+export const drillPath = (entity: string, drill: string) => `/e/${enc(entity)}?filter=${enc(drill)}`;
