@@ -82,7 +82,9 @@ func TestAdmission(t *testing.T) {
 
 	// Beyond the reserved slot a heavy read starts only while nothing light
 	// is in flight; and a principal with none running goes first.
-	f := NewAdmission(AdmissionLimits{Running: 1, Total: 2, PerUser: 8, MaxWait: time.Hour})
+	f := NewAdmission(AdmissionLimits{Running: 1, Total: 2, PerUser: 8, MaxWait: time.Hour, Quiet: time.Hour})
+	clock := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	f.now = func() time.Time { return clock }
 	erin1, err := f.Enter(ctx, "erin")
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +100,24 @@ func TestAdmission(t *testing.T) {
 		t.Fatal("a second heavy read started while a light read was in flight")
 	default:
 	}
-	get() // the get ends: the spare slot is free
+	get() // the get ends, but a reader of records one by one may be back at once
+	f.mu.Lock()
+	if ok, quiet := f.mayRun(f.users["erin"]); ok || quiet != time.Hour {
+		t.Errorf("the moment a light read ended: may run %v, quiet for %v more; want no, an hour", ok, quiet)
+	}
+	f.wake()
+	f.mu.Unlock()
+	select {
+	case <-second2:
+		t.Fatal("a second heavy read started the moment a light read ended")
+	default:
+	}
+	// A quiet hour later (the clock's; the waiter's own timer is set for a
+	// real hour) the spare slot is free.
+	f.mu.Lock()
+	clock = clock.Add(time.Hour + time.Millisecond)
+	f.wake()
+	f.mu.Unlock()
 	erin2 := <-second2
 	// Both slots busy; erin queues a third, then frank one. When a slot
 	// frees, frank (none running) goes before erin's third.
