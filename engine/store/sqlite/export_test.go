@@ -1,5 +1,11 @@
 package sqlite
 
+import (
+	"context"
+
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
 // SetGroupInGo switches the hash aggregate on or off, so a test can
 // compare it with SQLite's GROUP BY.
 func SetGroupInGo(on bool) { groupInGo = on }
@@ -9,3 +15,50 @@ func HashAggregates() int64 { return hashRuns.Load() }
 
 // ForgetAggregates drops the kept aggregates of entity, as a write does.
 func ForgetAggregates(s *Store, entity string) { s.aggs.wrote(entity) }
+
+// PlanOfFind is SQLite's query plan for what Find runs for q.
+func PlanOfFind(ctx context.Context, s *Store, entity string, q store.Query) ([]string, error) {
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	query, args, _, _, err := findSQL(l, entity, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return nil, err
+		}
+		plan = append(plan, detail)
+	}
+	return plan, rows.Err()
+}
+
+// Analyze gathers the statistics SQLite's planner reads, as a start with
+// records does.
+func Analyze(ctx context.Context, s *Store) error {
+	_, err := s.w.ExecContext(ctx, `ANALYZE`)
+	return err
+}
+
+// SQLOfFind is the statement Find runs for q.
+func SQLOfFind(ctx context.Context, s *Store, entity string, q store.Query) string {
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return err.Error()
+	}
+	query, _, _, _, err := findSQL(l, entity, q)
+	if err != nil {
+		return err.Error()
+	}
+	return query
+}
