@@ -645,6 +645,7 @@ const en = {
   "wf.set.html": "HTML body",
   "wf.set.url": "URL",
   "wf.set.secret": "Signing secret",
+  "wf.follow": "Follow new runs",
 };
 
 export default en;

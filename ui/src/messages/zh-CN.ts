@@ -647,6 +647,7 @@ const zhCN: Record<keyof typeof en, string> = {
   "wf.set.html": "HTML 正文",
   "wf.set.url": "URL",
   "wf.set.secret": "签名密钥",
+  "wf.follow": "跟踪新运行",
 };
 
 export default zhCN;
