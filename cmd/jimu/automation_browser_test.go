@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestAutomationBrowser is items 9 and 11 of issue 17 in the app: the
@@ -49,6 +50,7 @@ func TestAutomationBrowser(t *testing.T) {
 			map[string]any{"name": "stage", "type": "select", "label": "Stage", "options": opts("lead", "qualified", "won", "lost")},
 			map[string]any{"name": "amount", "type": "currency", "label": "Amount"},
 			map[string]any{"name": "touches", "type": "integer", "label": "Touches"},
+			map[string]any{"name": "close_date", "type": "date", "label": "Close date"},
 		}}, 201)
 	deal := func(name, stage string) string {
 		return j.call(t, admin, "POST", "/api/v1/records/deal", map[string]any{"name": name, "stage": stage, "amount": 1000}, 201)["id"].(string)
@@ -149,7 +151,7 @@ func TestAutomationBrowser(t *testing.T) {
 			map[string]any{"type": "set_fields", "values": map[string]any{"touches": "(touches ?? 0) + 1"}},
 			map[string]any{"type": "webhook", "url": receiver.URL + "/finance", "secret": "s3cret"}}}, 201)
 	b.run(nav(j.base+"/e/deal/"+acme), waitText(`[data-test=run-rule-button]`, "Tell finance"), click(`[data-test=run-rule-button]`),
-		waitText(`[data-test=run-rule-done]`, "1 runs queued"),
+		waitText(`[data-test=run-rule-done]`, "Runs queued: 1"),
 		waitJS(`[...document.querySelectorAll('[data-test=record-runs] li')].some(l => l.dataset.status === 'failed' && l.innerText.includes('Tell finance'))`))
 	b.step("manual-failed")
 	b.run(click(`[data-test=record-runs] li[data-status=failed] a`),
@@ -179,8 +181,18 @@ func TestAutomationBrowser(t *testing.T) {
 	// The failed filter of the log lists no run now; the list's button runs the rule for its filter.
 	b.run(nav(j.base+"/workflows/runs?status=failed"), waitText(`[data-test=runs-table]`, "No runs."))
 	b.run(nav(j.base+"/e/deal?filter="+url.QueryEscape(`stage == "won"`)), click(`[data-test=run-rule-button]`),
-		click(`[data-test=run-rule-confirm]`), waitText(`[data-test=run-rule-done]`, "2 runs queued"))
+		click(`[data-test=run-rule-confirm]`), waitText(`[data-test=run-rule-done]`, "Runs queued: 2"))
 	b.step("list-run")
+
+	// A date rule's preview: three days before Acme's close date, within the next 14 days.
+	j.call(t, admin, "PATCH", "/api/v1/records/deal/"+acme, map[string]any{"close_date": time.Now().UTC().AddDate(0, 0, 7).Format("2006-01-02")}, 200)
+	dated := j.call(t, admin, "POST", "/api/v1/meta/workflows", map[string]any{"name": "Closing soon", "entity": "deal",
+		"trigger": map[string]any{"type": "date_relative", "field": "close_date", "offset": "-3d"},
+		"actions": []any{map[string]any{"type": "create_task", "title": "Chase {{ record.name }}"}}}, 201)["id"].(string)
+	b.run(nav(j.base+"/workflows/"+dated), waitText(`[data-test=rule-version]`, "version 1 · Off"),
+		typeInto(`[data-test=preview-days]`, "14"), click(`[data-test=run-preview]`),
+		waitText(`[data-test=preview-result]`, "Records it fires on: 1"), waitText(`[data-test=preview-result] a`, "Acme"))
+	b.step("date-preview")
 }
 
 // onlyHit waits until the record picker under sel offers one record, title.

@@ -144,3 +144,15 @@ export const runManual = (id: string, body: { record_id?: string; filter?: strin
 
 /** The inbound URLs this tab was shown (on create or rotate): the server shows each only once. */
 export const shownHooks: Record<string, string> = {};
+
+/** cleanRule drops empty settings, so an unused one is not sent as "". */
+export function cleanRule(r: Rule): Rule {
+  const out: Rule = JSON.parse(JSON.stringify(r));
+  out.actions = out.actions.map((a) => Object.fromEntries(Object.entries(a).filter(([, v]) => v !== '' && v !== undefined && v !== null)) as Action);
+  if (!out.condition) delete out.condition;
+  if (!out.timezone) delete out.timezone;
+  if (!out.run_as) delete out.run_as;
+  if (!out.description) delete out.description;
+  for (const k of ['cron', 'timezone', 'field', 'offset', 'at', 'missed'] as const) if (!out.trigger[k]) delete out.trigger[k];
+  return out;
+}
