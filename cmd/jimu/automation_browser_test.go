@@ -193,6 +193,11 @@ func TestAutomationBrowser(t *testing.T) {
 		typeInto(`[data-test=preview-days]`, "14"), click(`[data-test=run-preview]`),
 		waitText(`[data-test=preview-result]`, "Records it fires on: 1"), waitText(`[data-test=preview-result] a`, "Acme"))
 	b.step("date-preview")
+
+	// 中文: the run log and a run in Chinese.
+	b.run(choose(`[data-test=language]`, "zh-CN"), waitText(`nav.side`, "运行日志"), click(`[data-test=nav-runs]`),
+		waitText(`[data-test=runs-table] th`, "状态"), waitText(`[data-test=runs-table]`, "成功"))
+	b.step("chinese-run-log")
 }
 
 // onlyHit waits until the record picker under sel offers one record, title.

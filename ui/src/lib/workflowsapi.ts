@@ -3,6 +3,7 @@
 // condition and value: the app shows what it answers, nothing is
 // evaluated here.
 import { api, enc } from './api';
+import { t, type MessageKey } from './i18n.svelte';
 
 export type TriggerType = 'record.created' | 'record.updated' | 'record.deleted' | 'schedule' | 'date_relative' | 'manual' | 'webhook';
 export const triggerTypes: TriggerType[] = ['record.created', 'record.updated', 'record.deleted', 'schedule', 'date_relative', 'manual', 'webhook'];
@@ -155,4 +156,18 @@ export function cleanRule(r: Rule): Rule {
   if (!out.description) delete out.description;
   for (const k of ['cron', 'timezone', 'field', 'offset', 'at', 'missed'] as const) if (!out.trigger[k]) delete out.trigger[k];
   return out;
+}
+
+/** actionLabel names an action type in the person's language (a plugin's own type by its id). */
+export function actionLabel(type: string): string {
+  const k = ('wf.action.' + type) as MessageKey;
+  const s = t(k);
+  return s === k ? type : s;
+}
+
+/** reasonLabel says a failure's class (permanent, depth, wall_time, …) in words; an unknown one as sent. */
+export function reasonLabel(reason: string): string {
+  const k = ('wf.reason.' + reason) as MessageKey;
+  const s = t(k);
+  return s === k ? reason : s;
 }

@@ -646,6 +646,7 @@ const en = {
   "wf.set.url": "URL",
   "wf.set.secret": "Signing secret",
   "wf.follow": "Follow new runs",
+  "wf.reason.condition": "the condition did not evaluate",
 };
 
 export default en;

@@ -648,6 +648,7 @@ const zhCN: Record<keyof typeof en, string> = {
   "wf.set.url": "URL",
   "wf.set.secret": "签名密钥",
   "wf.follow": "跟踪新运行",
+  "wf.reason.condition": "条件无法求值",
 };
 
 export default zhCN;
