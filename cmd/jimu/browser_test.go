@@ -402,9 +402,10 @@ func typeInto(sel, text string) Action {
 }
 
 // choose picks an option of a <select> and tells the app, once the
-// option is there (options often come from a request of their own).
+// option is there (options often come from a request of their own); an
+// input (a date) takes the value as it is.
 func choose(sel, value string) Action {
-	has := waitJS(fmt.Sprintf(`[...document.querySelector(%q).options].some(o => o.value === %q)`, sel, value))
+	has := waitJS(fmt.Sprintf(`(e => e.tagName !== 'SELECT' || [...e.options].some(o => o.value === %q))(document.querySelector(%q))`, value, sel))
 	return chromedp.Steps(visible(sel), has, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		js := fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q;
 		  s.dispatchEvent(new Event('input', {bubbles: true})); s.dispatchEvent(new Event('change', {bubbles: true})); return s.value === %q })()`, sel, value, value)
