@@ -152,7 +152,9 @@ func TestAutomationBrowser(t *testing.T) {
 			map[string]any{"type": "webhook", "url": receiver.URL + "/finance", "secret": "s3cret"}}}, 201)
 	b.run(nav(j.base+"/e/deal/"+acme), waitText(`[data-test=run-rule-button]`, "Tell finance"), click(`[data-test=run-rule-button]`),
 		waitText(`[data-test=run-rule-done]`, "Runs queued: 1"),
-		waitJS(`[...document.querySelectorAll('[data-test=record-runs] li')].some(l => l.dataset.status === 'failed' && l.innerText.includes('Tell finance'))`))
+		waitJS(`[...document.querySelectorAll('[data-test=record-runs] li')].some(l => l.dataset.status === 'failed' && l.innerText.includes('Tell finance'))`),
+		// the run's first step set a field: the page reads the record again once the run ends
+		waitText(`[data-field=touches] .value`, "1"))
 	b.step("manual-failed")
 	b.run(click(`[data-test=record-runs] li[data-status=failed] a`),
 		waitJS(`document.querySelector('[data-test=run-status]')?.dataset.status === 'failed'`),
