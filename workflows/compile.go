@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/expression"
@@ -170,6 +171,37 @@ func (s *Service) compile(r *Rule) (*compiled, []problem.FieldError) {
 	}
 	return c, nil
 }
+
+// CheckCondition compiles a condition as a rule of the entity with this
+// trigger type would at save time, and answers its first problem (nil:
+// it compiles). An unknown entity or trigger type is the request's error.
+func (s *Service) CheckCondition(entity, trigger, condition string) (*problem.FieldError, error) {
+	switch trigger {
+	case OnCreate, OnUpdate, OnDelete, OnSchedule, OnDate, OnManual, OnWebhook:
+	default:
+		return nil, problem.Invalid(problem.FieldError{Field: "trigger.type", Code: "enum",
+			Message: fmt.Sprintf("unknown trigger type %q", trigger)})
+	}
+	if utf8.RuneCountInString(condition) > maxCondition {
+		return &problem.FieldError{Field: "condition", Code: "maxLength",
+			Message: fmt.Sprintf("a condition is at most %d characters", maxCondition)}, nil
+	}
+	_, errs := s.compile(&Rule{Entity: entity, Trigger: Trigger{Type: trigger}, Condition: condition})
+	for _, fe := range errs {
+		if fe.Field == "entity" {
+			return nil, problem.Invalid(fe)
+		}
+	}
+	for _, fe := range errs {
+		if fe.Field == "condition" {
+			return &fe, nil
+		}
+	}
+	return nil, nil
+}
+
+// maxCondition is the schema's cap on a condition (rule.schema.json).
+const maxCondition = 2000
 
 // actionTypes lists the registered actions ("set_fields", …).
 func actionTypes() []string {

@@ -42,6 +42,7 @@ func (m *Module) Routes(public, api fiber.Router) {
 	api.Get("/meta/workflows/actions", admin(m.actions))
 	api.Post("/meta/workflows/test", admin(m.testDraft))
 	api.Post("/meta/workflows/matches", admin(m.matches))
+	api.Post("/meta/workflows/check", admin(m.check))
 	api.Get("/meta/workflows/:id", admin(m.get))
 	api.Put("/meta/workflows/:id", admin(m.replace))
 	api.Patch("/meta/workflows/:id", admin(m.patch))
@@ -262,6 +263,33 @@ func (m *Module) matches(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(res)
+}
+
+// check: POST /api/v1/meta/workflows/check {"entity","trigger","condition"}
+// answers like /api/v1/expressions/check, for a rule's condition: the
+// editor's live check, through the compiler a save uses (old values on
+// updates, payload on webhooks, store filters on schedules and dates).
+func (m *Module) check(c *fiber.Ctx) error {
+	var req struct {
+		Entity    string  `json:"entity"`
+		Trigger   Trigger `json:"trigger"`
+		Condition string  `json:"condition"`
+	}
+	if err := decodeStrict(c, &req); err != nil {
+		return err
+	}
+	fe, err := m.Service.CheckCondition(req.Entity, req.Trigger.Type, req.Condition)
+	if err != nil {
+		return err
+	}
+	if fe == nil {
+		return c.JSON(fiber.Map{"ok": true})
+	}
+	bad := fiber.Map{"message": fe.Message, "code": fe.Code}
+	if fe.Position != nil {
+		bad["line"], bad["column"], bad["offset"] = fe.Position.Line, fe.Position.Column, fe.Position.Offset
+	}
+	return c.JSON(fiber.Map{"ok": false, "error": bad})
 }
 
 func (m *Module) preview(c *fiber.Ctx) error {

@@ -402,7 +402,8 @@ func typeInto(sel, text string) Action {
 }
 
 // choose picks an option of a <select> and tells the app, once the
-// option is there (options often come from a request of their own).
+// option is there (options often come from a request of their own); an
+// input (a date) takes the value as it is.
 func choose(sel, value string) Action {
 	// A select's options may arrive after it shows; other inputs (a date)
 	// take any value.

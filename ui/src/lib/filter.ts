@@ -134,7 +134,8 @@ function tokens(s: string): Tok[] | null {
       i += num[0].length;
       continue;
     }
-    const id = /^[A-Za-z_][A-Za-z0-9_]*/.exec(s.slice(i));
+    // old.stage: a rule condition's old value (a field only where the caller offers it)
+    const id = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?/.exec(s.slice(i));
     if (id) {
       out.push({ k: 'id', v: id[0] });
       i += id[0].length;
