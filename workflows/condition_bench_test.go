@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -46,4 +47,24 @@ func BenchmarkCondition(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestConditionTimeBudget: a condition that overruns its time budget on a
+// second try too fails with the budget named; within it, it passes.
+func TestConditionTimeBudget(t *testing.T) {
+	e := &catalog.Entity{Entity: &metadata.Entity{Name: "deal", Fields: []*metadata.Field{{Name: "stage", Type: "select"}}}}
+	prog, fe := action.Compile(e, `stage == "won"`, false)
+	if fe != nil {
+		t.Fatal(fe.Message)
+	}
+	c := &compiled{Rule: &Rule{Condition: `stage == "won"`}, cond: prog}
+	env := action.Env(e, map[string]any{"stage": "won"}, nil, nil, time.Now(), nil)
+	s := &Service{limits: DefaultLimits}
+	if ok, err := s.condition(c, env); !ok || err != nil {
+		t.Fatalf("within budget: %v %v", ok, err)
+	}
+	s.limits.ExprTime = time.Nanosecond // no evaluation is that quick
+	if _, err := s.condition(c, env); err == nil || !strings.Contains(err.Error(), "more than its budget of 1ns") {
+		t.Fatalf("over budget: %v", err)
+	}
 }

@@ -212,16 +212,28 @@ func (s *Service) userVars(ctx context.Context, c *compiled, actor string) map[s
 }
 
 // condition evaluates a rule's condition within its budgets: the memory
-// budget stops an evaluation that loops or allocates too much, and one
-// that took longer than the time budget fails all the same.
+// budget stops an evaluation that loops or allocates too much, whatever
+// the machine is doing; and one that took longer than the time budget
+// fails too, but only when a second evaluation overruns it as well: a
+// busy machine or a garbage collection can hold up one sub-microsecond
+// evaluation past 50 ms (seen under CI load), and that is no reason to
+// fail a run, while an evaluation that is slow in itself is slow twice.
 func (s *Service) condition(c *compiled, env map[string]any) (bool, error) {
-	start := time.Now()
-	out, err := c.cond.RunBudget(env, s.limits.ExprBudget)
-	if err != nil {
-		return false, err
-	}
-	if d := time.Since(start); d > s.limits.ExprTime {
-		return false, fmt.Errorf("the condition took %v, more than its budget of %v", d.Round(time.Microsecond), s.limits.ExprTime)
+	var out any
+	for try := 0; ; try++ {
+		start := time.Now()
+		var err error
+		out, err = c.cond.RunBudget(env, s.limits.ExprBudget)
+		if err != nil {
+			return false, err
+		}
+		d := time.Since(start)
+		if d <= s.limits.ExprTime {
+			break
+		}
+		if try == 1 {
+			return false, fmt.Errorf("the condition took %v, more than its budget of %v", d.Round(time.Microsecond), s.limits.ExprTime)
+		}
 	}
 	b, ok := out.(bool)
 	if !ok {
