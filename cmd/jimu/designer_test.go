@@ -56,6 +56,9 @@ func TestFieldDryRun(t *testing.T) {
 	// A change made after the plan asks again.
 	b.run(choose(`[data-test=field-type]`, "number"), gone(`[data-test=type-confirm]`), waitText(`[data-test=field-save]`, "Save"),
 		choose(`[data-test=field-type]`, "integer"), click(`[data-test=field-save]`), visible(`[data-test=type-confirm]`),
+		// The button becomes the confirmation once the plan is shown: a
+		// click on the old one would ask for the plan again.
+		waitText(`[data-test=field-save]`, "Convert the records"),
 		click(`[data-test=field-save]`), gone(`[data-test=field-editor]`), waitText(`[data-test=fields-table] tr[data-field=code]`, "Whole number"))
 	if ty := fieldType("code"); ty != "integer" {
 		t.Fatalf("the confirmed change left the type %s", ty)
