@@ -89,11 +89,12 @@ func (s *Service) handle(ctx context.Context, ev *store.Event, now time.Time) ([
 		return nil, nil
 	}
 	var out []*Run
+	seen := &eventView{}
 	for _, r := range s.rn.rules {
 		if r.Entity != ev.Entity || r.Trigger.Type != ev.Type {
 			continue
 		}
-		run, err := s.match(ctx, r, ev, now)
+		run, err := s.match(ctx, r, ev, now, seen)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +146,11 @@ func (s *Service) freshEntity(ctx context.Context, name string) error {
 // changed, the chain is not too deep, and the condition holds over the
 // record as the change left it and its old values. A condition that fails
 // to evaluate makes a failed run, so the failure is seen.
-func (s *Service) match(ctx context.Context, r *Rule, ev *store.Event, now time.Time) (*Run, error) {
+//
+// seen keeps what every rule of the event's entity reads alike, so ten
+// rules on an entity build its record and expression environment once
+// per event; and no run is made for a condition that does not hold.
+func (s *Service) match(ctx context.Context, r *Rule, ev *store.Event, now time.Time, seen *eventView) (*Run, error) {
 	c, err := s.rules.get(r)
 	var stale *errStale
 	if errors.As(err, &stale) {
@@ -168,21 +173,32 @@ func (s *Service) match(ctx context.Context, r *Rule, ev *store.Event, now time.
 			return nil, nil
 		}
 	}
-	record, old, err := s.eventRecord(ctx, c.entity, ev)
-	if err != nil {
-		return nil, err
+	if seen.entity != c.entity {
+		record, old, err := s.eventRecord(ctx, c.entity, ev)
+		if err != nil {
+			return nil, err
+		}
+		*seen = eventView{entity: c.entity, record: record, old: old}
 	}
-	run := s.eventRun(r, ev, record, old, now)
 	if ev.Origin.Depth >= s.limits.MaxDepth {
+		run := s.eventRun(r, ev, seen.record, seen.old, now)
 		fail(run, now, "depth", fmt.Errorf("stopped: this change was made by a chain of %d rule runs, the most allowed (a rule whose actions trigger rules again, perhaps itself)", ev.Origin.Depth))
 		return run, nil
 	}
+	var cond *Condition
 	if c.cond != nil {
-		env := action.Env(c.entity, record, old, s.userVars(ctx, c, ev.Actor), ev.At, nil)
+		env := seen.env
+		if user := s.userVars(ctx, c, ev.Actor); user != nil || env == nil {
+			env = action.Env(c.entity, seen.record, seen.old, user, ev.At, nil)
+			if user == nil {
+				seen.env = env // the same for every rule that does not read user
+			}
+		}
 		ok, err := s.condition(c, env)
-		run.Condition = &Condition{Expression: c.Condition, Result: ok}
+		cond = &Condition{Expression: c.Condition, Result: ok}
 		if err != nil {
-			run.Condition.Error = err.Error()
+			run := s.eventRun(r, ev, seen.record, seen.old, now)
+			cond.Error, run.Condition = err.Error(), cond
 			fail(run, now, "condition", fmt.Errorf("the condition did not evaluate: %w", err))
 			return run, nil
 		}
@@ -190,8 +206,17 @@ func (s *Service) match(ctx context.Context, r *Rule, ev *store.Event, now time.
 			return nil, nil
 		}
 	}
+	run := s.eventRun(r, ev, seen.record, seen.old, now)
+	run.Condition = cond
 	s.held(run, now)
 	return run, nil
+}
+
+// eventView is one event as the rules of an entity see it.
+type eventView struct {
+	entity      *catalog.Entity
+	record, old map[string]any
+	env         map[string]any // without user
 }
 
 // userVars is what user means in a condition: the person (or the rule's
