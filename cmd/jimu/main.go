@@ -111,7 +111,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 		"SQLite: normal (survives a killed process) or full (also survives power loss, fewer writes/s) (JIMU_DURABILITY)")
 	fs.StringVar(&c.logLevel, "log-level", env("JIMU_LOG_LEVEL", "info"), "debug, info, warn or error (JIMU_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", env("JIMU_LOG_FORMAT", "text"), "text or json (JIMU_LOG_FORMAT)")
-	fs.Int64Var(&c.countCap, "count-cap", c.envInt("JIMU_COUNT_CAP", 100_000), "count=true is exact up to this many records, then says count_capped (JIMU_COUNT_CAP)")
+	fs.Int64Var(&c.countCap, "count-cap", c.envInt("JIMU_COUNT_CAP", 10_000), "count=true is exact up to this many records, then says count_capped (JIMU_COUNT_CAP)")
 	fs.IntVar(&c.heavyReads, "heavy-reads", int(c.envInt("JIMU_HEAVY_READS", 0)),
 		"counts, aggregates and unindexed lists run at once (JIMU_HEAVY_READS; 0: half the CPUs, at least 1)")
 	fs.DurationVar(&c.idle, "session-idle", c.envDuration("JIMU_SESSION_IDLE", 30*time.Minute), "sign a browser session out after this long unused (JIMU_SESSION_IDLE)")

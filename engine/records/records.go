@@ -95,7 +95,7 @@ func New(st store.Store, cat *catalog.Catalog, policy Policy, log *slog.Logger) 
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{st: st, cat: cat, policy: policy, log: log, CountCap: 100_000,
+	return &Service{st: st, cat: cat, policy: policy, log: log, CountCap: 10_000,
 		Heavy: NewAdmission(AdmissionLimits{}), locks: &recordLocks{}, warned: &logOnce{}, now: time.Now}
 }
 
