@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jimu-crm/jimu/engine/store"
 )
@@ -16,7 +17,8 @@ func HashAggregates() int64 { return hashRuns.Load() }
 // ForgetAggregates drops the kept aggregates of entity, as a write does.
 func ForgetAggregates(s *Store, entity string) { s.aggs.wrote(entity) }
 
-// PlanOfFind is SQLite's query plan for what Find runs for q.
+// PlanOfFind is SQLite's query plan for what Find runs for q, a line a
+// node: "id<parent detail".
 func PlanOfFind(ctx context.Context, s *Store, entity string, q store.Query) ([]string, error) {
 	l, err := s.layoutOf(ctx, entity)
 	if err != nil {
@@ -38,7 +40,7 @@ func PlanOfFind(ctx context.Context, s *Store, entity string, q store.Query) ([]
 		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
 			return nil, err
 		}
-		plan = append(plan, detail)
+		plan = append(plan, fmt.Sprintf("%d<%d %s", id, parent, detail))
 	}
 	return plan, rows.Err()
 }

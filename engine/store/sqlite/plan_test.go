@@ -48,7 +48,9 @@ func TestPagesWalkAnIndex(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p := strings.Join(plan, "; "); strings.Contains(p, "TEMP B-TREE") || !strings.Contains(p, "INDEX") {
+		// The page's ids come from an index walk, unsorted; only the page
+		// itself (at most 21 records) may be sorted after.
+		if p := strings.Join(plan, "; "); sortsMatches(plan) || !strings.Contains(p, "INDEX") {
 			t.Errorf("sort %v: plan %s", q.Sort, p)
 		}
 		// The mechanism, whatever this SQLite's planner would do without
@@ -67,3 +69,22 @@ func TestPagesWalkAnIndex(t *testing.T) {
 }
 
 func eq(field string, v any) *store.Cond { return &store.Cond{Op: store.OpEq, Field: field, Value: v} }
+
+// sortsMatches reports whether a plan sorts inside the subquery that
+// picks the page's ids (or, without one, at all).
+func sortsMatches(plan []string) bool {
+	sub := ""
+	for _, l := range plan {
+		if id, _, ok := strings.Cut(l, "<"); ok && strings.Contains(l, "SUBQUERY") {
+			sub = id
+		}
+	}
+	for _, l := range plan {
+		_, rest, _ := strings.Cut(l, "<")
+		parent, detail, _ := strings.Cut(rest, " ")
+		if strings.Contains(detail, "TEMP B-TREE") && (sub == "" || parent == sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -280,28 +280,35 @@ func findSQL(l *layout, entity string, q store.Query) (string, []any, []column, 
 		return "", nil, nil, false, err
 	}
 	sel, cols, extra := l.projection(q.Fields)
-	var sb strings.Builder
-	sb.WriteString(`SELECT ` + sel + ` FROM ` + recTable(entity) + ` WHERE ` + where)
+	var order strings.Builder
 	if len(q.Sort) > 0 {
-		sb.WriteString(` ORDER BY `)
+		order.WriteString(` ORDER BY `)
 		for i, k := range pinnedFirst(l, q.Filter, q.Sort) {
 			if i > 0 {
-				sb.WriteString(", ")
+				order.WriteString(", ")
 			}
 			col, err := b.column(k.Field)
 			if err != nil {
 				return "", nil, nil, false, err
 			}
-			sb.WriteString(col)
+			order.WriteString(col)
 			if k.Desc {
-				sb.WriteString(" DESC")
+				order.WriteString(" DESC")
 			}
 		}
 	}
-	if q.Limit > 0 {
-		fmt.Fprintf(&sb, " LIMIT %d", q.Limit)
+	table := recTable(entity)
+	if len(q.Sort) > 0 && q.Limit > 0 {
+		// The page's ids first, then its records: the sort then holds the
+		// sort keys and ids of every match, not each match's whole row.
+		return fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (SELECT id FROM %s WHERE %s%s LIMIT %d)%s`,
+			sel, table, table, where, order.String(), q.Limit, order.String()), b.args, cols, extra, nil
 	}
-	return sb.String(), b.args, cols, extra, nil
+	query := `SELECT ` + sel + ` FROM ` + table + ` WHERE ` + where + order.String()
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	return query, b.args, cols, extra, nil
 }
 
 func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*store.Record, error) {
