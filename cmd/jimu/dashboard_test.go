@@ -10,10 +10,11 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// TestDashboardBoard: a board draws each chart on a canvas with no
-// console errors or CSP violations, shows record text as text, follows
-// its date filter, and a click on a bar opens the list whose count is the
-// bar's; a Sales Rep sees their own numbers on the same board.
+// TestDashboardBoard: a board built in the builder (buildBoard) draws each
+// chart on a canvas with no console errors or CSP violations, shows record
+// text as text, follows its date filter, and a click on a bar opens the
+// list whose count is the bar's; a Sales Rep sees their own numbers on the
+// same board.
 func TestDashboardBoard(t *testing.T) {
 	needBrowser(t)
 	j := startJimu(t)
@@ -40,31 +41,17 @@ func TestDashboardBoard(t *testing.T) {
 		j.call(t, who, "POST", "/api/v1/records/deal", map[string]any{"name": name, "amount": amount,
 			"stage": []string{"lead", "won"}[i%2], "close_date": fmt.Sprintf("%d-%02d-15", year, 1+i%12)}, 201)
 	}
-	board := map[string]any{"name": "Pipeline", "timezone": "Asia/Shanghai", "sharing": "everyone",
-		"filters": []any{map[string]any{"type": "date", "field": "close_date"}, map[string]any{"type": "owner", "field": "owner"}},
-		"widgets": []any{
-			map[string]any{"id": "count", "type": "kpi", "title": "Deals", "target": 30, "query": map[string]any{"entity": "deal"}, "layout": map[string]any{"x": 0, "y": 0, "w": 4, "h": 4}},
-			map[string]any{"id": "by_stage", "type": "bar", "title": "Deals by stage", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "stage"}}, "measure": map[string]any{"op": "count"}}, "layout": map[string]any{"x": 4, "y": 0, "w": 8, "h": 5}},
-			map[string]any{"id": "per_month", "type": "line", "title": "Amount per month", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "close_date", "bucket": "month"}}, "measure": map[string]any{"op": "sum", "field": "amount"}}, "layout": map[string]any{"x": 0, "y": 5, "w": 6, "h": 5}},
-			map[string]any{"id": "share", "type": "donut", "title": "By stage", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "stage"}}}, "layout": map[string]any{"x": 6, "y": 5, "w": 6, "h": 5}},
-			map[string]any{"id": "funnel", "type": "funnel", "title": "Funnel", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "stage"}}}, "layout": map[string]any{"x": 0, "y": 10, "w": 6, "h": 5}},
-			map[string]any{"id": "top", "type": "table", "title": "Top deals", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "name"}}, "measure": map[string]any{"op": "sum", "field": "amount"}, "sort": "-value", "limit": 5},
-				"layout": map[string]any{"x": 6, "y": 10, "w": 6, "h": 6}},
-		}}
-	id := j.call(t, admin, "POST", "/api/v1/dashboards", board, 201)["id"].(string)
-	charts := []string{"by_stage", "per_month", "share", "funnel"}
+	b := newBrowser(t, 1440, 1400)
+	b.signIn(j.base, adminEmail, adminPassword)
+	id := buildBoard(t, j, b, admin)
+	charts := []string{"w2", "w3", "w4", "w5"} // by stage, per month, share, funnel
 	drawn := func(b *browser) {
 		b.t.Helper()
 		var conds []string
 		for _, w := range charts {
 			conds = append(conds, fmt.Sprintf(`document.querySelector('[data-widget=%s] canvas')`, w))
 		}
-		conds = append(conds, `document.querySelector('[data-widget=count] [data-test=kpi-value]')`, `document.querySelector('[data-widget=top] table')`)
+		conds = append(conds, `document.querySelector('[data-widget=count] [data-test=kpi-value]')`, `document.querySelector('[data-widget=w6] table')`)
 		b.run(waitJS(strings.Join(conds, " && ")))
 		if n := eval[int](b, `document.querySelectorAll('[data-test=widget-error]').length`); n != 0 {
 			b.t.Errorf("%d widgets failed", n)
@@ -78,14 +65,20 @@ func TestDashboardBoard(t *testing.T) {
 		return fmt.Sprint(j.call(t, token, "GET", path, nil, 200)["kpi"].(map[string]any)["value"])
 	}
 
-	b := newBrowser(t, 1280, 1400)
-	b.signIn(j.base, adminEmail, adminPassword)
 	b.run(click(`[data-test=nav-dashboards]`), visible(`[data-dashboard="`+id+`"]`))
 	b.step("dashboards")
 	b.run(click(`[data-dashboard="` + id + `"]`))
 	drawn(b)
 	b.run(waitText(`[data-widget=count] [data-test=kpi-value]`, kpi(admin, "")))
 	noXSS(b, "the board")
+	// The line keeps the colour chosen in the builder.
+	if !eval[bool](b, `(() => {
+	  const c = document.querySelector('[data-widget=w3] canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+	  for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 238) < 8 && Math.abs(d[i+1] - 102) < 8 && Math.abs(d[i+2] - 102) < 8) return true;
+	  return false;
+	})()`) {
+		t.Error("the line is not drawn in the colour chosen for it (#ee6666)")
+	}
 	b.step("board")
 
 	// The date filter reaches every widget.
@@ -97,10 +90,10 @@ func TestDashboardBoard(t *testing.T) {
 	b.step("this-year")
 
 	// Click the first bar: find a pixel of the first series' colour.
-	data := j.call(t, admin, "GET", "/api/v1/dashboards/"+id+"/widgets/by_stage/data?filter.close_date=this_year", nil, 200)
+	data := j.call(t, admin, "GET", "/api/v1/dashboards/"+id+"/widgets/w2/data?filter.close_date=this_year", nil, 200)
 	first := data["rows"].([]any)[0].(map[string]any)
 	xy := eval[[]float64](b, `(() => {
-	  const c = document.querySelector('[data-widget=by_stage] canvas');
+	  const c = document.querySelector('[data-widget=w2] canvas');
 	  const r = c.getBoundingClientRect(), k = c.width / r.width, d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
 	  for (let x = 0; x < c.width; x += 2) for (let y = c.height - 1; y >= 0; y -= 2) {
 	    const i = (y * c.width + x) * 4;
