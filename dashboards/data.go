@@ -38,13 +38,17 @@ type KPI struct {
 
 // Result is a widget's data.
 type Result struct {
-	Widget   string         `json:"widget"`
-	Type     string         `json:"type"`
-	Entity   string         `json:"entity"`
-	GroupBy  []string       `json:"group_by"`
+	Widget  string   `json:"widget"`
+	Type    string   `json:"type"`
+	Entity  string   `json:"entity"`
+	GroupBy []string `json:"group_by"`
+	// KeyTypes is each group-by field's type ("select", "user", …;
+	// "bucket" for a date bucket), so the app can show user ids as names.
+	KeyTypes []string       `json:"key_types"`
 	Measures []string       `json:"measures"`
 	Rows     []Row          `json:"rows"`
 	KPI      *KPI           `json:"kpi,omitempty"`
+	Pivot    *Pivot         `json:"pivot,omitempty"`
 	Drill    string         `json:"drill"` // every record the widget reads
 	ECharts  map[string]any `json:"echarts,omitempty"`
 	// AsOf is when the answer was computed or, for a kept answer, checked
@@ -180,7 +184,7 @@ func (s *Service) run(ctx context.Context, p *identity.Principal, d *Dashboard, 
 	case "-value":
 		pl.order = []store.AggregateOrder{{Measure: true, Desc: true}}
 	}
-	res := &Result{Widget: w.ID, Type: w.Type, Entity: e.Name, GroupBy: pl.groupBy, Measures: pl.mnames, Drill: pl.base, Rows: []Row{}}
+	res := &Result{Widget: w.ID, Type: w.Type, Entity: e.Name, GroupBy: pl.groupBy, KeyTypes: pl.keyTypes(), Measures: pl.mnames, Drill: pl.base, Rows: []Row{}}
 	if len(pl.groupBy) == 0 {
 		err = pl.kpi(ctx, res)
 	} else {
@@ -189,9 +193,31 @@ func (s *Service) run(ctx context.Context, p *identity.Principal, d *Dashboard, 
 	if err != nil {
 		return nil, err
 	}
+	if w.Type == "pivot" {
+		res.Pivot = pl.pivot(res)
+	}
 	res.ECharts = chartOption(w, res)
 	res.AsOf = s.now().UTC()
 	return res, nil
+}
+
+// keyTypes is the type of each group-by's field: system user fields are
+// "user", a bucketed date "bucket".
+func (pl *plan) keyTypes() []string {
+	out := []string{}
+	for _, g := range pl.w.Query.GroupBy {
+		switch {
+		case g.Bucket != "":
+			out = append(out, "bucket")
+		case g.Field == "owner" || g.Field == "created_by" || g.Field == "updated_by":
+			out = append(out, "user")
+		case pl.e.Field(g.Field) != nil:
+			out = append(out, pl.e.Field(g.Field).Type)
+		default:
+			out = append(out, "")
+		}
+	}
+	return out
 }
 
 // widgetErr names the widget in a refusal of its query at view time (a
@@ -564,6 +590,19 @@ func (pl *plan) zeros() []any {
 	return out
 }
 
+// nothing is what an empty bucket of a time series measures: counts and
+// sums 0, so a line of amounts runs through the month without deals rather
+// than breaking there; averages and extremes stay null.
+func (pl *plan) nothing() []any {
+	out := pl.zeros()
+	for i, m := range pl.ms {
+		if m.Op == "sum" {
+			out[i] = int64(0)
+		}
+	}
+	return out
+}
+
 // fill adds the empty buckets of a time series between its first and last
 // (or the dashboard's date range on the same field), so a month without
 // deals shows as 0 rather than vanishing from the axis.
@@ -622,7 +661,7 @@ func (pl *plan) fill(res *Result) {
 		if have[k] {
 			out = append(out, byKey[k]...)
 		} else {
-			out = append(out, pl.row([]any{k}, pl.zeros()))
+			out = append(out, pl.row([]any{k}, pl.nothing()))
 		}
 		next, ok := b.Next(k)
 		if !ok {

@@ -69,14 +69,20 @@ func buildBoard(t *testing.T, j *jimu, b *browser, admin string) string {
 		t.Errorf("resizing the line left it %d columns wide (it was %d)", w1[2], w0[2])
 	}
 
-	add("w4", "By stage", "donut")
-	b.run(choose(panel("w4", "group-0"), "stage"), canvas("w4"))
+	add("w4", "By owner", "donut")
+	b.run(choose(panel("w4", "group-0"), "owner"), canvas("w4"))
 	add("w5", "Funnel", "funnel")
 	b.run(choose(panel("w5", "group-0"), "stage"), canvas("w5"))
 	add("w6", "Top deals", "table")
 	b.run(choose(panel("w6", "group-0"), "name"), choose(panel("w6", "op"), "sum"), choose(panel("w6", "measure-field"), "amount"),
 		choose(panel("w6", "sort"), "-value"), typeInto(panel("w6", "limit"), "5"),
 		waitJS(`document.querySelectorAll('[data-widget=w6] tbody tr').length === 6`)) // five and Other
+	add("w7", "Distinct notes", "kpi")
+	b.run(choose(panel("w7", "op"), "count_distinct"), choose(panel("w7", "measure-field"), "notes"),
+		waitText(`[data-widget=w7] [data-test=kpi-value]`, "5"))
+	add("w8", "Owners by stage", "pivot")
+	b.run(choose(panel("w8", "group-0"), "owner"), choose(panel("w8", "group-1"), "stage"),
+		waitJS(`document.querySelector('[data-widget=w8] [data-test=pivot]')`))
 	noXSS(b, "the builder")
 	b.step("builder")
 
@@ -90,7 +96,7 @@ func buildBoard(t *testing.T, j *jimu, b *browser, admin string) string {
 		w := w.(map[string]any)
 		got[w["id"].(string)] = w
 	}
-	for wid, typ := range map[string]string{"count": "kpi", "w2": "bar", "w3": "line", "w4": "donut", "w5": "funnel", "w6": "table"} {
+	for wid, typ := range map[string]string{"count": "kpi", "w2": "bar", "w3": "line", "w4": "donut", "w5": "funnel", "w6": "table", "w7": "kpi", "w8": "pivot"} {
 		if got[wid] == nil || got[wid]["type"] != typ {
 			t.Errorf("saved widget %s: %v, want a %s", wid, got[wid], typ)
 		}

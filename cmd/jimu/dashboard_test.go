@@ -14,7 +14,7 @@ import (
 // chart on a canvas with no console errors or CSP violations, shows record
 // text as text, follows its date filter, and a click on a bar opens the
 // list whose count is the bar's; a Sales Rep sees their own numbers on the
-// same board.
+// same board, and a widget on a field hidden from them fails alone.
 func TestDashboardBoard(t *testing.T) {
 	needBrowser(t)
 	j := startJimu(t)
@@ -23,6 +23,11 @@ func TestDashboardBoard(t *testing.T) {
 	j.call(t, admin, "POST", "/api/v1/users", map[string]any{"email": "rep@example.com", "name": "Rep", "password": "another long password",
 		"roles": []string{"sales_rep"}}, 201)
 	rep := j.token(t, "rep@example.com", "another long password")
+	// Reps see their own deals, without their notes.
+	own := "owner == user.id"
+	j.call(t, admin, "PUT", "/api/v1/roles/sales_rep", map[string]any{"label": "Sales Rep", "entities": map[string]any{
+		"*":    map[string]any{"create": true, "read": own, "update": own, "delete": own},
+		"deal": map[string]any{"create": true, "read": own, "update": own, "delete": own, "fields": map[string]any{"notes": "hidden"}}}}, 200)
 	thisYear, lastYear := time.Now().UTC().Year(), time.Now().UTC().Year()-1
 	for i := range 24 {
 		who := admin
@@ -38,23 +43,33 @@ func TestDashboardBoard(t *testing.T) {
 		if i == 5 {
 			name, amount = xss, 99999 // the top of the table
 		}
-		j.call(t, who, "POST", "/api/v1/records/deal", map[string]any{"name": name, "amount": amount,
-			"stage": []string{"lead", "won"}[i%2], "close_date": fmt.Sprintf("%d-%02d-15", year, 1+i%12)}, 201)
+		deal := map[string]any{"name": name, "amount": amount, "stage": []string{"lead", "won"}[i%2], "close_date": fmt.Sprintf("%d-%02d-15", year, 1+i%12)}
+		if who == admin {
+			deal["notes"] = fmt.Sprintf("note %d", i%5)
+		}
+		j.call(t, who, "POST", "/api/v1/records/deal", deal, 201)
 	}
 	b := newBrowser(t, 1440, 1400)
 	b.signIn(j.base, adminEmail, adminPassword)
 	id := buildBoard(t, j, b, admin)
-	charts := []string{"w2", "w3", "w4", "w5"} // by stage, per month, share, funnel
-	drawn := func(b *browser) {
+	charts := []string{"w2", "w3", "w4", "w5"} // by stage, per month, by owner, funnel
+	// drawn waits for every widget; those of failing answer their own error.
+	drawn := func(b *browser, failing ...string) {
 		b.t.Helper()
 		var conds []string
 		for _, w := range charts {
 			conds = append(conds, fmt.Sprintf(`document.querySelector('[data-widget=%s] canvas')`, w))
 		}
-		conds = append(conds, `document.querySelector('[data-widget=count] [data-test=kpi-value]')`, `document.querySelector('[data-widget=w6] table')`)
-		b.run(waitJS(strings.Join(conds, " && ")))
-		if n := eval[int](b, `document.querySelectorAll('[data-test=widget-error]').length`); n != 0 {
-			b.t.Errorf("%d widgets failed", n)
+		conds = append(conds, `document.querySelector('[data-widget=count] [data-test=kpi-value]')`, `document.querySelector('[data-widget=w6] table')`,
+			`document.querySelector('[data-widget=w8] [data-test=pivot]')`)
+		notes := `document.querySelector('[data-widget=w7] [data-test=kpi-value]')`
+		if len(failing) > 0 {
+			notes = `document.querySelector('[data-widget=w7] [data-test=widget-error]')`
+		}
+		b.run(waitJS(strings.Join(append(conds, notes), " && ")))
+		got := eval[[]string](b, `[...document.querySelectorAll('[data-test=widget-error]')].map(e => e.closest('[data-widget]').dataset.widget)`)
+		if fmt.Sprint(got) != fmt.Sprint(append([]string{}, failing...)) {
+			b.t.Errorf("widgets %v failed, want %v", got, failing)
 		}
 	}
 	kpi := func(token, filter string) string {
@@ -71,6 +86,20 @@ func TestDashboardBoard(t *testing.T) {
 	drawn(b)
 	b.run(waitText(`[data-widget=count] [data-test=kpi-value]`, kpi(admin, "")))
 	noXSS(b, "the board")
+	// The pivot: owners down, by name, stages across, its total the count.
+	b.run(waitJS(`[...document.querySelectorAll('[data-widget=w8] [data-test=pivot-row]')].every(a => a.innerText !== '…')`))
+	adminName := j.call(t, admin, "GET", "/api/v1/people?q=admin", nil, 200)["items"].([]any)[0].(map[string]any)["name"]
+	if got, want := eval[[]string](b, `[...document.querySelectorAll('[data-widget=w8] [data-test=pivot-row]')].map(a => a.innerText).sort()`), fmt.Sprintf("[Rep %v]", adminName); fmt.Sprint(got) != want {
+		t.Errorf("the pivot's owners read %v, want their names %s", got, want)
+	}
+	// The donut by owner names them too (its slices, as the canvas shows them).
+	b.run(waitJS(`(document.querySelector('[data-widget=w4] [data-test=chart]').getAttribute('aria-label') || '').includes('Rep: ')`))
+	if got := eval[string](b, `document.querySelector('[data-widget=w4] [data-test=chart]').getAttribute('aria-label')`); !strings.Contains(got, fmt.Sprint(adminName)+": ") {
+		t.Errorf("the donut by owner reads %q, want both owners' names", got)
+	}
+	if got := eval[string](b, `document.querySelector('[data-widget=w8] [data-test=pivot-total]').innerText`); got != kpi(admin, "") {
+		t.Errorf("the pivot's total is %s, the count %s", got, kpi(admin, ""))
+	}
 	// The line keeps the colour chosen in the builder.
 	if !eval[bool](b, `(() => {
 	  const c = document.querySelector('[data-widget=w3] canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -112,11 +141,15 @@ func TestDashboardBoard(t *testing.T) {
 	}
 	b.step("drilled")
 
-	// A Sales Rep on the same board sees their own numbers.
-	r := newBrowser(t, 1280, 1400)
+	// A Sales Rep on the same board sees their own numbers; the widget
+	// counting notes, hidden from reps, answers its own error.
+	r := newBrowser(t, 1440, 1400)
 	r.signIn(j.base, "rep@example.com", "another long password")
 	r.run(nav(j.base + "/dashboards/" + id))
-	drawn(r)
+	drawn(r, "w7")
+	if !strings.Contains(eval[string](r, `document.querySelector('[data-widget=w7] [data-test=widget-error]').innerText`), "notes") {
+		t.Errorf("the failing widget's error does not name the hidden field: %q", eval[string](r, `document.querySelector('[data-widget=w7]').innerText`))
+	}
 	if mine, all := kpi(rep, ""), kpi(admin, ""); mine == all {
 		t.Fatalf("the rep's count %s equals the admin's", mine)
 	}

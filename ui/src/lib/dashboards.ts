@@ -45,11 +45,23 @@ export interface Row {
   conversion?: number;
   other?: boolean;
 }
+export interface PivotKey { key: unknown; label: string; drill: string }
+export interface Pivot {
+  rows: PivotKey[];
+  columns: PivotKey[];
+  cells: ({ value: number | string | null; drill: string } | null)[][];
+  row_totals?: (number | null)[];
+  column_totals?: (number | null)[];
+  total?: number | null;
+}
 export interface WidgetData {
   widget: string;
   type: string;
   entity: string;
   group_by: string[];
+  /** each group-by's field type: "user" keys are user ids, shown as names */
+  key_types?: string[];
+  pivot?: Pivot;
   measures: string[];
   rows: Row[];
   kpi?: { value: number | null; previous?: number | null; change?: number; target?: number; progress?: number };
