@@ -9,3 +9,6 @@ func HashAggregates() int64 { return hashRuns.Load() }
 
 // ForgetAggregates drops the kept aggregates of entity, as a write does.
 func ForgetAggregates(s *Store, entity string) { s.aggs.wrote(entity) }
+
+// SharedPasses counts the hash passes that answered several aggregates.
+func SharedPasses() int64 { return sharedPasses.Load() }

@@ -414,29 +414,71 @@ func toF(v any) float64 {
 // held something it does not handle or too many groups, and the caller
 // runs the SQL GROUP BY instead.
 func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []any, keys []string, prefixes []int, buckets []*store.Bucketer, measures, ops []string, order []store.AggregateOrder, limit int) ([]store.AggregateRow, bool, error) {
-	h := groupSeq.Add(1)
-	if buckets == nil {
-		buckets = make([]*store.Bucketer, len(keys))
+	out, ok, err := s.hashAggregates(ctx, entity, where, args, []hashSpec{{keys, prefixes, buckets, measures, ops, order, limit}})
+	if !ok || err != nil {
+		return nil, ok, err
 	}
-	run := &groupRun{nKeys: len(keys), prefix: prefixes, bucket: buckets, nums: make([]int64, len(keys)), ops: ops, index: map[string]*group{}}
-	groupRuns.Store(h, run)
-	defer groupRuns.Delete(h)
-	cols := append([]string{"?"}, keys...)
-	for _, m := range measures {
-		if m == "" {
-			m = "NULL"
+	return out[0], true, nil
+}
+
+// hashSpec is one group-by of a hash pass.
+type hashSpec struct {
+	keys     []string
+	prefixes []int
+	buckets  []*store.Bucketer
+	measures []string
+	ops      []string
+	order    []store.AggregateOrder
+	limit    int
+}
+
+// hashAggregates runs several group-bys over the records matching one
+// WHERE in one pass: one jimu_group per group-by in the same SELECT, so
+// SQLite reads and decodes each row once for all of them. ok is false as
+// for hashAggregate, if any of them cannot be answered so.
+func (s *Store) hashAggregates(ctx context.Context, entity, where string, args []any, specs []hashSpec) ([][]store.AggregateRow, bool, error) {
+	var calls []string
+	var handles []any
+	runs := make([]*groupRun, len(specs))
+	for i, sp := range specs {
+		h := groupSeq.Add(1)
+		buckets := sp.buckets
+		if buckets == nil {
+			buckets = make([]*store.Bucketer, len(sp.keys))
 		}
-		cols = append(cols, m)
+		runs[i] = &groupRun{nKeys: len(sp.keys), prefix: sp.prefixes, bucket: buckets, nums: make([]int64, len(sp.keys)), ops: sp.ops, index: map[string]*group{}}
+		groupRuns.Store(h, runs[i])
+		defer groupRuns.Delete(h)
+		cols := append([]string{"?"}, sp.keys...)
+		for _, m := range sp.measures {
+			if m == "" {
+				m = "NULL"
+			}
+			cols = append(cols, m)
+		}
+		calls, handles = append(calls, `jimu_group(`+strings.Join(cols, ", ")+`)`), append(handles, h)
 	}
-	q := `SELECT jimu_group(` + strings.Join(cols, ", ") + `) FROM ` + recTable(entity) + ` WHERE ` + where
-	var n int64
-	if err := s.r.QueryRowContext(ctx, q, append([]any{h}, args...)...).Scan(&n); err != nil {
+	q := `SELECT ` + strings.Join(calls, ", ") + ` FROM ` + recTable(entity) + ` WHERE ` + where
+	counts := make([]any, len(specs))
+	for i := range counts {
+		counts[i] = new(int64)
+	}
+	if err := s.r.QueryRowContext(ctx, q, append(handles, args...)...).Scan(counts...); err != nil {
 		if msg := err.Error(); strings.Contains(msg, errTooManyGroups.Error()) || strings.Contains(msg, errUnsupported.Error()) {
 			return nil, false, nil
 		}
 		return nil, false, mapErr(entity, err)
 	}
 	hashRuns.Add(1)
+	out := make([][]store.AggregateRow, len(specs))
+	for i, sp := range specs {
+		out[i] = runs[i].rows(sp.ops, sp.order, sp.limit)
+	}
+	return out, true, nil
+}
+
+// rows is a run's groups measured, in order, the first limit of them.
+func (run *groupRun) rows(ops []string, order []store.AggregateOrder, limit int) []store.AggregateRow {
 	out := make([]store.AggregateRow, len(run.groups))
 	for i, g := range run.groups {
 		vals := make([]any, len(ops))
@@ -466,5 +508,5 @@ func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	return out, true, nil
+	return out
 }
