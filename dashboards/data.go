@@ -76,6 +76,7 @@ func (s *Service) Data(ctx context.Context, p *identity.Principal, id, widget st
 	if w == nil {
 		return nil, problem.NotFound("dashboard %s has no widget %s", id, widget)
 	}
+	s.warm(ctx, p, d, values)
 	return s.run(ctx, p, d, w, values)
 }
 
@@ -110,6 +111,29 @@ type plan struct {
 }
 
 func (s *Service) run(ctx context.Context, p *identity.Principal, d *Dashboard, w *Widget, values map[string]string) (*Result, error) {
+	pl, err := s.plan(p, d, w, values)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Widget: w.ID, Type: w.Type, Entity: pl.e.Name, GroupBy: pl.groupBy, KeyTypes: pl.keyTypes(), Measures: pl.mnames, Drill: pl.base, Rows: []Row{}}
+	if len(pl.groupBy) == 0 {
+		err = pl.kpi(ctx, res)
+	} else {
+		err = pl.groups(ctx, res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if w.Type == "pivot" {
+		res.Pivot = pl.pivot(res)
+	}
+	res.ECharts = chartOption(w, res)
+	res.AsOf = s.now().UTC()
+	return res, nil
+}
+
+// plan is how a widget is computed for p with the dashboard's filters.
+func (s *Service) plan(p *identity.Principal, d *Dashboard, w *Widget, values map[string]string) (*plan, error) {
 	e, err := s.cat.Get(w.Query.Entity)
 	if err != nil {
 		return nil, problem.NotFound("widget %s: no entity %q", w.ID, w.Query.Entity)
@@ -184,21 +208,7 @@ func (s *Service) run(ctx context.Context, p *identity.Principal, d *Dashboard, 
 	case "-value":
 		pl.order = []store.AggregateOrder{{Measure: true, Desc: true}}
 	}
-	res := &Result{Widget: w.ID, Type: w.Type, Entity: e.Name, GroupBy: pl.groupBy, KeyTypes: pl.keyTypes(), Measures: pl.mnames, Drill: pl.base, Rows: []Row{}}
-	if len(pl.groupBy) == 0 {
-		err = pl.kpi(ctx, res)
-	} else {
-		err = pl.groups(ctx, res)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if w.Type == "pivot" {
-		res.Pivot = pl.pivot(res)
-	}
-	res.ECharts = chartOption(w, res)
-	res.AsOf = s.now().UTC()
-	return res, nil
+	return pl, nil
 }
 
 // keyTypes is the type of each group-by's field: system user fields are
@@ -237,13 +247,17 @@ func widgetErr(w *Widget, field string, err error) error {
 
 // aggregate runs one store aggregate as the viewer.
 func (pl *plan) aggregate(ctx context.Context, filter string, groupBy []string, order []store.AggregateOrder, limit int) ([]store.AggregateRow, error) {
-	ap := records.AggregateParams{Filter: filter, GroupBy: strings.Join(groupBy, ","), Measures: strings.Join(pl.mnames, ","),
-		Limit: limit, TimeZone: pl.zone, OrderBy: order}
-	res, _, err := pl.s.rec.Aggregate(ctx, pl.p, pl.e.Name, ap)
+	res, _, err := pl.s.rec.Aggregate(ctx, pl.p, pl.e.Name, pl.params(filter, groupBy, order, limit))
 	if err != nil {
 		return nil, widgetErr(pl.w, "query", err)
 	}
 	return res.Rows, nil
+}
+
+// params is one of the widget's aggregates as the records service takes it.
+func (pl *plan) params(filter string, groupBy []string, order []store.AggregateOrder, limit int) records.AggregateParams {
+	return records.AggregateParams{Filter: filter, GroupBy: strings.Join(groupBy, ","), Measures: strings.Join(pl.mnames, ","),
+		Limit: limit, TimeZone: pl.zone, OrderBy: order}
 }
 
 func (pl *plan) kpi(ctx context.Context, res *Result) error {
@@ -254,13 +268,7 @@ func (pl *plan) kpi(ctx context.Context, res *Result) error {
 	k := &KPI{Value: number(rows[0].Values[0]), Target: pl.w.Target}
 	res.Rows = append(res.Rows, Row{Keys: []any{}, Labels: []string{}, Value: k.Value, Values: values(rows[0].Values, len(pl.ms)), Drill: pl.base})
 	if pl.dateField != "" {
-		// The previous period: as many days just before the range.
-		kind, _ := pl.e.KindOf(pl.dateField)
-		from, to := previousRange(pl.from, pl.to)
-		cur := between(pl.dateField, kind, pl.from, pl.to.AddDate(0, 0, 1), pl.loc)
-		prev := between(pl.dateField, kind, from, to.AddDate(0, 0, 1), pl.loc)
-		filter := strings.Replace(pl.base, "("+cur+")", "("+prev+")", 1)
-		rows, err := pl.aggregate(ctx, filter, nil, nil, 0)
+		rows, err := pl.aggregate(ctx, pl.previous(), nil, nil, 0)
 		if err != nil {
 			return err
 		}
@@ -278,6 +286,49 @@ func (pl *plan) kpi(ctx context.Context, res *Result) error {
 	}
 	res.KPI = k
 	return nil
+}
+
+// previous is the KPI's filter over the period before the dashboard's
+// date range: as many days just before it.
+func (pl *plan) previous() string {
+	kind, _ := pl.e.KindOf(pl.dateField)
+	from, to := previousRange(pl.from, pl.to)
+	cur := between(pl.dateField, kind, pl.from, pl.to.AddDate(0, 0, 1), pl.loc)
+	prev := between(pl.dateField, kind, from, to.AddDate(0, 0, 1), pl.loc)
+	return strings.Replace(pl.base, "("+cur+")", "("+prev+")", 1)
+}
+
+// upfront is the aggregates the widget asks before it has any answer:
+// asked for every widget of a board together (Service.warm), each widget
+// then finds its own kept.
+func (pl *plan) upfront() []records.AggregateParams {
+	q := pl.w.Query
+	if len(pl.groupBy) == 0 {
+		out := []records.AggregateParams{pl.params(pl.base, nil, nil, 0)}
+		if pl.dateField != "" {
+			out = append(out, pl.params(pl.previous(), nil, nil, 0))
+		}
+		return out
+	}
+	fold := q.Limit > 0 && pl.w.Type != "funnel"
+	switch {
+	case fold && len(pl.groupBy) == 1:
+		order := pl.order
+		if order == nil {
+			order = []store.AggregateOrder{{Measure: true, Desc: true}}
+		}
+		if pl.additive() {
+			return []records.AggregateParams{pl.params(pl.base, pl.groupBy, order, 0)}
+		}
+		return []records.AggregateParams{pl.params(pl.base, pl.groupBy, order, q.Limit)}
+	case fold:
+		order := []store.AggregateOrder{{Measure: true, Desc: true}}
+		if pl.order != nil && !pl.order[0].Measure {
+			order = pl.order
+		}
+		return []records.AggregateParams{pl.params(pl.base, pl.groupBy[:1], order, q.Limit)}
+	}
+	return []records.AggregateParams{pl.params(pl.base, pl.groupBy, pl.order, 0)}
 }
 
 func (pl *plan) groups(ctx context.Context, res *Result) error {

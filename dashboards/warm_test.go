@@ -1,0 +1,83 @@
+package dashboards_test
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/jimu-crm/jimu/engine/server/servertest"
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// recording is the real store, noting the aggregates asked of it.
+type recording struct {
+	store.Store
+	mu     sync.Mutex
+	many   []store.AggregateQuery // asked together
+	single []store.AggregateQuery // asked one at a time
+}
+
+func (r *recording) Aggregate(ctx context.Context, entity string, q store.AggregateQuery) ([]store.AggregateRow, error) {
+	r.mu.Lock()
+	r.single = append(r.single, q)
+	r.mu.Unlock()
+	return r.Store.Aggregate(ctx, entity, q)
+}
+
+func (r *recording) AggregateMany(ctx context.Context, entity string, qs []store.AggregateQuery) ([][]store.AggregateRow, []error) {
+	r.mu.Lock()
+	r.many = append(r.many, qs...)
+	r.mu.Unlock()
+	return store.AggregateMany(ctx, r.Store, entity, qs)
+}
+
+// TestWarmAsksWhatWidgetsAsk: a widget's data first asks the store for
+// every widget's first aggregates together, and those are exactly the
+// queries each widget then asks — so on SQLite each finds the answer the
+// shared pass kept — but for the Other of an average, which needs the top
+// first. The numbers are TestBoard's, which runs through the same path.
+func TestWarmAsksWhatWidgetsAsk(t *testing.T) {
+	for name, open := range servertest.Stores {
+		t.Run(name, func(t *testing.T) {
+			rec := &recording{Store: open(t)}
+			admin := start(t, rec)
+			org(t, admin)
+			var d struct{ ID string }
+			admin.Do("POST", "/api/v1/dashboards", board, 201, &d)
+			var widgets []string
+			for _, w := range board["widgets"].([]any) {
+				widgets = append(widgets, w.(map[string]any)["id"].(string))
+			}
+			admin.Do("GET", "/api/v1/dashboards/"+d.ID+"/widgets/by_stage/data", nil, 200, nil)
+			if len(rec.many) < len(widgets) {
+				t.Fatalf("the board's widgets were asked %d aggregates together, want at least %d", len(rec.many), len(widgets))
+			}
+			warmed := func(q store.AggregateQuery) bool {
+				for _, m := range rec.many {
+					if reflect.DeepEqual(m, q) {
+						return true
+					}
+				}
+				return false
+			}
+			for _, wid := range widgets {
+				rec.mu.Lock()
+				rec.single = nil
+				rec.mu.Unlock()
+				admin.Do("GET", "/api/v1/dashboards/"+d.ID+"/widgets/"+wid+"/data", nil, 200, nil)
+				if len(rec.single) == 0 {
+					t.Errorf("%s asked nothing", wid)
+				}
+				for i, q := range rec.single {
+					if i > 0 && wid == "top_avg" {
+						break // the rest past the top five, found from the top
+					}
+					if !warmed(q) {
+						t.Errorf("%s asked %+v, which the board's warm-up did not", wid, q)
+					}
+				}
+			}
+		})
+	}
+}
