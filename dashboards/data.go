@@ -63,6 +63,17 @@ const maxFill = 1000
 // Data answers one widget of a dashboard p sees, with the dashboard's
 // filters set from values (field → value; absent: the filter's default).
 func (s *Service) Data(ctx context.Context, p *identity.Principal, id, widget string, values map[string]string) (*Result, error) {
+	return s.data(ctx, p, id, widget, values, false)
+}
+
+// BoardData answers one widget as Data does, for a viewer asking every
+// widget of the board at once (the app, ?board=1): the first such request
+// warms the whole board's aggregates together (warm).
+func (s *Service) BoardData(ctx context.Context, p *identity.Principal, id, widget string, values map[string]string) (*Result, error) {
+	return s.data(ctx, p, id, widget, values, true)
+}
+
+func (s *Service) data(ctx context.Context, p *identity.Principal, id, widget string, values map[string]string, board bool) (*Result, error) {
 	d, err := s.Get(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -76,7 +87,9 @@ func (s *Service) Data(ctx context.Context, p *identity.Principal, id, widget st
 	if w == nil {
 		return nil, problem.NotFound("dashboard %s has no widget %s", id, widget)
 	}
-	s.warm(ctx, p, d, values)
+	if board {
+		s.warm(ctx, p, d, values)
+	}
 	return s.run(ctx, p, d, w, values)
 }
 

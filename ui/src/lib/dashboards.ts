@@ -74,8 +74,10 @@ export const datePresets = ['this_month', 'last_month', 'this_quarter', 'last_qu
 
 export const listDashboards = () => api.get<{ items: Dashboard[] }>('/dashboards');
 export const getDashboard = (id: string) => api.get<Dashboard>(`/dashboards/${enc(id)}`);
+// board=1: the board asks every widget at once, so the first request
+// computes them together (the others find their answers kept).
 export const widgetData = (id: string, wid: string, filters: Query, signal?: AbortSignal) =>
-  api.get<WidgetData>(`/dashboards/${enc(id)}/widgets/${enc(wid)}/data`, filters, signal);
+  api.get<WidgetData>(`/dashboards/${enc(id)}/widgets/${enc(wid)}/data`, { ...filters, board: '1' }, signal);
 export const previewWidget = (d: Omit<Dashboard, 'id'>, wid: string, filters: Query) =>
   api.post<WidgetData>('/dashboards/preview', d, { query: { widget: wid, ...filters } });
 
