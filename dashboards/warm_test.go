@@ -68,6 +68,36 @@ func TestWarmAsksWhatWidgetsAsk(t *testing.T) {
 				}
 				return false
 			}
+			// Asked as the app asks them — four at a time, the most it
+			// has in flight — after a write so nothing kept serves: each
+			// answer is the one computed alone.
+			alone := map[string][]row{}
+			for _, wid := range widgets {
+				var r result
+				admin.Do("GET", "/api/v1/dashboards/"+d.ID+"/widgets/"+wid+"/data", nil, 200, &r)
+				alone[wid] = r.Rows
+			}
+			var gone struct{ ID string }
+			admin.Do("POST", "/api/v1/records/deal", map[string]any{"name": "gone", "stage": "lead"}, 201, &gone)
+			admin.Do("DELETE", "/api/v1/records/deal/"+gone.ID, nil, 204, nil)
+			together := make([]result, len(widgets))
+			var wg sync.WaitGroup
+			slots := make(chan struct{}, 4)
+			for i, wid := range widgets {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					slots <- struct{}{}
+					defer func() { <-slots }()
+					admin.Do("GET", "/api/v1/dashboards/"+d.ID+"/widgets/"+wid+"/data?board=1", nil, 200, &together[i])
+				}()
+			}
+			wg.Wait()
+			for i, wid := range widgets {
+				if !reflect.DeepEqual(together[i].Rows, alone[wid]) {
+					t.Errorf("%s asked with the board: %+v, alone: %+v", wid, together[i].Rows, alone[wid])
+				}
+			}
 			for _, wid := range widgets {
 				rec.mu.Lock()
 				rec.single = nil
