@@ -83,6 +83,9 @@ func buildBoard(t *testing.T, j *jimu, b *browser, admin string) string {
 	add("w8", "Owners by stage", "pivot")
 	b.run(choose(panel("w8", "group-0"), "owner"), choose(panel("w8", "group-1"), "stage"),
 		waitJS(`document.querySelector('[data-widget=w8] [data-test=pivot]')`))
+	// A widget added by mistake, removed: it leaves the grid and the board.
+	add("w9", "Mistake", "bar")
+	b.run(click(`[data-wid=w9] [data-test=remove-widget]`), gone(`[data-wid=w9]`), gone(`[data-builder=w9]`))
 	noXSS(b, "the builder")
 	b.step("builder")
 
@@ -95,6 +98,9 @@ func buildBoard(t *testing.T, j *jimu, b *browser, admin string) string {
 	for _, w := range d["widgets"].([]any) {
 		w := w.(map[string]any)
 		got[w["id"].(string)] = w
+	}
+	if got["w9"] != nil || len(got) != 8 {
+		t.Errorf("saved widgets %v, want the eight kept", got)
 	}
 	for wid, typ := range map[string]string{"count": "kpi", "w2": "bar", "w3": "line", "w4": "donut", "w5": "funnel", "w6": "table", "w7": "kpi", "w8": "pivot"} {
 		if got[wid] == nil || got[wid]["type"] != typ {
