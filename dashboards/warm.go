@@ -8,6 +8,7 @@ import (
 
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/records"
+	"github.com/jimu-crm/jimu/engine/store"
 )
 
 // warm asks the store for the first aggregates of every widget of d at
@@ -19,7 +20,9 @@ import (
 // filters wait for one warm-up. Nothing it finds is returned: each
 // widget is then computed exactly as alone, its refusals its own.
 func (s *Service) warm(ctx context.Context, p *identity.Principal, d *Dashboard, values map[string]string) {
-	if len(d.Widgets) < 2 {
+	// A store without AggregateMany (MongoDB) keeps no answers either:
+	// warming would only ask everything twice.
+	if _, ok := s.st.(store.ManyAggregator); !ok || len(d.Widgets) < 2 {
 		return
 	}
 	keys := make([]string, 0, len(values))

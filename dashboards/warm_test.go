@@ -25,24 +25,36 @@ func (r *recording) Aggregate(ctx context.Context, entity string, q store.Aggreg
 	return r.Store.Aggregate(ctx, entity, q)
 }
 
-func (r *recording) AggregateMany(ctx context.Context, entity string, qs []store.AggregateQuery) ([][]store.AggregateRow, []error) {
+// recordingMany is a recording store that answers several aggregates
+// together, as the store under it does (SQLite).
+type recordingMany struct{ *recording }
+
+func (r recordingMany) AggregateMany(ctx context.Context, entity string, qs []store.AggregateQuery) ([][]store.AggregateRow, []error) {
 	r.mu.Lock()
 	r.many = append(r.many, qs...)
 	r.mu.Unlock()
 	return store.AggregateMany(ctx, r.Store, entity, qs)
 }
 
-// TestWarmAsksWhatWidgetsAsk: a widget's data asked as the app asks it
+// TestWarmAsksWhatWidgetsAsk: on a store that answers aggregates together
+// and keeps them (SQLite), a widget's data asked as the app asks it
 // (?board=1) first asks the store for every widget's first aggregates
-// together, and those are exactly the
-// queries each widget then asks — so on SQLite each finds the answer the
-// shared pass kept — but for the Other of an average, which needs the top
-// first. The numbers are TestBoard's, which runs through the same path.
+// together, and those are exactly the queries each widget then asks, so
+// each finds the answer the shared pass kept (but for the Other of an
+// average, which needs the top first). MongoDB is asked each query once, as
+// before. On both, each widget's answer is the one it gets alone, and one
+// widget asked without board=1 is computed alone.
 func TestWarmAsksWhatWidgetsAsk(t *testing.T) {
 	for name, open := range servertest.Stores {
 		t.Run(name, func(t *testing.T) {
-			rec := &recording{Store: open(t)}
-			admin := start(t, rec)
+			st := open(t)
+			rec := &recording{Store: st}
+			var under store.Store = rec
+			_, many := st.(store.ManyAggregator)
+			if many {
+				under = recordingMany{rec}
+			}
+			admin := start(t, under)
 			org(t, admin)
 			var d struct{ ID string }
 			admin.Do("POST", "/api/v1/dashboards", board, 201, &d)
@@ -55,9 +67,13 @@ func TestWarmAsksWhatWidgetsAsk(t *testing.T) {
 			if len(rec.many) != 0 {
 				t.Fatalf("one widget's data warmed %d aggregates of the board", len(rec.many))
 			}
-			// The app asks them all, ?board=1.
+			// The app asks them all, ?board=1: a store that keeps no
+			// answers (MongoDB) is asked each widget's queries once.
 			admin.Do("GET", "/api/v1/dashboards/"+d.ID+"/widgets/by_stage/data?board=1", nil, 200, nil)
-			if len(rec.many) < len(widgets) {
+			if !many && len(rec.many) != 0 {
+				t.Fatalf("%s: the board was warmed, with nothing to keep the answers", name)
+			}
+			if many && len(rec.many) < len(widgets) {
 				t.Fatalf("the board's widgets were asked %d aggregates together, want at least %d", len(rec.many), len(widgets))
 			}
 			warmed := func(q store.AggregateQuery) bool {
@@ -107,6 +123,9 @@ func TestWarmAsksWhatWidgetsAsk(t *testing.T) {
 					t.Errorf("%s asked nothing", wid)
 				}
 				for i, q := range rec.single {
+					if !many {
+						break
+					}
 					if i > 0 && wid == "top_avg" {
 						break // the rest past the top five, found from the top
 					}
