@@ -38,13 +38,17 @@ type KPI struct {
 
 // Result is a widget's data.
 type Result struct {
-	Widget   string         `json:"widget"`
-	Type     string         `json:"type"`
-	Entity   string         `json:"entity"`
-	GroupBy  []string       `json:"group_by"`
+	Widget  string   `json:"widget"`
+	Type    string   `json:"type"`
+	Entity  string   `json:"entity"`
+	GroupBy []string `json:"group_by"`
+	// KeyTypes is each group-by field's type ("select", "user", …;
+	// "bucket" for a date bucket), so the app can show user ids as names.
+	KeyTypes []string       `json:"key_types"`
 	Measures []string       `json:"measures"`
 	Rows     []Row          `json:"rows"`
 	KPI      *KPI           `json:"kpi,omitempty"`
+	Pivot    *Pivot         `json:"pivot,omitempty"`
 	Drill    string         `json:"drill"` // every record the widget reads
 	ECharts  map[string]any `json:"echarts,omitempty"`
 	// AsOf is when the answer was computed or, for a kept answer, checked
@@ -59,6 +63,17 @@ const maxFill = 1000
 // Data answers one widget of a dashboard p sees, with the dashboard's
 // filters set from values (field → value; absent: the filter's default).
 func (s *Service) Data(ctx context.Context, p *identity.Principal, id, widget string, values map[string]string) (*Result, error) {
+	return s.data(ctx, p, id, widget, values, false)
+}
+
+// BoardData answers one widget as Data does, for a viewer asking every
+// widget of the board at once (the app, ?board=1): the first such request
+// warms the whole board's aggregates together (warm).
+func (s *Service) BoardData(ctx context.Context, p *identity.Principal, id, widget string, values map[string]string) (*Result, error) {
+	return s.data(ctx, p, id, widget, values, true)
+}
+
+func (s *Service) data(ctx context.Context, p *identity.Principal, id, widget string, values map[string]string, board bool) (*Result, error) {
 	d, err := s.Get(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -71,6 +86,9 @@ func (s *Service) Data(ctx context.Context, p *identity.Principal, id, widget st
 	}
 	if w == nil {
 		return nil, problem.NotFound("dashboard %s has no widget %s", id, widget)
+	}
+	if board {
+		s.warm(ctx, p, d, values)
 	}
 	return s.run(ctx, p, d, w, values)
 }
@@ -106,6 +124,29 @@ type plan struct {
 }
 
 func (s *Service) run(ctx context.Context, p *identity.Principal, d *Dashboard, w *Widget, values map[string]string) (*Result, error) {
+	pl, err := s.plan(p, d, w, values)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Widget: w.ID, Type: w.Type, Entity: pl.e.Name, GroupBy: pl.groupBy, KeyTypes: pl.keyTypes(), Measures: pl.mnames, Drill: pl.base, Rows: []Row{}}
+	if len(pl.groupBy) == 0 {
+		err = pl.kpi(ctx, res)
+	} else {
+		err = pl.groups(ctx, res)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if w.Type == "pivot" {
+		res.Pivot = pl.pivot(res)
+	}
+	res.ECharts = chartOption(w, res)
+	res.AsOf = s.now().UTC()
+	return res, nil
+}
+
+// plan is how a widget is computed for p with the dashboard's filters.
+func (s *Service) plan(p *identity.Principal, d *Dashboard, w *Widget, values map[string]string) (*plan, error) {
 	e, err := s.cat.Get(w.Query.Entity)
 	if err != nil {
 		return nil, problem.NotFound("widget %s: no entity %q", w.ID, w.Query.Entity)
@@ -180,18 +221,26 @@ func (s *Service) run(ctx context.Context, p *identity.Principal, d *Dashboard, 
 	case "-value":
 		pl.order = []store.AggregateOrder{{Measure: true, Desc: true}}
 	}
-	res := &Result{Widget: w.ID, Type: w.Type, Entity: e.Name, GroupBy: pl.groupBy, Measures: pl.mnames, Drill: pl.base, Rows: []Row{}}
-	if len(pl.groupBy) == 0 {
-		err = pl.kpi(ctx, res)
-	} else {
-		err = pl.groups(ctx, res)
+	return pl, nil
+}
+
+// keyTypes is the type of each group-by's field: system user fields are
+// "user", a bucketed date "bucket".
+func (pl *plan) keyTypes() []string {
+	out := []string{}
+	for _, g := range pl.w.Query.GroupBy {
+		switch {
+		case g.Bucket != "":
+			out = append(out, "bucket")
+		case g.Field == "owner" || g.Field == "created_by" || g.Field == "updated_by":
+			out = append(out, "user")
+		case pl.e.Field(g.Field) != nil:
+			out = append(out, pl.e.Field(g.Field).Type)
+		default:
+			out = append(out, "")
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	res.ECharts = chartOption(w, res)
-	res.AsOf = s.now().UTC()
-	return res, nil
+	return out
 }
 
 // widgetErr names the widget in a refusal of its query at view time (a
@@ -211,13 +260,17 @@ func widgetErr(w *Widget, field string, err error) error {
 
 // aggregate runs one store aggregate as the viewer.
 func (pl *plan) aggregate(ctx context.Context, filter string, groupBy []string, order []store.AggregateOrder, limit int) ([]store.AggregateRow, error) {
-	ap := records.AggregateParams{Filter: filter, GroupBy: strings.Join(groupBy, ","), Measures: strings.Join(pl.mnames, ","),
-		Limit: limit, TimeZone: pl.zone, OrderBy: order}
-	res, _, err := pl.s.rec.Aggregate(ctx, pl.p, pl.e.Name, ap)
+	res, _, err := pl.s.rec.Aggregate(ctx, pl.p, pl.e.Name, pl.params(filter, groupBy, order, limit))
 	if err != nil {
 		return nil, widgetErr(pl.w, "query", err)
 	}
 	return res.Rows, nil
+}
+
+// params is one of the widget's aggregates as the records service takes it.
+func (pl *plan) params(filter string, groupBy []string, order []store.AggregateOrder, limit int) records.AggregateParams {
+	return records.AggregateParams{Filter: filter, GroupBy: strings.Join(groupBy, ","), Measures: strings.Join(pl.mnames, ","),
+		Limit: limit, TimeZone: pl.zone, OrderBy: order}
 }
 
 func (pl *plan) kpi(ctx context.Context, res *Result) error {
@@ -228,13 +281,7 @@ func (pl *plan) kpi(ctx context.Context, res *Result) error {
 	k := &KPI{Value: number(rows[0].Values[0]), Target: pl.w.Target}
 	res.Rows = append(res.Rows, Row{Keys: []any{}, Labels: []string{}, Value: k.Value, Values: values(rows[0].Values, len(pl.ms)), Drill: pl.base})
 	if pl.dateField != "" {
-		// The previous period: as many days just before the range.
-		kind, _ := pl.e.KindOf(pl.dateField)
-		from, to := previousRange(pl.from, pl.to)
-		cur := between(pl.dateField, kind, pl.from, pl.to.AddDate(0, 0, 1), pl.loc)
-		prev := between(pl.dateField, kind, from, to.AddDate(0, 0, 1), pl.loc)
-		filter := strings.Replace(pl.base, "("+cur+")", "("+prev+")", 1)
-		rows, err := pl.aggregate(ctx, filter, nil, nil, 0)
+		rows, err := pl.aggregate(ctx, pl.previous(), nil, nil, 0)
 		if err != nil {
 			return err
 		}
@@ -252,6 +299,49 @@ func (pl *plan) kpi(ctx context.Context, res *Result) error {
 	}
 	res.KPI = k
 	return nil
+}
+
+// previous is the KPI's filter over the period before the dashboard's
+// date range: as many days just before it.
+func (pl *plan) previous() string {
+	kind, _ := pl.e.KindOf(pl.dateField)
+	from, to := previousRange(pl.from, pl.to)
+	cur := between(pl.dateField, kind, pl.from, pl.to.AddDate(0, 0, 1), pl.loc)
+	prev := between(pl.dateField, kind, from, to.AddDate(0, 0, 1), pl.loc)
+	return strings.Replace(pl.base, "("+cur+")", "("+prev+")", 1)
+}
+
+// upfront is the aggregates the widget asks before it has any answer:
+// asked for every widget of a board together (Service.warm), each widget
+// then finds its own kept.
+func (pl *plan) upfront() []records.AggregateParams {
+	q := pl.w.Query
+	if len(pl.groupBy) == 0 {
+		out := []records.AggregateParams{pl.params(pl.base, nil, nil, 0)}
+		if pl.dateField != "" {
+			out = append(out, pl.params(pl.previous(), nil, nil, 0))
+		}
+		return out
+	}
+	fold := q.Limit > 0 && pl.w.Type != "funnel"
+	switch {
+	case fold && len(pl.groupBy) == 1:
+		order := pl.order
+		if order == nil {
+			order = []store.AggregateOrder{{Measure: true, Desc: true}}
+		}
+		if pl.additive() {
+			return []records.AggregateParams{pl.params(pl.base, pl.groupBy, order, 0)}
+		}
+		return []records.AggregateParams{pl.params(pl.base, pl.groupBy, order, q.Limit)}
+	case fold:
+		order := []store.AggregateOrder{{Measure: true, Desc: true}}
+		if pl.order != nil && !pl.order[0].Measure {
+			order = pl.order
+		}
+		return []records.AggregateParams{pl.params(pl.base, pl.groupBy[:1], order, q.Limit)}
+	}
+	return []records.AggregateParams{pl.params(pl.base, pl.groupBy, pl.order, 0)}
 }
 
 func (pl *plan) groups(ctx context.Context, res *Result) error {
@@ -564,6 +654,19 @@ func (pl *plan) zeros() []any {
 	return out
 }
 
+// nothing is what an empty bucket of a time series measures: counts and
+// sums 0, so a line of amounts runs through the month without deals rather
+// than breaking there; averages and extremes stay null.
+func (pl *plan) nothing() []any {
+	out := pl.zeros()
+	for i, m := range pl.ms {
+		if m.Op == "sum" {
+			out[i] = int64(0)
+		}
+	}
+	return out
+}
+
 // fill adds the empty buckets of a time series between its first and last
 // (or the dashboard's date range on the same field), so a month without
 // deals shows as 0 rather than vanishing from the axis.
@@ -622,7 +725,7 @@ func (pl *plan) fill(res *Result) {
 		if have[k] {
 			out = append(out, byKey[k]...)
 		} else {
-			out = append(out, pl.row([]any{k}, pl.zeros()))
+			out = append(out, pl.row([]any{k}, pl.nothing()))
 		}
 		next, ok := b.Next(k)
 		if !ok {

@@ -122,7 +122,11 @@ func filterValues(c *fiber.Ctx) map[string]string {
 }
 
 func (m *Module) data(c *fiber.Ctx) error {
-	res, err := m.Dashboards.Data(c.UserContext(), who(c), c.Params("id"), c.Params("wid"), filterValues(c))
+	get := m.Dashboards.Data
+	if c.Query("board") == "1" {
+		get = m.Dashboards.BoardData // the app, asking every widget at once
+	}
+	res, err := get(c.UserContext(), who(c), c.Params("id"), c.Params("wid"), filterValues(c))
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
 	"github.com/jimu-crm/jimu/engine/problem"
@@ -20,10 +22,11 @@ import (
 // audited with the document before and after, as saved views are) and
 // answers their widgets' data.
 type Service struct {
-	st  store.Store
-	cat *catalog.Catalog
-	rec *records.Service
-	now func() time.Time
+	st      store.Store
+	cat     *catalog.Catalog
+	rec     *records.Service
+	now     func() time.Time
+	flights singleflight.Group // board warm-ups in progress (warm)
 }
 
 // New returns the dashboards service.

@@ -65,7 +65,7 @@ func TestPlaceholder(t *testing.T) {
 
 // TestChartsLoadOnlyOnDashboards: ECharts is one chunk, under its own
 // budget, that the page the app starts with neither loads nor preloads:
-// only the dashboard page imports it.
+// only the dashboard pages reach it.
 func TestChartsLoadOnlyOnDashboards(t *testing.T) {
 	if !Built() {
 		if os.Getenv("CI") == "true" {
@@ -78,7 +78,6 @@ func TestChartsLoadOnlyOnDashboards(t *testing.T) {
 		t.Fatal(err)
 	}
 	var chunk string
-	var importers []string
 	for _, e := range entries {
 		p := "assets/" + e.Name()
 		if chartsChunk(p) && strings.HasSuffix(p, ".js") {
@@ -97,19 +96,67 @@ func TestChartsLoadOnlyOnDashboards(t *testing.T) {
 	if buf.Len() > chartsBudget {
 		t.Errorf("ECharts is %d bytes gzipped; its budget is %d", buf.Len(), chartsBudget)
 	}
+	// The widget component (the board's and the builder's) imports it,
+	// and only the dashboard pages import the widget.
+	loadedOnlyBy(t, entries, "charts-", "WidgetView-")
+	loadedOnlyBy(t, entries, "WidgetView-", "DashboardPage-", "DashboardBuilder-")
+}
+
+// TestGridLoadsOnlyInTheBuilder: gridstack (ui/src/lib/grid.ts) is a
+// chunk of its own that only the dashboard builder imports, so neither
+// the workspace nor the board loads it.
+func TestGridLoadsOnlyInTheBuilder(t *testing.T) {
+	if !Built() {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the app is not built: run `make ui` (make test does) before the tests")
+		}
+		t.Skip("the app is not built (make ui)")
+	}
+	entries, err := fs.ReadDir(Files(), "assets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadedOnlyBy(t, entries, "grid-", "DashboardBuilder-")
+}
+
+// loadedOnlyBy checks that the JavaScript chunk named prefix* exists, that
+// index.html neither loads nor preloads it, and that only chunks named by
+// one of importers import it ("./chunk"). The entry's map of what each lazy
+// page needs ("assets/chunk") fetches it only with the page that lists it.
+func loadedOnlyBy(t *testing.T, entries []fs.DirEntry, prefix string, importers ...string) {
+	t.Helper()
+	var chunk string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) && strings.HasSuffix(e.Name(), ".js") {
+			chunk = e.Name()
+		}
+	}
+	if chunk == "" {
+		t.Fatalf("no chunk assets/%s*.js", prefix)
+	}
 	index, _ := fs.ReadFile(Files(), "index.html")
 	if bytes.Contains(index, []byte(chunk)) {
-		t.Error("index.html loads ECharts")
+		t.Errorf("index.html loads %s", chunk)
 	}
+	var got []string
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".js") && e.Name() != chunk {
 			js, _ := fs.ReadFile(Files(), "assets/"+e.Name())
-			if bytes.Contains(js, []byte(chunk)) {
-				importers = append(importers, e.Name())
+			if bytes.Contains(js, []byte("./"+chunk)) {
+				got = append(got, e.Name())
 			}
 		}
 	}
-	if len(importers) != 1 || !strings.HasPrefix(importers[0], "DashboardPage-") {
-		t.Errorf("ECharts is imported by %v, want the dashboard page only", importers)
+	if len(got) == 0 {
+		t.Errorf("nothing imports %s", chunk)
+	}
+	for _, g := range got {
+		ok := false
+		for _, want := range importers {
+			ok = ok || strings.HasPrefix(g, want)
+		}
+		if !ok {
+			t.Errorf("%s is imported by %s, want only by %v", chunk, g, importers)
+		}
 	}
 }

@@ -10,10 +10,11 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// TestDashboardBoard: a board draws each chart on a canvas with no
-// console errors or CSP violations, shows record text as text, follows
-// its date filter, and a click on a bar opens the list whose count is the
-// bar's; a Sales Rep sees their own numbers on the same board.
+// TestDashboardBoard: a board built in the builder (buildBoard) draws each
+// chart on a canvas with no console errors or CSP violations, shows record
+// text as text, follows its date filter, and a click on a bar opens the
+// list whose count is the bar's; a Sales Rep sees their own numbers on the
+// same board, and a widget on a field hidden from them fails alone.
 func TestDashboardBoard(t *testing.T) {
 	needBrowser(t)
 	j := startJimu(t)
@@ -22,6 +23,11 @@ func TestDashboardBoard(t *testing.T) {
 	j.call(t, admin, "POST", "/api/v1/users", map[string]any{"email": "rep@example.com", "name": "Rep", "password": "another long password",
 		"roles": []string{"sales_rep"}}, 201)
 	rep := j.token(t, "rep@example.com", "another long password")
+	// Reps see their own deals, without their notes.
+	own := "owner == user.id"
+	j.call(t, admin, "PUT", "/api/v1/roles/sales_rep", map[string]any{"label": "Sales Rep", "entities": map[string]any{
+		"*":    map[string]any{"create": true, "read": own, "update": own, "delete": own},
+		"deal": map[string]any{"create": true, "read": own, "update": own, "delete": own, "fields": map[string]any{"notes": "hidden"}}}}, 200)
 	thisYear, lastYear := time.Now().UTC().Year(), time.Now().UTC().Year()-1
 	for i := range 24 {
 		who := admin
@@ -37,37 +43,33 @@ func TestDashboardBoard(t *testing.T) {
 		if i == 5 {
 			name, amount = xss, 99999 // the top of the table
 		}
-		j.call(t, who, "POST", "/api/v1/records/deal", map[string]any{"name": name, "amount": amount,
-			"stage": []string{"lead", "won"}[i%2], "close_date": fmt.Sprintf("%d-%02d-15", year, 1+i%12)}, 201)
+		deal := map[string]any{"name": name, "amount": amount, "stage": []string{"lead", "won"}[i%2], "close_date": fmt.Sprintf("%d-%02d-15", year, 1+i%12)}
+		if who == admin {
+			deal["notes"] = fmt.Sprintf("note %d", i%5)
+		}
+		j.call(t, who, "POST", "/api/v1/records/deal", deal, 201)
 	}
-	board := map[string]any{"name": "Pipeline", "timezone": "Asia/Shanghai", "sharing": "everyone",
-		"filters": []any{map[string]any{"type": "date", "field": "close_date"}, map[string]any{"type": "owner", "field": "owner"}},
-		"widgets": []any{
-			map[string]any{"id": "count", "type": "kpi", "title": "Deals", "target": 30, "query": map[string]any{"entity": "deal"}, "layout": map[string]any{"x": 0, "y": 0, "w": 4, "h": 4}},
-			map[string]any{"id": "by_stage", "type": "bar", "title": "Deals by stage", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "stage"}}, "measure": map[string]any{"op": "count"}}, "layout": map[string]any{"x": 4, "y": 0, "w": 8, "h": 5}},
-			map[string]any{"id": "per_month", "type": "line", "title": "Amount per month", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "close_date", "bucket": "month"}}, "measure": map[string]any{"op": "sum", "field": "amount"}}, "layout": map[string]any{"x": 0, "y": 5, "w": 6, "h": 5}},
-			map[string]any{"id": "share", "type": "donut", "title": "By stage", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "stage"}}}, "layout": map[string]any{"x": 6, "y": 5, "w": 6, "h": 5}},
-			map[string]any{"id": "funnel", "type": "funnel", "title": "Funnel", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "stage"}}}, "layout": map[string]any{"x": 0, "y": 10, "w": 6, "h": 5}},
-			map[string]any{"id": "top", "type": "table", "title": "Top deals", "query": map[string]any{"entity": "deal",
-				"group_by": []any{map[string]any{"field": "name"}}, "measure": map[string]any{"op": "sum", "field": "amount"}, "sort": "-value", "limit": 5},
-				"layout": map[string]any{"x": 6, "y": 10, "w": 6, "h": 6}},
-		}}
-	id := j.call(t, admin, "POST", "/api/v1/dashboards", board, 201)["id"].(string)
-	charts := []string{"by_stage", "per_month", "share", "funnel"}
-	drawn := func(b *browser) {
+	b := newBrowser(t, 1440, 1400)
+	b.signIn(j.base, adminEmail, adminPassword)
+	id := buildBoard(t, j, b, admin)
+	charts := []string{"w2", "w3", "w4", "w5"} // by stage, per month, by owner, funnel
+	// drawn waits for every widget; those of failing answer their own error.
+	drawn := func(b *browser, failing ...string) {
 		b.t.Helper()
 		var conds []string
 		for _, w := range charts {
 			conds = append(conds, fmt.Sprintf(`document.querySelector('[data-widget=%s] canvas')`, w))
 		}
-		conds = append(conds, `document.querySelector('[data-widget=count] [data-test=kpi-value]')`, `document.querySelector('[data-widget=top] table')`)
-		b.run(waitJS(strings.Join(conds, " && ")))
-		if n := eval[int](b, `document.querySelectorAll('[data-test=widget-error]').length`); n != 0 {
-			b.t.Errorf("%d widgets failed", n)
+		conds = append(conds, `document.querySelector('[data-widget=count] [data-test=kpi-value]')`, `document.querySelector('[data-widget=w6] table')`,
+			`document.querySelector('[data-widget=w8] [data-test=pivot]')`)
+		notes := `document.querySelector('[data-widget=w7] [data-test=kpi-value]')`
+		if len(failing) > 0 {
+			notes = `document.querySelector('[data-widget=w7] [data-test=widget-error]')`
+		}
+		b.run(waitJS(strings.Join(append(conds, notes), " && ")))
+		got := eval[[]string](b, `[...document.querySelectorAll('[data-test=widget-error]')].map(e => e.closest('[data-widget]').dataset.widget)`)
+		if fmt.Sprint(got) != fmt.Sprint(append([]string{}, failing...)) {
+			b.t.Errorf("widgets %v failed, want %v", got, failing)
 		}
 	}
 	kpi := func(token, filter string) string {
@@ -78,14 +80,34 @@ func TestDashboardBoard(t *testing.T) {
 		return fmt.Sprint(j.call(t, token, "GET", path, nil, 200)["kpi"].(map[string]any)["value"])
 	}
 
-	b := newBrowser(t, 1280, 1400)
-	b.signIn(j.base, adminEmail, adminPassword)
 	b.run(click(`[data-test=nav-dashboards]`), visible(`[data-dashboard="`+id+`"]`))
 	b.step("dashboards")
 	b.run(click(`[data-dashboard="` + id + `"]`))
 	drawn(b)
 	b.run(waitText(`[data-widget=count] [data-test=kpi-value]`, kpi(admin, "")))
 	noXSS(b, "the board")
+	// The pivot: owners down, by name, stages across, its total the count.
+	b.run(waitJS(`[...document.querySelectorAll('[data-widget=w8] [data-test=pivot-row]')].every(a => a.innerText !== '…')`))
+	adminName := j.call(t, admin, "GET", "/api/v1/people?q=admin", nil, 200)["items"].([]any)[0].(map[string]any)["name"]
+	if got, want := eval[[]string](b, `[...document.querySelectorAll('[data-widget=w8] [data-test=pivot-row]')].map(a => a.innerText).sort()`), fmt.Sprintf("[Rep %v]", adminName); fmt.Sprint(got) != want {
+		t.Errorf("the pivot's owners read %v, want their names %s", got, want)
+	}
+	// The donut by owner names them too (its slices, as the canvas shows them).
+	b.run(waitJS(`(document.querySelector('[data-widget=w4] [data-test=chart]').getAttribute('aria-label') || '').includes('Rep: ')`))
+	if got := eval[string](b, `document.querySelector('[data-widget=w4] [data-test=chart]').getAttribute('aria-label')`); !strings.Contains(got, fmt.Sprint(adminName)+": ") {
+		t.Errorf("the donut by owner reads %q, want both owners' names", got)
+	}
+	if got := eval[string](b, `document.querySelector('[data-widget=w8] [data-test=pivot-total]').innerText`); got != kpi(admin, "") {
+		t.Errorf("the pivot's total is %s, the count %s", got, kpi(admin, ""))
+	}
+	// The line keeps the colour chosen in the builder.
+	if !eval[bool](b, `(() => {
+	  const c = document.querySelector('[data-widget=w3] canvas'), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+	  for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 238) < 8 && Math.abs(d[i+1] - 102) < 8 && Math.abs(d[i+2] - 102) < 8) return true;
+	  return false;
+	})()`) {
+		t.Error("the line is not drawn in the colour chosen for it (#ee6666)")
+	}
 	b.step("board")
 
 	// The date filter reaches every widget.
@@ -97,10 +119,10 @@ func TestDashboardBoard(t *testing.T) {
 	b.step("this-year")
 
 	// Click the first bar: find a pixel of the first series' colour.
-	data := j.call(t, admin, "GET", "/api/v1/dashboards/"+id+"/widgets/by_stage/data?filter.close_date=this_year", nil, 200)
+	data := j.call(t, admin, "GET", "/api/v1/dashboards/"+id+"/widgets/w2/data?filter.close_date=this_year", nil, 200)
 	first := data["rows"].([]any)[0].(map[string]any)
 	xy := eval[[]float64](b, `(() => {
-	  const c = document.querySelector('[data-widget=by_stage] canvas');
+	  const c = document.querySelector('[data-widget=w2] canvas');
 	  const r = c.getBoundingClientRect(), k = c.width / r.width, d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
 	  for (let x = 0; x < c.width; x += 2) for (let y = c.height - 1; y >= 0; y -= 2) {
 	    const i = (y * c.width + x) * 4;
@@ -119,11 +141,15 @@ func TestDashboardBoard(t *testing.T) {
 	}
 	b.step("drilled")
 
-	// A Sales Rep on the same board sees their own numbers.
-	r := newBrowser(t, 1280, 1400)
+	// A Sales Rep on the same board sees their own numbers; the widget
+	// counting notes, hidden from reps, answers its own error.
+	r := newBrowser(t, 1440, 1400)
 	r.signIn(j.base, "rep@example.com", "another long password")
 	r.run(nav(j.base + "/dashboards/" + id))
-	drawn(r)
+	drawn(r, "w7")
+	if !strings.Contains(eval[string](r, `document.querySelector('[data-widget=w7] [data-test=widget-error]').innerText`), "notes") {
+		t.Errorf("the failing widget's error does not name the hidden field: %q", eval[string](r, `document.querySelector('[data-widget=w7]').innerText`))
+	}
 	if mine, all := kpi(rep, ""), kpi(admin, ""); mine == all {
 		t.Fatalf("the rep's count %s equals the admin's", mine)
 	}

@@ -74,7 +74,9 @@ func boardBench(args []string, stdout, stderr io.Writer) error {
 				defer wg.Done()
 				t := time.Now()
 				var out struct{ Rows []any }
-				st, err := c.do(ctx, "GET", "/api/v1/dashboards/"+d.ID+"/widgets/"+id+"/data", nil, &out)
+				// As the app asks them: ?board=1 lets the first compute
+				// the board's aggregates together.
+				st, err := c.do(ctx, "GET", "/api/v1/dashboards/"+d.ID+"/widgets/"+id+"/data?board=1", nil, &out)
 				mu.Lock()
 				defer mu.Unlock()
 				times[id] = time.Since(t)

@@ -213,6 +213,26 @@ type AggregateRow struct {
 	Values []any
 }
 
+// ManyAggregator is a store that answers several aggregates of one entity
+// together (a dashboard's widgets) better than one by one: SQLite reads
+// the rows once for those that share a filter.
+type ManyAggregator interface {
+	AggregateMany(ctx context.Context, entity string, qs []AggregateQuery) ([][]AggregateRow, []error)
+}
+
+// AggregateMany answers qs through the store's AggregateMany, or one
+// Aggregate each where it has none (MongoDB): errs[i] is query i's error.
+func AggregateMany(ctx context.Context, st Store, entity string, qs []AggregateQuery) (rows [][]AggregateRow, errs []error) {
+	if m, ok := st.(ManyAggregator); ok {
+		return m.AggregateMany(ctx, entity, qs)
+	}
+	rows, errs = make([][]AggregateRow, len(qs)), make([]error, len(qs))
+	for i, q := range qs {
+		rows[i], errs[i] = st.Aggregate(ctx, entity, q)
+	}
+	return rows, errs
+}
+
 // Store is the database behind Jimu.
 type Store interface {
 	// EnsureEntity creates or alters the entity's storage: its table or

@@ -13,7 +13,50 @@ var prefixBytes = map[string]int{"year": 4, "month": 7, "day": 10}
 // groupInGo lets tests compare the hash aggregate with SQLite's GROUP BY.
 var groupInGo = true
 
+// aggPlan is one aggregate made SQL: its statement, the same with sums
+// that cannot overflow, and what the hash aggregate needs.
+type aggPlan struct {
+	q               store.AggregateQuery
+	query, overflow string
+	where           string
+	args            []any
+	raw             []string
+	prefixes        []int
+	buckets         []*store.Bucketer
+	measures, ops   []string
+	key             string // the aggregate cache's
+}
+
 func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQuery) ([]store.AggregateRow, error) {
+	pl, err := s.planAggregate(ctx, entity, q)
+	if err != nil {
+		return nil, err
+	}
+	// The generation is read before the query runs (see aggCache).
+	gen := s.aggs.gen(entity).Load()
+	ev, err := s.lastEvent(ctx, entity)
+	if err != nil {
+		return nil, err
+	}
+	if rows, ok := s.aggs.get(pl.key, gen, ev); ok {
+		return rows, nil
+	}
+	out, err := s.runPlan(ctx, entity, pl)
+	if err == nil {
+		s.aggs.put(pl.key, gen, ev, out)
+	}
+	return out, err
+}
+
+func (s *Store) runPlan(ctx context.Context, entity string, pl *aggPlan) ([]store.AggregateRow, error) {
+	out, err := s.aggregate(ctx, entity, pl.query, pl.where, pl.args, pl.q, pl.raw, pl.prefixes, pl.buckets, pl.measures, pl.ops)
+	if err != nil && pl.overflow != "" && strings.Contains(err.Error(), "integer overflow") {
+		out, err = s.aggregate(ctx, entity, pl.overflow, pl.where, pl.args, pl.q, nil, nil, nil, nil, nil)
+	}
+	return out, err
+}
+
+func (s *Store) planAggregate(ctx context.Context, entity string, q store.AggregateQuery) (*aggPlan, error) {
 	l, err := s.layoutOf(ctx, entity)
 	if err != nil {
 		return nil, err
@@ -116,23 +159,8 @@ func (s *Store) Aggregate(ctx context.Context, entity string, q store.AggregateQ
 		}
 		overflow = `SELECT ` + strings.Join(sel, ", ") + tail
 	}
-	// The generation is read before the query runs (see aggCache).
-	key, gen := aggKey(entity, query, b.args), s.aggs.gen(entity).Load()
-	ev, err := s.lastEvent(ctx, entity)
-	if err != nil {
-		return nil, err
-	}
-	if rows, ok := s.aggs.get(key, gen, ev); ok {
-		return rows, nil
-	}
-	out, err := s.aggregate(ctx, entity, query, where, b.args, q, raw, prefixes, buckets, measures, ops)
-	if err != nil && overflow != "" && strings.Contains(err.Error(), "integer overflow") {
-		out, err = s.aggregate(ctx, entity, overflow, where, b.args, q, nil, nil, nil, nil, nil)
-	}
-	if err == nil {
-		s.aggs.put(key, gen, ev, out)
-	}
-	return out, err
+	return &aggPlan{q: q, query: query, overflow: overflow, where: where, args: b.args, raw: raw, prefixes: prefixes, buckets: buckets,
+		measures: measures, ops: ops, key: aggKey(entity, query, b.args)}, nil
 }
 
 func (s *Store) aggregate(ctx context.Context, entity, query, where string, args []any, q store.AggregateQuery, raw []string, prefixes []int, buckets []*store.Bucketer, measures, ops []string) ([]store.AggregateRow, error) {

@@ -64,3 +64,6 @@ func SQLOfFind(ctx context.Context, s *Store, entity string, q store.Query) stri
 	}
 	return query
 }
+
+// SharedPasses counts the hash passes that answered several aggregates.
+func SharedPasses() int64 { return sharedPasses.Load() }

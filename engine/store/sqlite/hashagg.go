@@ -46,6 +46,13 @@ func init() {
 		}
 		return nil, nil
 	})
+	msqlite.MustRegisterFunction("jimu_groups", &msqlite.FunctionImpl{
+		NArgs:        -1,
+		VolatileArgs: true,
+		MakeAggregate: func(msqlite.FunctionContext) (msqlite.AggregateFunction, error) {
+			return &groupsAgg{}, nil
+		},
+	})
 	msqlite.MustRegisterFunction("jimu_group", &msqlite.FunctionImpl{
 		NArgs:        -1,
 		VolatileArgs: true, // strings are copied before they are kept
@@ -112,8 +119,11 @@ func (a *groupAgg) Step(_ *msqlite.FunctionContext, args []driver.Value) error {
 		}
 		a.run = r.(*groupRun)
 	}
-	r := a.run
-	keys := args[1 : 1+r.nKeys]
+	return a.run.step(args[1:1+a.run.nKeys], args[1+a.run.nKeys:])
+}
+
+// step adds one row, its keys (which it may rewrite) and measured values.
+func (r *groupRun) step(keys, vals []driver.Value) error {
 	r.buf = r.buf[:0]
 	for i, k := range keys {
 		if bk := r.bucket[i]; bk != nil {
@@ -164,12 +174,66 @@ func (a *groupAgg) Step(_ *msqlite.FunctionContext, args []driver.Value) error {
 		r.groups = append(r.groups, g)
 	}
 	for i, op := range r.ops {
-		if err := g.accs[i].step(op, args[1+r.nKeys+i], &r.buf); err != nil {
+		if err := g.accs[i].step(op, vals[i], &r.buf); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// groupsAgg is jimu_groups(handle, columns…): one call per row feeds the
+// row to several group-bys (a multiRun), each column converted from
+// SQLite's value once for all of them.
+type groupsAgg struct{ run *multiRun }
+
+// multiRun is several groupRuns over one row's columns: run i's keys are
+// columns keys[i], its measured values columns vals[i] (-1: none, count).
+type multiRun struct {
+	runs       []*groupRun
+	keys, vals [][]int
+	kbuf, vbuf [][]driver.Value
+}
+
+var multiRuns sync.Map // int64 → *multiRun
+
+func (a *groupsAgg) Step(_ *msqlite.FunctionContext, args []driver.Value) error {
+	if a.run == nil {
+		h, _ := args[0].(int64)
+		r, ok := multiRuns.Load(h)
+		if !ok {
+			return errors.New("jimu_groups: unknown handle")
+		}
+		a.run = r.(*multiRun)
+	}
+	m, cols := a.run, args[1:]
+	for i, r := range m.runs {
+		ks, vs := m.kbuf[i], m.vbuf[i]
+		for j, c := range m.keys[i] {
+			ks[j] = cols[c]
+		}
+		for j, c := range m.vals[i] {
+			if c < 0 {
+				vs[j] = nil
+			} else {
+				vs[j] = cols[c]
+			}
+		}
+		if err := r.step(ks, vs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *groupsAgg) WindowInverse(*msqlite.FunctionContext, []driver.Value) error {
+	return errors.New("jimu_groups is not a window function")
+}
+
+func (a *groupsAgg) WindowValue(*msqlite.FunctionContext) (driver.Value, error) {
+	return int64(0), nil
+}
+
+func (a *groupsAgg) Final(*msqlite.FunctionContext) {}
 
 func (a *groupAgg) WindowInverse(*msqlite.FunctionContext, []driver.Value) error {
 	return errors.New("jimu_group is not a window function")
@@ -414,21 +478,82 @@ func toF(v any) float64 {
 // held something it does not handle or too many groups, and the caller
 // runs the SQL GROUP BY instead.
 func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []any, keys []string, prefixes []int, buckets []*store.Bucketer, measures, ops []string, order []store.AggregateOrder, limit int) ([]store.AggregateRow, bool, error) {
-	h := groupSeq.Add(1)
-	if buckets == nil {
-		buckets = make([]*store.Bucketer, len(keys))
+	out, ok, err := s.hashAggregates(ctx, entity, where, args, []hashSpec{{keys, prefixes, buckets, measures, ops, order, limit}})
+	if !ok || err != nil {
+		return nil, ok, err
 	}
-	run := &groupRun{nKeys: len(keys), prefix: prefixes, bucket: buckets, nums: make([]int64, len(keys)), ops: ops, index: map[string]*group{}}
-	groupRuns.Store(h, run)
-	defer groupRuns.Delete(h)
-	cols := append([]string{"?"}, keys...)
-	for _, m := range measures {
-		if m == "" {
-			m = "NULL"
+	return out[0], true, nil
+}
+
+// hashSpec is one group-by of a hash pass.
+type hashSpec struct {
+	keys     []string
+	prefixes []int
+	buckets  []*store.Bucketer
+	measures []string
+	ops      []string
+	order    []store.AggregateOrder
+	limit    int
+}
+
+// hashAggregates runs several group-bys over the records matching one
+// WHERE in one pass: SQLite reads and decodes each row once, and one call
+// of jimu_groups hands it, each column converted once, to every group-by.
+// ok is false as for hashAggregate, if any of them cannot be answered so.
+func (s *Store) hashAggregates(ctx context.Context, entity, where string, args []any, specs []hashSpec) ([][]store.AggregateRow, bool, error) {
+	runs := make([]*groupRun, len(specs))
+	for i, sp := range specs {
+		buckets := sp.buckets
+		if buckets == nil {
+			buckets = make([]*store.Bucketer, len(sp.keys))
 		}
-		cols = append(cols, m)
+		runs[i] = &groupRun{nKeys: len(sp.keys), prefix: sp.prefixes, bucket: buckets, nums: make([]int64, len(sp.keys)), ops: sp.ops, index: map[string]*group{}}
 	}
-	q := `SELECT jimu_group(` + strings.Join(cols, ", ") + `) FROM ` + recTable(entity) + ` WHERE ` + where
+	h := groupSeq.Add(1)
+	var q string
+	if len(specs) == 1 {
+		groupRuns.Store(h, runs[0])
+		defer groupRuns.Delete(h)
+		cols := append([]string{"?"}, specs[0].keys...)
+		for _, m := range specs[0].measures {
+			if m == "" {
+				m = "NULL"
+			}
+			cols = append(cols, m)
+		}
+		q = `SELECT jimu_group(` + strings.Join(cols, ", ") + `)`
+	} else {
+		// One call per row for all of them, each column once.
+		m := &multiRun{runs: runs}
+		at := map[string]int{}
+		var cols []string
+		col := func(c string) int {
+			if c == "" {
+				return -1
+			}
+			i, ok := at[c]
+			if !ok {
+				i = len(cols)
+				at[c], cols = i, append(cols, c)
+			}
+			return i
+		}
+		for _, sp := range specs {
+			var ks, vs []int
+			for _, k := range sp.keys {
+				ks = append(ks, col(k))
+			}
+			for _, v := range sp.measures {
+				vs = append(vs, col(v))
+			}
+			m.keys, m.vals = append(m.keys, ks), append(m.vals, vs)
+			m.kbuf, m.vbuf = append(m.kbuf, make([]driver.Value, len(ks))), append(m.vbuf, make([]driver.Value, len(vs)))
+		}
+		multiRuns.Store(h, m)
+		defer multiRuns.Delete(h)
+		q = `SELECT jimu_groups(?, ` + strings.Join(cols, ", ") + `)`
+	}
+	q += ` FROM ` + recTable(entity) + ` WHERE ` + where
 	var n int64
 	if err := s.r.QueryRowContext(ctx, q, append([]any{h}, args...)...).Scan(&n); err != nil {
 		if msg := err.Error(); strings.Contains(msg, errTooManyGroups.Error()) || strings.Contains(msg, errUnsupported.Error()) {
@@ -437,6 +562,15 @@ func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []
 		return nil, false, mapErr(entity, err)
 	}
 	hashRuns.Add(1)
+	out := make([][]store.AggregateRow, len(specs))
+	for i, sp := range specs {
+		out[i] = runs[i].rows(sp.ops, sp.order, sp.limit)
+	}
+	return out, true, nil
+}
+
+// rows is a run's groups measured, in order, the first limit of them.
+func (run *groupRun) rows(ops []string, order []store.AggregateOrder, limit int) []store.AggregateRow {
 	out := make([]store.AggregateRow, len(run.groups))
 	for i, g := range run.groups {
 		vals := make([]any, len(ops))
@@ -466,5 +600,5 @@ func (s *Store) hashAggregate(ctx context.Context, entity, where string, args []
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
-	return out, true, nil
+	return out
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, caps Capabilities) {
 		{"CountCap", testCountCap},
 		{"Aggregate", testAggregate},
 		{"AggregateBuckets", testAggregateBuckets},
+		{"AggregateMany", testAggregateMany},
 		{"UnsetField", testUnsetField},
 		{"Sequence", testSequence},
 		{"Docs", testDocs},
@@ -454,6 +455,56 @@ func testAggregate(t *testing.T, s store.Store, _ Capabilities) {
 	}
 	if n, _ := num(rows[0].Values[0]); n != 2 {
 		t.Fatalf("ungrouped count: %v", rows[0].Values)
+	}
+}
+
+// testAggregateMany: several aggregates asked together (a dashboard's
+// widgets) answer what each answers alone — the same one asked twice, one
+// with a filter of its own, one in a zone, one refused — however the store
+// computes them.
+func testAggregateMany(t *testing.T, s store.Store, _ Capabilities) {
+	fixture(t, s)
+	qs := []store.AggregateQuery{
+		{GroupBy: []string{"close_date:month"}, Measures: []store.Measure{{Op: "count"}, {Op: "sum", Field: "amount"}}},
+		{GroupBy: []string{"stage"}, Measures: []store.Measure{{Op: "max", Field: "qty"}, {Op: "avg", Field: "amount"}}, OrderBy: []store.AggregateOrder{{Measure: true, Desc: true}}},
+		{GroupBy: []string{"close_date:month"}, Measures: []store.Measure{{Op: "count"}, {Op: "sum", Field: "amount"}}},
+		{Filter: c(store.OpEq, "hot", metadata.KindBoolean, true), GroupBy: []string{"stage"}, Measures: []store.Measure{{Op: "count"}}},
+		{GroupBy: []string{"close_date:quarter", "stage"}, TimeZone: "Asia/Shanghai", Measures: []store.Measure{{Op: "count"}, {Op: "count_distinct", Field: "name"}}, Limit: 3},
+		{Filter: c(store.OpEq, "stage", metadata.KindString, "won"), Measures: []store.Measure{{Op: "count"}, {Op: "sum", Field: "qty"}}},
+		{GroupBy: []string{"stage"}, Measures: []store.Measure{{Op: "median", Field: "amount"}}},
+	}
+	want := make([][]store.AggregateRow, len(qs))
+	wantErr := make([]bool, len(qs))
+	for i, q := range qs {
+		rows, err := s.Aggregate(ctx(), "deal", q)
+		want[i], wantErr[i] = rows, err != nil
+	}
+	// A write, undone, so nothing kept from the answers above serves.
+	r := mustInsert(t, s, map[string]any{"name": "gone", "amount": 1.0})
+	if err := s.Delete(ctx(), "deal", r.ID, r.Version, store.Sides{}); err != nil {
+		t.Fatal(err)
+	}
+	got, errs := store.AggregateMany(ctx(), s, "deal", qs)
+	if len(got) != len(qs) || len(errs) != len(qs) {
+		t.Fatalf("%d answers and %d errors for %d queries", len(got), len(errs), len(qs))
+	}
+	for i := range qs {
+		if (errs[i] != nil) != wantErr[i] {
+			t.Errorf("query %d: error %v, alone it erred: %v", i, errs[i], wantErr[i])
+			continue
+		}
+		if len(got[i]) != len(want[i]) {
+			t.Errorf("query %d: %d groups, alone %d: %v vs %v", i, len(got[i]), len(want[i]), got[i], want[i])
+			continue
+		}
+		for j := range want[i] {
+			if fmt.Sprint(got[i][j]) != fmt.Sprint(want[i][j]) {
+				t.Errorf("query %d group %d: %v, alone %v", i, j, got[i][j], want[i][j])
+			}
+		}
+	}
+	if len(want[0]) == 0 || len(want[4]) != 3 || !wantErr[6] {
+		t.Fatalf("the fixture no longer gives the groups this test needs: %v, %v, %v", want[0], want[4], wantErr[6])
 	}
 }
 

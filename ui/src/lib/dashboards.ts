@@ -45,11 +45,23 @@ export interface Row {
   conversion?: number;
   other?: boolean;
 }
+export interface PivotKey { key: unknown; label: string; drill: string }
+export interface Pivot {
+  rows: PivotKey[];
+  columns: PivotKey[];
+  cells: ({ value: number | string | null; drill: string } | null)[][];
+  row_totals?: (number | null)[];
+  column_totals?: (number | null)[];
+  total?: number | null;
+}
 export interface WidgetData {
   widget: string;
   type: string;
   entity: string;
   group_by: string[];
+  /** each group-by's field type: "user" keys are user ids, shown as names */
+  key_types?: string[];
+  pivot?: Pivot;
   measures: string[];
   rows: Row[];
   kpi?: { value: number | null; previous?: number | null; change?: number; target?: number; progress?: number };
@@ -62,10 +74,28 @@ export const datePresets = ['this_month', 'last_month', 'this_quarter', 'last_qu
 
 export const listDashboards = () => api.get<{ items: Dashboard[] }>('/dashboards');
 export const getDashboard = (id: string) => api.get<Dashboard>(`/dashboards/${enc(id)}`);
+// A person may run 8 aggregates at once (more are refused, 429): a board
+// of more widgets than that asks for at most four at a time.
+const maxAsked = 4;
+let asked = 0;
+const waiting: (() => void)[] = [];
+async function limited<T>(ask: () => Promise<T>): Promise<T> {
+  if (asked >= maxAsked) await new Promise<void>((go) => waiting.push(go));
+  asked++;
+  try {
+    return await ask();
+  } finally {
+    asked--;
+    waiting.shift()?.();
+  }
+}
+
+// board=1: the board asks every widget, so the first request computes
+// them together (the others find their answers kept).
 export const widgetData = (id: string, wid: string, filters: Query, signal?: AbortSignal) =>
-  api.get<WidgetData>(`/dashboards/${enc(id)}/widgets/${enc(wid)}/data`, filters, signal);
+  limited(() => api.get<WidgetData>(`/dashboards/${enc(id)}/widgets/${enc(wid)}/data`, { ...filters, board: '1' }, signal));
 export const previewWidget = (d: Omit<Dashboard, 'id'>, wid: string, filters: Query) =>
-  api.post<WidgetData>('/dashboards/preview', d, { query: { widget: wid, ...filters } });
+  limited(() => api.post<WidgetData>('/dashboards/preview', d, { query: { widget: wid, ...filters } }));
 
 /** drillPath is the record list of a row's drill filter. */
 export const drillPath = (entity: string, drill: string) => `/e/${enc(entity)}?filter=${enc(drill)}`;

@@ -39,6 +39,23 @@ export function personName(id: unknown): string {
   return names[id] ?? '';
 }
 
+/** namesOf resolves once the names of ids are known (those asked already
+ * included), for what cannot follow a name as it arrives: a chart drawn once. */
+export async function namesOf(ids: string[]): Promise<void> {
+  const want = [...new Set(ids.filter((id) => typeof id === 'string' && id && names[id] === undefined && id !== session.user?.id))];
+  for (let i = 0; i < want.length; i += 100) {
+    const batch = want.slice(i, i + 100);
+    for (const id of batch) asked.add(id);
+    try {
+      const r = await api.get<{ items: Person[] }>('/people', { ids: batch.join(','), limit: 100 });
+      for (const p of r.items) names[p.id] = p.name || p.email || p.id;
+      for (const id of batch) names[id] ??= '';
+    } catch {
+      for (const id of batch) asked.delete(id);
+    }
+  }
+}
+
 /** personShown is what a user id shows as: the name; the id once it is known to name no one. */
 export function personShown(id: unknown): string {
   const n = personName(id);
