@@ -55,7 +55,9 @@ func TestFieldDryRun(t *testing.T) {
 	}
 	// A change made after the plan asks again.
 	b.run(choose(`[data-test=field-type]`, "number"), gone(`[data-test=type-confirm]`), waitText(`[data-test=field-save]`, "Save"),
-		choose(`[data-test=field-type]`, "integer"), click(`[data-test=field-save]`), visible(`[data-test=type-confirm]`),
+		// Back to the planned type: the old plan is gone, not revived.
+		choose(`[data-test=field-type]`, "integer"), waitText(`[data-test=field-save]`, "Save"), gone(`[data-test=type-confirm]`),
+		click(`[data-test=field-save]`), visible(`[data-test=type-confirm]`),
 		// The button becomes the confirmation once the plan is shown: a
 		// click on the old one would ask for the plan again.
 		waitText(`[data-test=field-save]`, "Convert the records"),
