@@ -109,6 +109,8 @@ func TestDashboardBoard(t *testing.T) {
 		t.Error("the line is not drawn in the colour chosen for it (#ee6666)")
 	}
 	b.step("board")
+	// A filter without a label of its own is named as its field is.
+	b.run(waitJS(`document.querySelector('[data-test=filter-label][data-for=owner]')?.innerText === 'Owner'`))
 
 	// The date filter reaches every widget.
 	b.run(choose(`[data-filter=close_date]`, "this_year"), waitText(`[data-widget=count] [data-test=kpi-value]`, kpi(admin, "filter.close_date=this_year")))
