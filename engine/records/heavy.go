@@ -39,7 +39,7 @@ type Admission struct {
 	running int              // heavy reads running
 	waiting int              // heavy reads waiting for a turn
 	light   int              // light reads and writes in flight
-	lastLit time.Time        // when a light read or write last started or ended
+	lastLit time.Time        // when a light read or write last ended (while one runs, light > 0 holds extra reads back)
 	users   map[string]*lane // principal → their heavy reads
 	changed chan struct{}    // closed when a turn may have come (see wake)
 }
@@ -59,8 +59,8 @@ type AdmissionLimits struct {
 	Total   int
 	PerUser int           // heavy reads one principal may have running or waiting (default 8)
 	MaxWait time.Duration // longest wait for a turn before a 429 (default 20 s)
-	// Quiet is how long no light read or write must have started or
-	// ended before heavy reads beyond Running start (default 200 ms).
+	// Quiet is how long after the last light read or write ended heavy
+	// reads beyond Running may start (default 200 ms).
 	Quiet time.Duration
 }
 
@@ -126,7 +126,6 @@ func (a *Admission) mayRun(l *lane) (bool, time.Duration) {
 func (a *Admission) Light() func() {
 	a.mu.Lock()
 	a.light++
-	a.lastLit = a.now()
 	a.mu.Unlock()
 	return func() {
 		a.mu.Lock()
