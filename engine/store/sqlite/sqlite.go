@@ -39,6 +39,11 @@ type Store struct {
 	ck *sql.DB // the checkpointer's connection
 
 	ckStop, ckEnd chan struct{}
+	// writes counts the writer's batches and schema changes; lastWrites
+	// is the count the checkpointer's last tick saw (only it uses that),
+	// so a tick knows whether anything was written since.
+	writes     atomic.Int64
+	lastWrites int64
 
 	// Writes go through one goroutine that commits them in batches (group
 	// commit): concurrent writers share a transaction, each inside its own

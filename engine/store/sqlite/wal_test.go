@@ -217,3 +217,59 @@ func TestDurability(t *testing.T) {
 		t.Fatalf("a refused durability created the database file (%v)", err)
 	}
 }
+
+// TestWALQuietTruncate: once writes stop, the checkpointer cuts the WAL
+// file to nothing — but not while writes still arrive between its ticks.
+func TestWALQuietTruncate(t *testing.T) {
+	quiet := quietWAL
+	quietWAL = 64 << 10
+	t.Cleanup(func() { quietWAL = quiet })
+	path := filepath.Join(t.TempDir(), "jimu.db")
+	ctx := context.Background()
+	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(i int) {
+		now := time.Now().UTC()
+		r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
+			Data: map[string]any{"name": fmt.Sprint("deal ", i), "amount": float64(i), "stage": "lead"}}
+		if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	for i := range 500 {
+		insert(i)
+	}
+	if size() <= quietWAL {
+		t.Fatalf("the WAL (%d bytes) never passed %d bytes: the test proves nothing", size(), quietWAL)
+	}
+	// Writes between every two ticks: the WAL keeps its file.
+	for i := range 3 {
+		s.checkpointTick()
+		insert(1000 + i)
+	}
+	if size() <= quietWAL {
+		t.Fatalf("the WAL was cut to %d bytes while writes still arrived", size())
+	}
+	s.checkpointTick() // copies what the last write added
+	s.checkpointTick() // nothing new since: quiet
+	if n := size(); n != 0 {
+		t.Fatalf("after two quiet ticks the WAL file holds %d bytes, want 0", n)
+	}
+	insert(-1) // and the store goes on writing
+	if got, _, err := s.Count(ctx, "deal", nil, 10_000); err != nil || got != 504 {
+		t.Fatalf("count after the cut = %d, %v; want 504", got, err)
+	}
+}

@@ -135,6 +135,7 @@ func (s *Store) writer() {
 		}
 		s.ckPause.Lock()
 		s.commit(batch)
+		s.writes.Add(1)
 		s.ckPause.Unlock()
 		// The writers this batch just answered were woken on this
 		// goroutine's processor; let them send their answers now rather
