@@ -14,6 +14,10 @@ func SetGroupInGo(on bool) { groupInGo = on }
 // HashAggregates counts the group-bys the hash aggregate answered.
 func HashAggregates() int64 { return hashRuns.Load() }
 
+// ScansRun counts the whole-table lists and counts computed rather than
+// served from the find cache.
+func ScansRun() int64 { return scansRun.Load() }
+
 // ForgetAggregates drops the kept aggregates of entity, as a write does.
 func ForgetAggregates(s *Store, entity string) { s.aggs.wrote(entity) }
 

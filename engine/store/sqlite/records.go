@@ -320,6 +320,14 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 	if err != nil {
 		return nil, err
 	}
+	e, err := s.kept(ctx, entity, query, args, func() (cachedFind, error) {
+		recs, err := s.find(ctx, l, entity, q, query, args, cols, extra)
+		return cachedFind{recs: recs}, err
+	})
+	return e.recs, err
+}
+
+func (s *Store) find(ctx context.Context, l *layout, entity string, q store.Query, query string, args []any, cols []column, extra bool) ([]*store.Record, error) {
 	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr(entity, err)
@@ -389,10 +397,15 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 	}
 	// Never an unbounded COUNT: the inner LIMIT stops the scan at the cap.
 	q := `SELECT count(*) FROM (SELECT 1 FROM ` + recTable(entity) + ` WHERE ` + where + fmt.Sprintf(` LIMIT %d)`, limit+1)
-	var n int64
-	if err := s.r.QueryRowContext(ctx, q, b.args...).Scan(&n); err != nil {
+	e, err := s.kept(ctx, entity, q, b.args, func() (cachedFind, error) {
+		var n int64
+		err := s.r.QueryRowContext(ctx, q, b.args...).Scan(&n)
+		return cachedFind{count: n}, err
+	})
+	if err != nil {
 		return 0, false, mapErr(entity, err)
 	}
+	n := e.count
 	if n > limit {
 		return limit, true, nil
 	}

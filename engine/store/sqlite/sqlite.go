@@ -73,8 +73,10 @@ type Store struct {
 	// layouts caches each entity's columns (*layout), read from the schema.
 	layouts sync.Map
 
-	// aggs keeps aggregates until their entity is next written.
-	aggs aggCache
+	// aggs keeps aggregates until their entity is next written, and finds
+	// the lists and counts that read a whole table (findcache.go).
+	aggs  aggCache
+	finds findCache
 }
 
 var _ store.Store = (*Store)(nil)

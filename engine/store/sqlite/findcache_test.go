@@ -1,0 +1,118 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/engine/store/sqlite"
+	"github.com/jimu-crm/jimu/engine/store/storetest"
+	"github.com/jimu-crm/jimu/metadata"
+)
+
+// TestFindCache: a list or count that reads the whole table is kept until
+// the entity's next write — by this store or by another process on the
+// same file — and a kept answer is never changed by its callers; a list an
+// index serves is not kept.
+func TestFindCache(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jimu.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(st *sqlite.Store, qty int) {
+		t.Helper()
+		now := time.Now().UTC()
+		r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
+			Data: map[string]any{"name": fmt.Sprint("deal ", qty), "qty": int64(qty), "stage": "lead", "tags": []any{"a"}}}
+		if err := st.Insert(ctx, "deal", r, store.Sides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		insert(s, i%4)
+	}
+	// qty has no index: the list and the count scan the table.
+	scan := store.Query{Filter: &store.Cond{Op: store.OpEq, Field: "qty", Kind: metadata.KindInteger, Value: int64(2)},
+		Sort: []store.SortKey{{Field: "name"}}, Limit: 10}
+	list := func() []*store.Record {
+		t.Helper()
+		recs, err := s.Find(ctx, "deal", scan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return recs
+	}
+	count := func() int64 {
+		t.Helper()
+		n, _, err := s.Count(ctx, "deal", scan.Filter, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := sqlite.ScansRun()
+	if got := len(list()); got != 5 {
+		t.Fatalf("list: %d records, want 5", got)
+	}
+	if n := count(); n != 5 {
+		t.Fatalf("count: %d, want 5", n)
+	}
+	first := list()
+	first[0].Data["name"] = "changed by a caller"
+	first[0].Data["tags"].([]any)[0] = "z"
+	again := list()
+	if n := count(); n != 5 {
+		t.Fatalf("kept count: %d, want 5", n)
+	}
+	if ran := sqlite.ScansRun() - before; ran != 2 {
+		t.Fatalf("%d scans ran for two lists and two counts of one statement each, want 2 (the repeats kept)", ran)
+	}
+	if again[0].Data["name"] == "changed by a caller" || again[0].Data["tags"].([]any)[0] != "a" {
+		t.Fatalf("a caller's change reached the kept answer: %v", again[0].Data)
+	}
+
+	// A write by this store: the next list and count see it.
+	insert(s, 2)
+	if got, n := len(list()), count(); got != 6 || n != 6 {
+		t.Fatalf("after a write: list %d, count %d; want 6 and 6", got, n)
+	}
+
+	// A write by another process on the file: seen through the outbox.
+	other, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	now := time.Now().UTC()
+	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
+		Data: map[string]any{"name": "deal from another node", "qty": int64(2), "stage": "lead"}}
+	ev := &store.Event{ID: store.NewID(), Type: "record.created", Entity: "deal", RecordID: r.ID, Version: 1, At: now}
+	if err := other.Insert(ctx, "deal", r, store.Sides{Event: ev}); err != nil {
+		t.Fatal(err)
+	}
+	if got, n := len(list()), count(); got != 7 || n != 7 {
+		t.Fatalf("after another process's write: list %d, count %d; want 7 and 7", got, n)
+	}
+
+	// stage is indexed: its list is not kept.
+	before = sqlite.ScansRun()
+	indexed := store.Query{Filter: &store.Cond{Op: store.OpEq, Field: "stage", Kind: metadata.KindString, Value: "lead"},
+		Sort: []store.SortKey{{Field: "amount"}}, Limit: 10}
+	for range 2 {
+		if _, err := s.Find(ctx, "deal", indexed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ran := sqlite.ScansRun() - before; ran != 0 {
+		t.Fatalf("a list an index serves went through the find cache (%d scans)", ran)
+	}
+}
