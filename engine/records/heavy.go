@@ -268,6 +268,14 @@ func narrowed(e *catalog.Entity, c *store.Cond) bool {
 		return len(c.Args) > 0
 	case store.OpEq, store.OpIn, store.OpLt, store.OpLe, store.OpGt, store.OpGe, store.OpStartsWith:
 		return indexed(e, c.Field)
+	case store.OpIsNull:
+		// Both stores keep nulls (missing values) in the field's index:
+		// SQLite's b-tree holds NULL keys, MongoDB's index a null entry —
+		// but not the partial index MongoDB gives a unique field.
+		if f := e.Field(c.Field); f != nil && f.Unique && !f.Indexed {
+			return false
+		}
+		return indexed(e, c.Field)
 	}
 	return false
 }

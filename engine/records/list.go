@@ -87,7 +87,41 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 		page = store.And(where, after)
 	}
 	out := &ListResult{Fields: fields, Items: []*store.Record{}}
-	if lp.Count {
+	find := func(ctx context.Context) ([]*store.Record, error) {
+		return s.st.Find(ctx, e.Name, store.Query{Filter: page, Sort: sortKeys, Fields: projection(fields, sortKeys), Limit: limit + 1})
+	}
+	var items []*store.Record
+	switch {
+	case lp.Count && !narrowed(e, where):
+		// The count and the page are two queries, each a scan of the
+		// entity when no index range narrows it: asked at once, they take
+		// one scan's time rather than two on a machine with a core for
+		// each.
+		fctx, stop := context.WithCancel(ctx)
+		defer stop()
+		type found struct {
+			items []*store.Record
+			err   error
+		}
+		pageDone := make(chan found, 1)
+		go func() {
+			items, err := find(fctx)
+			pageDone <- found{items, err}
+		}()
+		n, capped, err := s.st.Count(ctx, e.Name, where, s.CountCap)
+		if err != nil {
+			return nil, nil, err
+		}
+		out.Count, out.CountCapped = &n, capped
+		if n == 0 {
+			return out, e, nil // the deferred stop ends the page's query
+		}
+		f := <-pageDone
+		if f.err != nil {
+			return nil, nil, f.err
+		}
+		items = f.items
+	case lp.Count:
 		n, capped, err := s.st.Count(ctx, e.Name, where, s.CountCap)
 		if err != nil {
 			return nil, nil, err
@@ -100,10 +134,12 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 			// stage, over a million deals), where the count had an index.
 			return out, e, nil
 		}
-	}
-	items, err := s.st.Find(ctx, e.Name, store.Query{Filter: page, Sort: sortKeys, Fields: projection(fields, sortKeys), Limit: limit + 1})
-	if err != nil {
-		return nil, nil, err
+		fallthrough
+	default:
+		var err error
+		if items, err = find(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
 	s.servable(e, items...)
 	if len(items) > limit {
