@@ -49,6 +49,18 @@ func BenchmarkBoardAggregates(b *testing.B) {
 			}
 		}
 	})
+	b.Run("together-whole", func(b *testing.B) {
+		defer sqlite.SetSplitRows(1 << 62)() // one pass, on one core
+		for b.Loop() {
+			sqlite.ForgetAggregates(s, "deal")
+			_, errs := s.AggregateMany(ctx, "deal", qs)
+			for _, err := range errs {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 	b.Run("together", func(b *testing.B) {
 		for b.Loop() {
 			sqlite.ForgetAggregates(s, "deal")

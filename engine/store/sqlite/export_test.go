@@ -14,6 +14,23 @@ func SetGroupInGo(on bool) { groupInGo = on }
 // HashAggregates counts the group-bys the hash aggregate answered.
 func HashAggregates() int64 { return hashRuns.Load() }
 
+// SetSplitRows sets the table size from which a hash pass runs as two
+// halves, returning what restores it.
+func SetSplitRows(n int64) func() {
+	old := splitRows
+	splitRows = n
+	return func() { splitRows = old }
+}
+
+// BetweenSnapshots sets what runs between a split pass's two snapshots.
+func BetweenSnapshots(f func()) { betweenSnapshots = f }
+
+// FindSplit finds the point entity's split passes split at, now.
+func FindSplit(s *Store, entity string) error { return s.findSplit(context.Background(), entity) }
+
+// SplitPasses counts the hash passes that ran as two halves.
+func SplitPasses() int64 { return splitPasses.Load() }
+
 // ScansRun counts the whole-table lists and counts computed rather than
 // served from the find cache.
 func ScansRun() int64 { return scansRun.Load() }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
 	"errors"
@@ -73,6 +74,7 @@ var (
 
 // groupRun is one group-by's state, found by its handle.
 type groupRun struct {
+	seen   int64 // rows stepped
 	nKeys  int
 	prefix []int             // per key: group by its first n characters (a date bucket); 0: the whole value
 	bucket []*store.Bucketer // per key: group by its date bucket in a zone; nil: not bucketed
@@ -124,6 +126,7 @@ func (a *groupAgg) Step(_ *msqlite.FunctionContext, args []driver.Value) error {
 
 // step adds one row, its keys (which it may rewrite) and measured values.
 func (r *groupRun) step(keys, vals []driver.Value) error {
+	r.seen++
 	r.buf = r.buf[:0]
 	for i, k := range keys {
 		if bk := r.bucket[i]; bk != nil {
@@ -500,7 +503,34 @@ type hashSpec struct {
 // WHERE in one pass: SQLite reads and decodes each row once, and one call
 // of jimu_groups hands it, each column converted once, to every group-by.
 // ok is false as for hashAggregate, if any of them cannot be answered so.
+// Over a large table the pass may run as two halves at once (split.go).
 func (s *Store) hashAggregates(ctx context.Context, entity, where string, args []any, specs []hashSpec) ([][]store.AggregateRow, bool, error) {
+	runs, ok, err := s.splitPass(ctx, entity, where, args, specs)
+	if err == nil && !ok {
+		runs, ok, err = hashPass(ctx, s.r, entity, where, args, specs)
+		if ok && err == nil {
+			s.sawRows(entity, runs[0].seen)
+		}
+	}
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	hashRuns.Add(1)
+	out := make([][]store.AggregateRow, len(specs))
+	for i, sp := range specs {
+		out[i] = runs[i].rows(sp.ops, sp.order, sp.limit)
+	}
+	return out, true, nil
+}
+
+// querier is a connection pool or a transaction.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// hashPass runs specs over the rows of entity matching where through db,
+// returning each spec's groups.
+func hashPass(ctx context.Context, db querier, entity, where string, args []any, specs []hashSpec) ([]*groupRun, bool, error) {
 	runs := make([]*groupRun, len(specs))
 	for i, sp := range specs {
 		buckets := sp.buckets
@@ -555,18 +585,13 @@ func (s *Store) hashAggregates(ctx context.Context, entity, where string, args [
 	}
 	q += ` FROM ` + recTable(entity) + ` WHERE ` + where
 	var n int64
-	if err := s.r.QueryRowContext(ctx, q, append([]any{h}, args...)...).Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, q, append([]any{h}, args...)...).Scan(&n); err != nil {
 		if msg := err.Error(); strings.Contains(msg, errTooManyGroups.Error()) || strings.Contains(msg, errUnsupported.Error()) {
 			return nil, false, nil
 		}
 		return nil, false, mapErr(entity, err)
 	}
-	hashRuns.Add(1)
-	out := make([][]store.AggregateRow, len(specs))
-	for i, sp := range specs {
-		out[i] = runs[i].rows(sp.ops, sp.order, sp.limit)
-	}
-	return out, true, nil
+	return runs, true, nil
 }
 
 // rows is a run's groups measured, in order, the first limit of them.

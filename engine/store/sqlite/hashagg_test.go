@@ -81,8 +81,8 @@ func TestHashAggregateMatchesSQL(t *testing.T) {
 		{GroupBy: []string{"stage"}, Measures: all, OrderBy: []store.AggregateOrder{{Index: 0, Desc: true}}},
 		{GroupBy: []string{"name"}, Measures: all, OrderBy: []store.AggregateOrder{{Measure: true, Index: 9, Desc: true}, {Measure: true, Index: 3}}, Limit: 5},
 	}
-	before := sqlite.HashAggregates()
-	for _, q := range queries {
+	wants := make([][]store.AggregateRow, len(queries))
+	for i, q := range queries {
 		sqlite.SetGroupInGo(false)
 		want, err := s.Aggregate(ctx, "deal", q)
 		sqlite.SetGroupInGo(true)
@@ -90,16 +90,42 @@ func TestHashAggregateMatchesSQL(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", q.GroupBy, err)
 		}
-		got, err := s.Aggregate(ctx, "deal", q)
-		if err != nil {
-			t.Fatalf("%v: %v", q.GroupBy, err)
-		}
-		if !sameRows(got, want) {
-			t.Errorf("group by %v:\n hash %v\n  sql %v", q.GroupBy, got, want)
-		}
+		wants[i] = want
 	}
-	if n := sqlite.HashAggregates() - before; n != int64(len(queries)) {
-		t.Fatalf("the hash aggregate answered %d of %d group-bys", n, len(queries))
+	// Whole, and as two halves merged (split.go): the same groups.
+	for _, split := range []bool{false, true} {
+		if split {
+			restore := sqlite.SetSplitRows(0)
+			t.Cleanup(restore)
+			if err := sqlite.FindSplit(s, "deal"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before, halves := sqlite.HashAggregates(), sqlite.SplitPasses()
+		for i, q := range queries {
+			sqlite.ForgetAggregates(s, "deal")
+			got, err := s.Aggregate(ctx, "deal", q)
+			if err != nil {
+				t.Fatalf("%v: %v", q.GroupBy, err)
+			}
+			if !sameRows(got, wants[i]) {
+				t.Errorf("split %v, group by %v:\n hash %v\n  sql %v", split, q.GroupBy, got, wants[i])
+			}
+		}
+		if n := sqlite.HashAggregates() - before; n != int64(len(queries)) {
+			t.Fatalf("split %v: the hash aggregate answered %d of %d group-bys", split, n, len(queries))
+		}
+		if n := sqlite.SplitPasses() - halves; split && n != int64(len(queries)) || !split && n != 0 {
+			t.Fatalf("split %v: %d passes ran as halves", split, n)
+		}
+		// A dashboard's widgets asked together: one shared pass.
+		sqlite.ForgetAggregates(s, "deal")
+		outs, errs := s.AggregateMany(ctx, "deal", queries)
+		for i := range queries {
+			if errs[i] != nil || !sameRows(outs[i], wants[i]) {
+				t.Errorf("split %v, together, group by %v (%v):\n hash %v\n  sql %v", split, queries[i].GroupBy, errs[i], outs[i], wants[i])
+			}
+		}
 	}
 	for _, q := range sqlPath {
 		before := sqlite.HashAggregates()
@@ -218,5 +244,57 @@ func TestAggregateCacheTwoNodes(t *testing.T) {
 		if n := count(a); n != want {
 			t.Fatalf("after the other node's write %d: node a counts %v, want %d (a stale kept answer)", i+1, n, want)
 		}
+	}
+}
+
+// TestSplitPassOneState: the two halves of a split pass read one state of
+// the table. A write by another process landing between their snapshots
+// makes the pass run whole, and the answer counts that write once.
+func TestSplitPassOneState(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jimu.db")
+	s := openAt(t, path)
+	if err := s.EnsureEntity(ctx, storetestDeal()); err != nil {
+		t.Fatal(err)
+	}
+	add := func(st *sqlite.Store, id string) {
+		t.Helper()
+		r := newRec(id, map[string]any{"name": id, "stage": "won", "amount": 1.0})
+		ev := &store.Event{ID: store.NewID(), Type: "record.created", Entity: "deal", RecordID: r.ID, Version: 1, At: r.CreatedAt}
+		if err := st.Insert(ctx, "deal", r, store.Sides{Event: ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		add(s, fmt.Sprintf("r%04d", i))
+	}
+	other := openAt(t, path)
+	t.Cleanup(sqlite.SetSplitRows(0))
+	if err := sqlite.FindSplit(s, "deal"); err != nil {
+		t.Fatal(err)
+	}
+	q := store.AggregateQuery{GroupBy: []string{"stage"}, Measures: []store.Measure{{Op: "count"}, {Op: "sum", Field: "amount"}}}
+	count := func() int64 {
+		t.Helper()
+		sqlite.ForgetAggregates(s, "deal")
+		rows, err := s.Aggregate(ctx, "deal", q)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("aggregate: %v, %v", rows, err)
+		}
+		return rows[0].Values[0].(int64)
+	}
+	halves := sqlite.SplitPasses()
+	if n := count(); n != 100 || sqlite.SplitPasses() != halves+1 {
+		t.Fatalf("count %d (want 100), %d split passes (want 1)", n, sqlite.SplitPasses()-halves)
+	}
+	i := 0
+	sqlite.BetweenSnapshots(func() {
+		add(other, fmt.Sprintf("r0000-%d", i)) // in the first half, whose snapshot came before
+		i++
+	})
+	t.Cleanup(func() { sqlite.BetweenSnapshots(nil) })
+	halves = sqlite.SplitPasses()
+	if n := count(); n != 101 || sqlite.SplitPasses() != halves {
+		t.Fatalf("with a write between the snapshots: count %d (want 101), %d split passes (want 0)", n, sqlite.SplitPasses()-halves)
 	}
 }

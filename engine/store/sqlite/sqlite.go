@@ -77,6 +77,12 @@ type Store struct {
 	// the lists and counts that read a whole table (findcache.go).
 	aggs  aggCache
 	finds findCache
+
+	// spare holds a token per core a hash pass may add by running as two
+	// halves, and tableRows the most rows a pass over each entity saw
+	// (split.go).
+	spare     chan struct{}
+	tableRows sync.Map // entity → *tableStats
 }
 
 var _ store.Store = (*Store)(nil)
@@ -186,10 +192,11 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 		ck.Close()
 		return nil, err
 	}
-	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
-	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2))
+	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2) + spareCores())
+	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2) + spareCores())
 	s := &Store{w: w, r: r, ck: ck, path: path,
 		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}), prepared: map[string]*sql.Stmt{},
+		spare:  make(chan struct{}, spareCores()),
 		ckStop: make(chan struct{}), ckEnd: make(chan struct{})}
 	go s.writer()
 	if o.manualCheckpoints {

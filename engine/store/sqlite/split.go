@@ -1,0 +1,308 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// One SQLite statement runs on one core: a hash pass over a million deals
+// takes ~700 ms of one core while the other idles, and a board's shared
+// pass is all of its cold time. So a pass over a large table runs as two
+// halves at once — the records with ids below a split point and the rest —
+// each on its own read connection, their groups merged afterwards (every
+// measure the hash aggregate keeps can be: counts and sums add, minima
+// and maxima compare, distinct values unite, an average is its sum and
+// count).
+//
+// The halves must read one state of the table. The two read transactions
+// are begun, and their snapshots fixed by a first read, while the writer
+// is held between batches (ckPause): no commit of this process can land
+// between them. A commit of another process on the same file can; each
+// half's first read is its entity's newest outbox event, which every write
+// through the pipeline commits, and halves that disagree are dropped for
+// the one pass. The split point is the median id (splitPoint); any point
+// gives the right answer, an uneven one only a slower one.
+//
+// Halves run only while a spare core is free (spare: one token per core
+// beyond the first), so concurrent heavy reads never double their demand
+// on the read pool, which has a connection more per token.
+
+// splitRows is the table size (rows a pass over it saw) from which a pass
+// is split; a variable so that tests can split small tables.
+var splitRows int64 = 50_000
+
+// betweenSnapshots, when set, runs between the two halves' first reads
+// (a test writes from another process there).
+var betweenSnapshots func()
+
+// splitPasses counts the passes that ran as two halves, for tests.
+var splitPasses atomic.Int64
+
+// spareCores is how many extra connections halves may hold at once.
+func spareCores() int { return max(1, runtime.NumCPU()-1) }
+
+// tableStats is what split passes know of an entity's table: the most
+// rows a pass over it saw, and an id near the middle of its ids.
+type tableStats struct {
+	seen atomic.Int64
+
+	mu      sync.Mutex
+	mid     string
+	midAt   int64 // seen when mid was found
+	finding bool
+}
+
+func (s *Store) stats(entity string) *tableStats {
+	if v, ok := s.tableRows.Load(entity); ok {
+		return v.(*tableStats)
+	}
+	v, _ := s.tableRows.LoadOrStore(entity, &tableStats{})
+	return v.(*tableStats)
+}
+
+// sawRows notes that a pass over entity saw n rows.
+func (s *Store) sawRows(entity string, n int64) {
+	c := &s.stats(entity).seen
+	for {
+		old := c.Load()
+		if n <= old || c.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// splitPoint is the id halves of a pass over entity split at, if the
+// table is large and one is known. The median id is found once, in the
+// background (an OFFSET walk of half the table: ~100 ms at a million
+// records), and again when the table has grown or shrunk by a fifth; until
+// then the last one found serves — it still splits correctly, if unevenly.
+// Ids are UUIDv7, in creation order, but records are not created evenly
+// over time (an import puts a year's customers into one minute), so
+// halfway between the smallest and the largest id would not do.
+func (s *Store) splitPoint(entity string) (string, bool) {
+	st := s.stats(entity)
+	n := st.seen.Load()
+	if n < splitRows {
+		return "", false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.mid == "" || n > st.midAt+st.midAt/5 || n < st.midAt-st.midAt/5 {
+		if !st.finding {
+			st.finding = true
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				mid, err := s.median(ctx, entity, n)
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				st.finding = false
+				if err == nil && mid != "" {
+					st.mid, st.midAt = mid, n
+				}
+			}()
+		}
+	}
+	return st.mid, st.mid != ""
+}
+
+// median is the id of the record at the middle of entity's n.
+func (s *Store) median(ctx context.Context, entity string, n int64) (string, error) {
+	var id sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT id FROM `+recTable(entity)+` ORDER BY id LIMIT 1 OFFSET ?`, n/2).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id.String, err
+}
+
+// findSplit counts entity's records and finds their median id now (tests
+// need it before they split a pass).
+func (s *Store) findSplit(ctx context.Context, entity string) error {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+recTable(entity)).Scan(&n); err != nil {
+		return err
+	}
+	mid, err := s.median(ctx, entity, n)
+	if err != nil {
+		return err
+	}
+	st := s.stats(entity)
+	s.sawRows(entity, n)
+	st.mu.Lock()
+	st.mid, st.midAt = mid, n
+	st.mu.Unlock()
+	return nil
+}
+
+// splitPass runs specs as two halves, when the table is large and a spare
+// core is free; ok is false when it did not (or could not: the caller then
+// runs the whole pass).
+func (s *Store) splitPass(ctx context.Context, entity, where string, args []any, specs []hashSpec) ([]*groupRun, bool, error) {
+	mid, ok := s.splitPoint(entity)
+	if !ok {
+		return nil, false, nil
+	}
+	select {
+	case s.spare <- struct{}{}:
+		defer func() { <-s.spare }()
+	default:
+		return nil, false, nil
+	}
+	txs, done, err := s.pairedSnapshot(ctx, entity)
+	if err != nil || txs == nil {
+		return nil, false, err
+	}
+	defer done()
+	halves := [2]string{"(" + where + ") AND id < ?", "(" + where + ") AND id >= ?"}
+	var runs [2][]*groupRun
+	var oks [2]bool
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runs[i], oks[i], errs[i] = hashPass(ctx, txs[i], entity, halves[i], append(append([]any(nil), args...), mid), specs)
+		}()
+	}
+	wg.Wait()
+	for i := range 2 {
+		if errs[i] != nil || !oks[i] {
+			return nil, false, errs[i]
+		}
+	}
+	for i, r := range runs[0] {
+		if err := r.merge(runs[1][i]); err != nil {
+			return nil, false, nil
+		}
+	}
+	s.sawRows(entity, runs[0][0].seen)
+	splitPasses.Add(1)
+	return runs[0], true, nil
+}
+
+// pairedSnapshot begins two read transactions on one state of the
+// database (see above); nil when another process's write came between.
+// done ends them and gives their connections back.
+func (s *Store) pairedSnapshot(ctx context.Context, entity string) (txs []*sql.Tx, done func(), err error) {
+	// Both connections are taken before the writer is held: waiting for
+	// one while holding it would stall every write behind a long read.
+	var conns []*sql.Conn
+	done = func() {
+		for _, tx := range txs {
+			tx.Rollback()
+		}
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	for range 2 {
+		c, err := s.r.Conn(ctx)
+		if err != nil {
+			done()
+			return nil, nil, err
+		}
+		conns = append(conns, c)
+	}
+	var evs [2]int64
+	s.ckPause.Lock()
+	for i, c := range conns {
+		if i > 0 && betweenSnapshots != nil {
+			betweenSnapshots()
+		}
+		tx, err := c.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err == nil {
+			txs = append(txs, tx)
+			var seq sql.NullInt64
+			err = tx.QueryRowContext(ctx, `SELECT max(seq) FROM events WHERE entity = ?`, entity).Scan(&seq)
+			evs[i] = seq.Int64
+		}
+		if err != nil {
+			s.ckPause.Unlock()
+			done()
+			return nil, nil, err
+		}
+	}
+	s.ckPause.Unlock()
+	if evs[0] != evs[1] {
+		done()
+		return nil, nil, nil
+	}
+	return txs, done, nil
+}
+
+// merge adds o's groups into r's (o is a pass over other rows of the same
+// group-by).
+func (r *groupRun) merge(o *groupRun) error {
+	r.seen += o.seen
+	for k, g := range o.index {
+		mine := r.index[k]
+		if mine == nil {
+			if len(r.groups) >= maxGroups {
+				return errTooManyGroups
+			}
+			r.index[k] = g
+			r.groups = append(r.groups, g)
+			continue
+		}
+		for j := range mine.accs {
+			if err := mine.accs[j].merge(r.ops[j], &g.accs[j]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// merge adds b (the same measure over other rows) into a.
+func (a *acc) merge(op string, b *acc) error {
+	switch op {
+	case "count":
+	case "sum", "avg":
+		switch {
+		case !a.approx && !b.approx:
+			s, ok := addInt(a.iSum, b.iSum)
+			if !ok {
+				return errUnsupported
+			}
+			a.iSum = s
+		default:
+			if !a.approx {
+				a.approx = true
+				a.rSum, a.rErr = float64(a.iSum), 0
+			}
+			if b.approx {
+				kbn(&a.rSum, &a.rErr, b.rSum)
+				a.rErr += b.rErr
+			} else {
+				kbn(&a.rSum, &a.rErr, float64(b.iSum))
+			}
+		}
+	case "min":
+		if b.min != nil && (a.min == nil || compareValues(b.min, a.min) < 0) {
+			a.min = b.min
+		}
+	case "max":
+		if b.max != nil && (a.max == nil || compareValues(b.max, a.max) > 0) {
+			a.max = b.max
+		}
+	case "count_distinct":
+		if a.distinct == nil {
+			a.distinct = map[string]struct{}{}
+		}
+		for k := range b.distinct {
+			a.distinct[k] = struct{}{}
+		}
+	default:
+		return fmt.Errorf("%w: merge %s", errUnsupported, op)
+	}
+	a.rows += b.rows
+	return nil
+}
