@@ -26,7 +26,10 @@ func SetSplitRows(n int64) func() {
 func BetweenSnapshots(f func()) { betweenSnapshots = f }
 
 // FindSplit finds the point entity's split passes split at, now.
-func FindSplit(s *Store, entity string) error { return s.findSplit(context.Background(), entity) }
+func FindSplit(s *Store, entity string) error { return s.findSplit(context.Background(), entity, 0) }
+
+// SplitScans counts the lists and counts that ran as two halves.
+func SplitScans() int64 { return splitScans.Load() }
 
 // SplitPasses counts the hash passes that ran as two halves.
 func SplitPasses() int64 { return splitPasses.Load() }

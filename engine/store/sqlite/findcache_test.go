@@ -116,3 +116,97 @@ func TestFindCache(t *testing.T) {
 		t.Fatalf("a list an index serves went through the find cache (%d scans)", ran)
 	}
 }
+
+// TestScansInHalves: a list or count that scans gives, run as two halves
+// (splitfind.go), what it gives whole — every order, ties, a page larger
+// than the matches, a projection, a capped count.
+func TestScansInHalves(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jimu.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		now := time.Now().UTC()
+		d := map[string]any{"name": fmt.Sprintf("deal %03d", (i*37)%300), "qty": int64(i % 7), "stage": "lead"}
+		if i%5 == 0 {
+			delete(d, "qty")
+		}
+		r := &store.Record{ID: fmt.Sprintf("r%04d", i), Version: 1, CreatedAt: now, UpdatedAt: now, Data: d}
+		if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qty := func(op store.Op, v int64) *store.Cond {
+		return &store.Cond{Op: op, Field: "qty", Kind: metadata.KindInteger, Value: v}
+	}
+	finds := []store.Query{
+		{Filter: qty(store.OpEq, 3), Sort: []store.SortKey{{Field: "name"}}, Limit: 10},
+		{Filter: qty(store.OpGe, 1), Sort: []store.SortKey{{Field: "name", Desc: true}}, Limit: 25},
+		{Filter: qty(store.OpEq, 3), Sort: []store.SortKey{{Field: "qty"}, {Field: "id", Desc: true}}, Limit: 7},     // ties on qty
+		{Filter: qty(store.OpNe, 2), Sort: []store.SortKey{{Field: "qty", Desc: true}, {Field: "name"}}, Limit: 500}, // more than match
+		{Filter: qty(store.OpEq, 4), Sort: []store.SortKey{{Field: "name"}}, Limit: 5, Fields: []string{"name"}},
+		{Filter: qty(store.OpEq, 99), Sort: []store.SortKey{{Field: "name"}}, Limit: 5}, // none
+	}
+	counts := []struct {
+		c     *store.Cond
+		limit int64
+	}{{qty(store.OpEq, 3), 1000}, {qty(store.OpGe, 1), 100}, {qty(store.OpGe, 0), 1000}, {qty(store.OpEq, 99), 10}}
+	type answer struct {
+		ids    [][]string
+		names  [][]any
+		counts [][2]any
+	}
+	run := func() answer {
+		var a answer
+		for _, q := range finds {
+			sqlite.ForgetAggregates(s, "deal")
+			recs, err := s.Find(ctx, "deal", q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			var names []any
+			for _, r := range recs {
+				ids, names = append(ids, r.ID), append(names, r.Data["name"])
+			}
+			a.ids, a.names = append(a.ids, ids), append(a.names, names)
+		}
+		for _, c := range counts {
+			sqlite.ForgetAggregates(s, "deal")
+			n, capped, err := s.Count(ctx, "deal", c.c, c.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.counts = append(a.counts, [2]any{n, capped})
+		}
+		return a
+	}
+	whole := run()
+	if len(whole.ids[0]) != 10 || whole.counts[1] != [2]any{int64(100), true} {
+		t.Fatalf("the data do not test what they should: %v %v", whole.ids[0], whole.counts)
+	}
+	t.Cleanup(sqlite.SetSplitRows(0))
+	if err := sqlite.FindSplit(s, "deal"); err != nil {
+		t.Fatal(err)
+	}
+	before := sqlite.SplitScans()
+	split := run()
+	if n := sqlite.SplitScans() - before; n != int64(len(finds)+len(counts)) {
+		t.Fatalf("%d of %d lists and counts ran as halves", n, len(finds)+len(counts))
+	}
+	for i := range finds {
+		if fmt.Sprint(split.ids[i]) != fmt.Sprint(whole.ids[i]) || fmt.Sprint(split.names[i]) != fmt.Sprint(whole.names[i]) {
+			t.Errorf("find %d:\n halves %v %v\n  whole %v %v", i, split.ids[i], split.names[i], whole.ids[i], whole.names[i])
+		}
+	}
+	for i := range counts {
+		if split.counts[i] != whole.counts[i] {
+			t.Errorf("count %d: halves %v, whole %v", i, split.counts[i], whole.counts[i])
+		}
+	}
+}

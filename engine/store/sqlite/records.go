@@ -274,10 +274,37 @@ func (l *layout) projection(fields []string) (sel string, cols []column, extra b
 
 // findSQL is the statement Find runs, its arguments and what it selects.
 func findSQL(l *layout, entity string, q store.Query) (string, []any, []column, bool, error) {
+	f, err := findPartsOf(l, q)
+	if err != nil {
+		return "", nil, nil, false, err
+	}
+	table := recTable(entity)
+	if f.order != "" && q.Limit > 0 {
+		// The page's ids first, then its records: the sort then holds the
+		// sort keys and ids of every match, not each match's whole row.
+		return fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (SELECT id FROM %s WHERE %s%s LIMIT %d)%s`,
+			f.sel, table, table, f.where, f.order, q.Limit, f.order), f.args, f.cols, f.extra, nil
+	}
+	query := `SELECT ` + f.sel + ` FROM ` + table + ` WHERE ` + f.where + f.order
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", q.Limit)
+	}
+	return query, f.args, f.cols, f.extra, nil
+}
+
+// findParts are the pieces of a find's statement.
+type findParts struct {
+	sel, where, order string // order: "" or " ORDER BY …"
+	args              []any
+	cols              []column
+	extra             bool
+}
+
+func findPartsOf(l *layout, q store.Query) (findParts, error) {
 	b := sqlBuilder{l: l}
 	where, err := b.cond(q.Filter)
 	if err != nil {
-		return "", nil, nil, false, err
+		return findParts{}, err
 	}
 	sel, cols, extra := l.projection(q.Fields)
 	var order strings.Builder
@@ -289,7 +316,7 @@ func findSQL(l *layout, entity string, q store.Query) (string, []any, []column, 
 			}
 			col, err := b.column(k.Field)
 			if err != nil {
-				return "", nil, nil, false, err
+				return findParts{}, err
 			}
 			order.WriteString(col)
 			if k.Desc {
@@ -297,18 +324,7 @@ func findSQL(l *layout, entity string, q store.Query) (string, []any, []column, 
 			}
 		}
 	}
-	table := recTable(entity)
-	if len(q.Sort) > 0 && q.Limit > 0 {
-		// The page's ids first, then its records: the sort then holds the
-		// sort keys and ids of every match, not each match's whole row.
-		return fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (SELECT id FROM %s WHERE %s%s LIMIT %d)%s`,
-			sel, table, table, where, order.String(), q.Limit, order.String()), b.args, cols, extra, nil
-	}
-	query := `SELECT ` + sel + ` FROM ` + table + ` WHERE ` + where + order.String()
-	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
-	}
-	return query, b.args, cols, extra, nil
+	return findParts{sel: sel, where: where, order: order.String(), args: b.args, cols: cols, extra: extra}, nil
 }
 
 func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*store.Record, error) {
@@ -321,17 +337,24 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 		return nil, err
 	}
 	e, err := s.kept(ctx, entity, query, args, func() (cachedFind, error) {
-		recs, err := s.find(ctx, l, entity, q, query, args, cols, extra)
+		if len(q.Sort) > 0 && q.Limit > 0 {
+			recs, ok, err := s.findInHalves(ctx, l, entity, q, query, args)
+			if ok || err != nil {
+				return cachedFind{recs: recs}, err
+			}
+		}
+		rows, err := s.r.QueryContext(ctx, query, args...)
+		if err != nil {
+			return cachedFind{}, mapErr(entity, err)
+		}
+		recs, err := scanRecords(rows, l, entity, q, cols, extra)
 		return cachedFind{recs: recs}, err
 	})
 	return e.recs, err
 }
 
-func (s *Store) find(ctx context.Context, l *layout, entity string, q store.Query, query string, args []any, cols []column, extra bool) ([]*store.Record, error) {
-	rows, err := s.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, mapErr(entity, err)
-	}
+// scanRecords reads a find's rows, closing them.
+func scanRecords(rows *sql.Rows, l *layout, entity string, q store.Query, cols []column, extra bool) ([]*store.Record, error) {
 	defer rows.Close()
 	var out []*store.Record
 	for rows.Next() {
@@ -398,6 +421,9 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 	// Never an unbounded COUNT: the inner LIMIT stops the scan at the cap.
 	q := `SELECT count(*) FROM (SELECT 1 FROM ` + recTable(entity) + ` WHERE ` + where + fmt.Sprintf(` LIMIT %d)`, limit+1)
 	e, err := s.kept(ctx, entity, q, b.args, func() (cachedFind, error) {
+		if n, ok, err := s.countInHalves(ctx, entity, q, where, b.args, limit); ok || err != nil {
+			return cachedFind{count: n}, err
+		}
 		var n int64
 		err := s.r.QueryRowContext(ctx, q, b.args...).Scan(&n)
 		return cachedFind{count: n}, err

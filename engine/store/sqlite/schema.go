@@ -44,7 +44,7 @@ func kindOf(e *metadata.Entity, field string) metadata.Kind {
 func (s *Store) schemaTx(ctx context.Context, entity string, fn func(*sql.Tx) error) error {
 	s.ckPause.Lock()
 	defer s.ckPause.Unlock()
-	defer s.writes.Add(1)
+	s.writes.Add(1) // before the commit (see writer)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -88,26 +88,29 @@ func (s *Store) sawRows(entity string, n int64) {
 func (s *Store) splitPoint(entity string) (string, bool) {
 	st := s.stats(entity)
 	n := st.seen.Load()
-	if n < splitRows {
-		return "", false
-	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.mid == "" || n > st.midAt+st.midAt/5 || n < st.midAt-st.midAt/5 {
+	if n > 0 && n < splitRows {
+		return "", false
+	}
+	if n == 0 || st.mid == "" || n > st.midAt+st.midAt/5 || n < st.midAt-st.midAt/5 {
+		// Nothing measured yet (only lists and counts ran, which do not
+		// say how many records they read): the job counts them first.
 		if !st.finding {
 			st.finding = true
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				mid, err := s.median(ctx, entity, n)
+				err := s.findSplit(ctx, entity, n)
 				st.mu.Lock()
 				defer st.mu.Unlock()
 				st.finding = false
-				if err == nil && mid != "" {
-					st.mid, st.midAt = mid, n
-				}
+				_ = err // the next pass tries again
 			}()
 		}
+	}
+	if n < splitRows {
+		return "", false
 	}
 	return st.mid, st.mid != ""
 }
@@ -122,61 +125,93 @@ func (s *Store) median(ctx context.Context, entity string, n int64) (string, err
 	return id.String, err
 }
 
-// findSplit counts entity's records and finds their median id now (tests
-// need it before they split a pass).
-func (s *Store) findSplit(ctx context.Context, entity string) error {
-	var n int64
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+recTable(entity)).Scan(&n); err != nil {
-		return err
+// findSplit finds the median id of entity's n records, counting them
+// first when n is 0.
+func (s *Store) findSplit(ctx context.Context, entity string, n int64) error {
+	if n == 0 {
+		if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+recTable(entity)).Scan(&n); err != nil {
+			return err
+		}
+		s.sawRows(entity, n)
+	}
+	if n < splitRows {
+		return nil
 	}
 	mid, err := s.median(ctx, entity, n)
-	if err != nil {
+	if err != nil || mid == "" {
 		return err
 	}
 	st := s.stats(entity)
-	s.sawRows(entity, n)
 	st.mu.Lock()
 	st.mid, st.midAt = mid, n
 	st.mu.Unlock()
 	return nil
 }
 
-// splitPass runs specs as two halves, when the table is large and a spare
-// core is free; ok is false when it did not (or could not: the caller then
-// runs the whole pass).
-func (s *Store) splitPass(ctx context.Context, entity, where string, args []any, specs []hashSpec) ([]*groupRun, bool, error) {
+// halves are two read transactions on one state of the table, each
+// reading one side of the split point.
+type halves struct {
+	txs  []*sql.Tx
+	mid  string
+	done func()
+}
+
+// openHalves begins halves over entity if its table is large, a spare core
+// is free and both snapshots agree; nil otherwise (the caller reads the
+// table whole). done must be called.
+func (s *Store) openHalves(ctx context.Context, entity string) (*halves, error) {
 	mid, ok := s.splitPoint(entity)
 	if !ok {
-		return nil, false, nil
+		return nil, nil
 	}
 	select {
 	case s.spare <- struct{}{}:
-		defer func() { <-s.spare }()
 	default:
-		return nil, false, nil
+		return nil, nil
 	}
 	txs, done, err := s.pairedSnapshot(ctx, entity)
 	if err != nil || txs == nil {
-		return nil, false, err
+		<-s.spare
+		return nil, err
 	}
-	defer done()
-	halves := [2]string{"(" + where + ") AND id < ?", "(" + where + ") AND id >= ?"}
-	var runs [2][]*groupRun
-	var oks [2]bool
+	return &halves{txs: txs, mid: mid, done: func() { done(); <-s.spare }}, nil
+}
+
+// run calls fn for both halves at once, each with its transaction, the
+// condition that keeps to its side of the split point and its argument.
+func (h *halves) run(fn func(i int, tx *sql.Tx, side string, mid any) error) error {
+	sides := [2]string{"id < ?", "id >= ?"}
 	var errs [2]error
 	var wg sync.WaitGroup
 	for i := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runs[i], oks[i], errs[i] = hashPass(ctx, txs[i], entity, halves[i], append(append([]any(nil), args...), mid), specs)
+			errs[i] = fn(i, h.txs[i], sides[i], h.mid)
 		}()
 	}
 	wg.Wait()
-	for i := range 2 {
-		if errs[i] != nil || !oks[i] {
-			return nil, false, errs[i]
-		}
+	return errors.Join(errs[0], errs[1])
+}
+
+// splitPass runs specs as two halves, when the table is large and a spare
+// core is free; ok is false when it did not (or could not: the caller then
+// runs the whole pass).
+func (s *Store) splitPass(ctx context.Context, entity, where string, args []any, specs []hashSpec) ([]*groupRun, bool, error) {
+	h, err := s.openHalves(ctx, entity)
+	if err != nil || h == nil {
+		return nil, false, err
+	}
+	defer h.done()
+	var runs [2][]*groupRun
+	var oks [2]bool
+	err = h.run(func(i int, tx *sql.Tx, side string, mid any) error {
+		var err error
+		runs[i], oks[i], err = hashPass(ctx, tx, entity, "("+where+") AND "+side, append(append([]any(nil), args...), mid), specs)
+		return err
+	})
+	if err != nil || !oks[0] || !oks[1] {
+		return nil, false, err
 	}
 	for i, r := range runs[0] {
 		if err := r.merge(runs[1][i]); err != nil {

@@ -134,8 +134,10 @@ func (s *Store) writer() {
 			}
 		}
 		s.ckPause.Lock()
-		s.commit(batch)
+		// Counted before the commit answers anyone: a checkpointer tick
+		// after the answer must see that something was written.
 		s.writes.Add(1)
+		s.commit(batch)
 		s.ckPause.Unlock()
 		// The writers this batch just answered were woken on this
 		// goroutine's processor; let them send their answers now rather
