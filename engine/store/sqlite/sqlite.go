@@ -192,8 +192,11 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 		ck.Close()
 		return nil, err
 	}
-	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2) + spareCores())
-	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2) + spareCores())
+	// Two connections more per spare core: one for the second half of a
+	// split read (split.go), one for the page a counted list asks beside
+	// its count — so neither takes the connection a get is waiting for.
+	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2) + 2*spareCores())
+	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2) + 2*spareCores())
 	s := &Store{w: w, r: r, ck: ck, path: path,
 		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}), prepared: map[string]*sql.Stmt{},
 		spare:  make(chan struct{}, spareCores()),
