@@ -87,11 +87,24 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 		page = store.And(where, after)
 	}
 	out := &ListResult{Fields: fields, Items: []*store.Record{}}
-	find := func(ctx context.Context) ([]*store.Record, error) {
-		return s.st.Find(ctx, e.Name, store.Query{Filter: page, Sort: sortKeys, Fields: projection(fields, sortKeys), Limit: limit + 1})
-	}
+	query := store.Query{Filter: page, Sort: sortKeys, Fields: projection(fields, sortKeys), Limit: limit + 1}
+	find := func(ctx context.Context) ([]*store.Record, error) { return s.st.Find(ctx, e.Name, query) }
 	var items []*store.Record
+	fc, counts := s.st.(findCounter)
+	var counted bool
+	if lp.Count && counts && lp.Cursor == "" && !narrowed(e, where) {
+		// One read for both, where the store has it (a scan's matches
+		// counted as its page is picked).
+		recs, n, capped, ok, err := fc.FindCounted(ctx, e.Name, query, s.CountCap)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			out.Count, out.CountCapped, items, counted = &n, capped, recs, true
+		}
+	}
 	switch {
+	case counted:
 	case lp.Count && !narrowed(e, where):
 		// The count and the page are two queries, each a scan of the
 		// entity when no index range narrows it: asked at once, they take
@@ -150,6 +163,13 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 		out.Items = items
 	}
 	return out, e, nil
+}
+
+// findCounter is a store that can count a list's matches in the read
+// that picks its page (the SQLite store, for scans); the list asks it
+// first and, when it says ok is false, asks a Count and a Find.
+type findCounter interface {
+	FindCounted(ctx context.Context, entity string, q store.Query, limit int64) (recs []*store.Record, n int64, capped, ok bool, err error)
 }
 
 // readable resolves what every read starts from: the entity (if p may

@@ -186,6 +186,47 @@ func TestScansInHalves(t *testing.T) {
 		}
 		return a
 	}
+	// A counted list: one read gives what a Count and a Find give.
+	counted := func() []string {
+		var out []string
+		for _, q := range finds {
+			for _, limit := range []int64{1000, 20} { // 20: capped for most
+				sqlite.ForgetAggregates(s, "deal")
+				recs, n, capped, ok, err := s.FindCounted(ctx, "deal", q, limit)
+				if err != nil || !ok {
+					t.Fatalf("FindCounted: ok %v, %v", ok, err)
+				}
+				var ids []string
+				for _, r := range recs {
+					ids = append(ids, r.ID)
+				}
+				out = append(out, fmt.Sprint(ids, n, capped))
+			}
+		}
+		return out
+	}
+	var apart []string
+	for _, q := range finds {
+		for _, limit := range []int64{1000, 20} {
+			sqlite.ForgetAggregates(s, "deal")
+			recs, err := s.Find(ctx, "deal", q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, capped, err := s.Count(ctx, "deal", q.Filter, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range recs {
+				ids = append(ids, r.ID)
+			}
+			apart = append(apart, fmt.Sprint(ids, n, capped))
+		}
+	}
+	if got := counted(); fmt.Sprint(got) != fmt.Sprint(apart) {
+		t.Fatalf("FindCounted whole:\n %v\nCount and Find:\n %v", got, apart)
+	}
 	whole := run()
 	if len(whole.ids[0]) != 10 || whole.counts[1] != [2]any{int64(100), true} {
 		t.Fatalf("the data do not test what they should: %v %v", whole.ids[0], whole.counts)
@@ -208,5 +249,12 @@ func TestScansInHalves(t *testing.T) {
 		if split.counts[i] != whole.counts[i] {
 			t.Errorf("count %d: halves %v, whole %v", i, split.counts[i], whole.counts[i])
 		}
+	}
+	before = sqlite.SplitScans()
+	if got := counted(); fmt.Sprint(got) != fmt.Sprint(apart) {
+		t.Fatalf("FindCounted in halves:\n %v\nCount and Find:\n %v", got, apart)
+	}
+	if sqlite.SplitScans() == before {
+		t.Fatal("no counted list ran as halves")
 	}
 }

@@ -1,0 +1,161 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/jimu-crm/jimu/engine/store"
+)
+
+// A counted list that no index serves is two scans — the count and the
+// page — and at a million records each is ~250 ms of a core. FindCounted
+// answers both from one: the matches' ids and sort keys, at most limit+1 of
+// them, go into a materialized table, which gives the count, and the page
+// is its best rows. When more than limit records match, those rows are
+// not all of the matches, so the count is reported capped and the page is
+// asked as Find asks it. Over a large table each half (split.go) does this
+// for its side, and the page is read among both halves' candidates.
+
+// FindCounted returns q's page and how many records match q.Filter, up to
+// limit (capped says there are more); ok is false when the store would
+// gain nothing over a Count and a Find (an index serves them), and the
+// caller asks those.
+func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, limit int64) (recs []*store.Record, n int64, capped, ok bool, err error) {
+	if len(q.Sort) == 0 || q.Limit <= 0 {
+		return nil, 0, false, false, nil
+	}
+	l, err := s.layoutOf(ctx, entity)
+	if err != nil {
+		return nil, 0, false, false, err
+	}
+	query, args, _, _, err := findSQL(l, entity, q)
+	if err != nil {
+		return nil, 0, false, false, err
+	}
+	if !s.scans(ctx, entity, query, args) {
+		return nil, 0, false, false, nil
+	}
+	f, err := findPartsOf(l, q)
+	if err != nil {
+		return nil, 0, false, false, err
+	}
+	keys, order, err := sortedKeys(l, q)
+	if err != nil {
+		return nil, 0, false, false, err
+	}
+	table := recTable(entity)
+	// One statement per side: the count of the side's matches (up to
+	// limit+1) and its best page of ids.
+	counted := func(side string) string {
+		w := f.where
+		if side != "" {
+			w = "(" + w + ") AND " + side
+		}
+		return fmt.Sprintf(`WITH m AS MATERIALIZED (SELECT id%s FROM %s WHERE %s LIMIT %d) SELECT (SELECT count(*) FROM m), id FROM m%s LIMIT %d`,
+			keys, table, w, limit+1, order, q.Limit)
+	}
+	// The whole statement keys the kept answer (its text holds the cap).
+	e, err := s.kept(ctx, entity, counted(""), f.args, func() (cachedFind, error) {
+		var ids []any
+		var total int64
+		var db rowsQuerier = s.r
+		h, err := s.openHalves(ctx, entity)
+		if err != nil {
+			return cachedFind{}, err
+		}
+		if h != nil {
+			defer h.done()
+			var ns [2]int64
+			var got [2][]any
+			err = h.run(func(i int, tx *sql.Tx, side string, mid any) error {
+				var err error
+				ns[i], got[i], err = readSide(ctx, tx, counted(side), append(append([]any(nil), f.args...), mid))
+				return err
+			})
+			total, ids, db = ns[0]+ns[1], append(got[0], got[1]...), h.txs[0]
+			splitScans.Add(1)
+		} else {
+			total, ids, err = readSide(ctx, s.r, counted(""), f.args)
+		}
+		if err != nil {
+			return cachedFind{}, mapErr(entity, err)
+		}
+		if total > limit {
+			// The materialized rows were not every match: the page is
+			// asked whole, and the count says capped.
+			return cachedFind{count: limit + 1}, nil
+		}
+		if len(ids) == 0 {
+			return cachedFind{count: total}, nil
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (%s)%s LIMIT %d`, f.sel, table, marks, f.order, q.Limit), ids...)
+		if err != nil {
+			return cachedFind{}, mapErr(entity, err)
+		}
+		recs, err := scanRecords(rows, l, entity, q, f.cols, f.extra)
+		return cachedFind{recs: recs, count: total}, err
+	})
+	if err != nil {
+		return nil, 0, false, false, err
+	}
+	if e.count > limit {
+		recs, err := s.Find(ctx, entity, q)
+		return recs, limit, true, true, err
+	}
+	return e.recs, e.count, false, true, nil
+}
+
+// sortedKeys are the sort's expressions as columns of the materialized
+// matches (", k0, k1…") and the ORDER BY over them, pinned columns first
+// as findParts orders.
+func sortedKeys(l *layout, q store.Query) (string, string, error) {
+	b := sqlBuilder{l: l}
+	var cols, order strings.Builder
+	order.WriteString(" ORDER BY ")
+	for i, k := range pinnedFirst(l, q.Filter, q.Sort) {
+		col, err := b.column(k.Field)
+		if err != nil {
+			return "", "", err
+		}
+		fmt.Fprintf(&cols, ", %s AS k%d", col, i)
+		if i > 0 {
+			order.WriteString(", ")
+		}
+		fmt.Fprintf(&order, "k%d", i)
+		if k.Desc {
+			order.WriteString(" DESC")
+		}
+	}
+	return cols.String(), order.String(), nil
+}
+
+// rowsQuerier is a connection pool or a transaction.
+type rowsQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// readSide runs a counted statement: the side's count (each row repeats
+// it) and its page's ids.
+func readSide(ctx context.Context, db rowsQuerier, stmt string, args []any) (int64, []any, error) {
+	rows, err := db.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
+	var n int64
+	var ids []any
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&n, &id); err != nil {
+			return 0, nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, err
+	}
+	return n, ids, nil // no rows: nothing matched, n is 0
+}
