@@ -39,7 +39,7 @@ type findCache struct {
 	// whole record table; the plan of a statement does not depend on its
 	// arguments' values here (no index to choose between on the scanned
 	// columns), and asking costs a prepare.
-	scans map[string]bool
+	scans map[string]scanPlan
 }
 
 type cachedFind struct {
@@ -73,49 +73,64 @@ func (c *findCache) put(key string, e cachedFind) {
 	c.pages[key] = e
 }
 
-// scans reports whether query reads the whole table of entity (a SCAN of
-// it without an index), asking SQLite's planner once per statement.
-func (s *Store) scans(ctx context.Context, entity, query string, args []any) bool {
+// scans reports whether query reads every record of entity: SQLite's
+// plan SCANs its table without an index, and either a filter leaves it
+// reading until enough records match (or to the end) or it sorts them all
+// (a temporary b-tree). An unfiltered SCAN without a sort is a walk of the
+// primary key — what a WITHOUT ROWID table's plan calls a SCAN — which a
+// LIMIT stops after a page. The plan is asked once per statement.
+func (s *Store) scans(ctx context.Context, entity, query string, args []any, filtered bool) bool {
+	p, ok := s.planOf(ctx, entity, query, args)
+	return ok && p.table && (filtered || p.sorts)
+}
+
+// scanPlan is what scans needs of a statement's plan.
+type scanPlan struct{ table, sorts bool }
+
+func (s *Store) planOf(ctx context.Context, entity, query string, args []any) (scanPlan, bool) {
 	c := &s.finds
 	c.mu.Lock()
 	v, ok := c.scans[query]
 	c.mu.Unlock()
 	if ok {
-		return v
+		return v, true
 	}
 	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
-		return false
+		return scanPlan{}, false
 	}
 	defer rows.Close()
 	table := "SCAN " + strings.Trim(recTable(entity), `"`)
-	full := false
+	var p scanPlan
 	for rows.Next() {
 		var id, parent, unused int
 		var detail string
 		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			return false
+			return scanPlan{}, false
 		}
 		if detail == table || strings.HasPrefix(detail, table+" ") && !strings.Contains(detail, "INDEX") {
-			full = true
+			p.table = true
+		}
+		if strings.Contains(detail, "TEMP B-TREE FOR ORDER BY") {
+			p.sorts = true
 		}
 	}
 	if rows.Err() != nil {
-		return false
+		return scanPlan{}, false
 	}
 	c.mu.Lock()
 	if c.scans == nil || len(c.scans) >= maxScanVerdicts {
-		c.scans = map[string]bool{}
+		c.scans = map[string]scanPlan{}
 	}
-	c.scans[query] = full
+	c.scans[query] = p
 	c.mu.Unlock()
-	return full
+	return p, true
 }
 
 // kept runs compute unless an answer to the same statement is kept and
 // current; it keeps what compute returns when the statement scans.
-func (s *Store) kept(ctx context.Context, entity, query string, args []any, compute func() (cachedFind, error)) (cachedFind, error) {
-	if !s.scans(ctx, entity, query, args) {
+func (s *Store) kept(ctx context.Context, entity, query string, args []any, filtered bool, compute func() (cachedFind, error)) (cachedFind, error) {
+	if !s.scans(ctx, entity, query, args, filtered) {
 		return compute()
 	}
 	gen := s.aggs.gen(entity).Load()

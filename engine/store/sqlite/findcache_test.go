@@ -115,6 +115,31 @@ func TestFindCache(t *testing.T) {
 	if ran := sqlite.ScansRun() - before; ran != 0 {
 		t.Fatalf("a list an index serves went through the find cache (%d scans)", ran)
 	}
+
+	// Unfiltered in id order, and an unfiltered count: walks of the
+	// primary key that a limit stops (a WITHOUT ROWID table's plan calls
+	// them SCANs all the same), not kept. Unfiltered in name order: every
+	// record sorted, kept.
+	before = sqlite.ScansRun()
+	for range 2 {
+		if _, err := s.Find(ctx, "deal", store.Query{Sort: []store.SortKey{{Field: "id", Desc: true}}, Limit: 10}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Count(ctx, "deal", nil, 5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ran := sqlite.ScansRun() - before; ran != 0 {
+		t.Fatalf("walks of the primary key went through the find cache (%d scans)", ran)
+	}
+	for range 2 {
+		if _, err := s.Find(ctx, "deal", store.Query{Sort: []store.SortKey{{Field: "name"}}, Limit: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ran := sqlite.ScansRun() - before; ran != 1 {
+		t.Fatalf("an unfiltered list sorted by a field without an index: %d scans for two asks, want 1", ran)
+	}
 }
 
 // TestScansInHalves: a list or count that scans gives, run as two halves

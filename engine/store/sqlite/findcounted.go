@@ -34,7 +34,7 @@ func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, l
 	if err != nil {
 		return nil, 0, false, false, err
 	}
-	if !s.scans(ctx, entity, query, args) {
+	if !s.scans(ctx, entity, query, args, q.Filter != nil) {
 		return nil, 0, false, false, nil
 	}
 	f, err := findPartsOf(l, q)
@@ -57,7 +57,7 @@ func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, l
 			keys, table, w, limit+1, order, q.Limit)
 	}
 	// The whole statement keys the kept answer (its text holds the cap).
-	e, err := s.kept(ctx, entity, counted(""), f.args, func() (cachedFind, error) {
+	e, err := s.kept(ctx, entity, counted(""), f.args, q.Filter != nil, func() (cachedFind, error) {
 		var ids []any
 		var total int64
 		var db rowsQuerier = s.r

@@ -336,7 +336,7 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 	if err != nil {
 		return nil, err
 	}
-	e, err := s.kept(ctx, entity, query, args, func() (cachedFind, error) {
+	e, err := s.kept(ctx, entity, query, args, q.Filter != nil, func() (cachedFind, error) {
 		if len(q.Sort) > 0 && q.Limit > 0 {
 			recs, ok, err := s.findInHalves(ctx, l, entity, q, query, args)
 			if ok || err != nil {
@@ -420,8 +420,8 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 	}
 	// Never an unbounded COUNT: the inner LIMIT stops the scan at the cap.
 	q := `SELECT count(*) FROM (SELECT 1 FROM ` + recTable(entity) + ` WHERE ` + where + fmt.Sprintf(` LIMIT %d)`, limit+1)
-	e, err := s.kept(ctx, entity, q, b.args, func() (cachedFind, error) {
-		if n, ok, err := s.countInHalves(ctx, entity, q, where, b.args, limit); ok || err != nil {
+	e, err := s.kept(ctx, entity, q, b.args, filter != nil, func() (cachedFind, error) {
+		if n, ok, err := s.countInHalves(ctx, entity, q, where, b.args, limit, filter != nil); ok || err != nil {
 			return cachedFind{count: n}, err
 		}
 		var n int64

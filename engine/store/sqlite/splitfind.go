@@ -22,7 +22,7 @@ var splitScans atomic.Int64
 // findInHalves answers a sorted, limited find that scans as two halves;
 // ok is false when it did not.
 func (s *Store) findInHalves(ctx context.Context, l *layout, entity string, q store.Query, query string, args []any) ([]*store.Record, bool, error) {
-	if !s.scans(ctx, entity, query, args) {
+	if !s.scans(ctx, entity, query, args, q.Filter != nil) {
 		return nil, false, nil
 	}
 	f, err := findPartsOf(l, q)
@@ -76,8 +76,8 @@ func (s *Store) findInHalves(ctx context.Context, l *layout, entity string, q st
 // countInHalves answers a count that scans as two halves; ok is false when
 // it did not. Each half stops at limit+1 matches, as the whole count does:
 // their sum past limit is reported capped all the same.
-func (s *Store) countInHalves(ctx context.Context, entity, query, where string, args []any, limit int64) (int64, bool, error) {
-	if !s.scans(ctx, entity, query, args) {
+func (s *Store) countInHalves(ctx context.Context, entity, query, where string, args []any, limit int64, filtered bool) (int64, bool, error) {
+	if !s.scans(ctx, entity, query, args, filtered) {
 		return 0, false, nil
 	}
 	h, err := s.openHalves(ctx, entity)
