@@ -73,6 +73,8 @@ func buildBoard(t *testing.T, j *jimu, b *browser, admin string) string {
 	b.run(choose(panel("w4", "group-0"), "owner"), canvas("w4"))
 	add("w5", "Funnel", "funnel")
 	b.run(choose(panel("w5", "group-0"), "stage"), canvas("w5"))
+	// The funnel's preview draws its steps, not only its legend.
+	painted(b, "w5")
 	add("w6", "Top deals", "table")
 	b.run(choose(panel("w6", "group-0"), "name"), choose(panel("w6", "op"), "sum"), choose(panel("w6", "measure-field"), "amount"),
 		choose(panel("w6", "sort"), "-value"), typeInto(panel("w6", "limit"), "5"),
