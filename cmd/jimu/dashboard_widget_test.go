@@ -11,29 +11,31 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// painted waits until the widget's canvas has drawn in the middle of its
-// plot (the central half, away from the legend and axis labels, where a
-// chart that drew only its legend is blank) and answers how many pixels
-// there are neither blank nor white.
-func painted(b *browser, wid string) int {
+// painted waits until the widget's canvas has drawn over most of the
+// middle of its box (the central half each way, away from the legend and
+// the labels) and answers the share of it drawn: a chart that drew only
+// its legend leaves it blank, a funnel squeezed between fixed margins
+// leaves most of it so.
+func painted(b *browser, wid string) float64 {
 	b.t.Helper()
 	js := `(() => {
 	  const c = document.querySelector('[data-widget=` + wid + `] canvas');
 	  if (!c || !c.width || !c.height) return 0;
 	  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-	  let n = 0;
+	  let n = 0, all = 0;
 	  for (let y = Math.floor(c.height * 0.25); y < c.height * 0.75; y++) for (let x = Math.floor(c.width * 0.25); x < c.width * 0.75; x++) {
 	    const i = (y * c.width + x) * 4;
+	    all++;
 	    if (d[i+3] > 0 && (d[i] < 230 || d[i+1] < 230 || d[i+2] < 230)) n++;
 	  }
-	  return n;
+	  return n / all;
 	})()`
 	// ECharts animates on the canvas, which no DOM change announces (as
 	// waitJS waits for): look again each frame until the plot fills in.
-	wait := `new Promise(resolve => { const look = () => { const n = ` + js + `; if (n > 400) resolve(n); else requestAnimationFrame(look); }; look(); })`
-	n := 0
+	wait := `new Promise(resolve => { const look = () => { const n = ` + js + `; if (n > 0.4) resolve(n); else requestAnimationFrame(look); }; look(); })`
+	var n float64
 	b.run(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		v, err := chromedp.Evaluate[int](wait, chromedp.EvalAwaitPromise)(ctx, t)
+		v, err := chromedp.Evaluate[float64](wait, chromedp.EvalAwaitPromise)(ctx, t)
 		n = v
 		return err
 	}))
