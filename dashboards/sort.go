@@ -2,7 +2,6 @@ package dashboards
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/jimu-crm/jimu/engine/store"
@@ -17,21 +16,21 @@ func order(sort string, measures int) ([]store.AggregateOrder, error) {
 		return nil, nil
 	}
 	desc := strings.HasPrefix(sort, "-")
-	word, index, _ := strings.Cut(strings.TrimPrefix(sort, "-"), ".")
+	word, index, dotted := strings.Cut(strings.TrimPrefix(sort, "-"), ".")
 	o := store.AggregateOrder{Desc: desc}
 	switch word {
 	case "key":
-		if index != "" {
+		if dotted {
 			return nil, fmt.Errorf("sort %q: a widget sorts by its first key", sort)
 		}
 	case "value":
 		o.Measure = true
-		if index != "" {
-			n, err := strconv.Atoi(index)
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("sort %q: value.N names measure N, from 0", sort)
+		if dotted {
+			// One digit, as the schema says: a widget has at most ten measures.
+			if len(index) != 1 || index[0] < '0' || index[0] > '9' {
+				return nil, fmt.Errorf("sort %q: value.N names measure N, from 0 to 9", sort)
 			}
-			o.Index = n
+			o.Index = int(index[0] - '0')
 		}
 		if o.Index >= measures {
 			return nil, fmt.Errorf("sort %q: the widget has %d measures", sort, measures)
