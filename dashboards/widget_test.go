@@ -11,11 +11,11 @@ import (
 	"github.com/jimu-crm/jimu/engine/server/servertest"
 )
 
-// TestWidgetOptions: a widget's own time zone buckets and drills in that
+// TestBoardWidgetOptions: a widget's own time zone buckets and drills in that
 // zone rather than the dashboard's; several measures each equal the raw
 // records' numbers, sorted by any of them, folded into Other past the top
 // N over a second group-by, and cumulated each on its own — on both stores.
-func TestWidgetOptions(t *testing.T) {
+func TestBoardWidgetOptions(t *testing.T) {
 	for name, open := range servertest.Stores {
 		t.Run(name, func(t *testing.T) {
 			admin := start(t, open(t))
