@@ -344,6 +344,9 @@ func TestBoard(t *testing.T) {
 				}
 				if s, _ := r.Echarts["series"].([]any); len(s) != 1 || s[0].(map[string]any)["sort"] != "none" {
 					t.Errorf("funnel option: %v", r.Echarts["series"])
+				} else if l, _ := s[0].(map[string]any)["left"].(string); !strings.HasSuffix(l, "%") {
+					// ECharts' own 80 px a side leaves a narrow widget no funnel.
+					t.Errorf("funnel option: its sides are not in proportion: %v", s[0])
 				}
 				// KPI against its target.
 				r = get("kpi")

@@ -99,6 +99,7 @@ func (s *Service) Preview(ctx context.Context, p *identity.Principal, d *Dashboa
 	if errs := s.checkWidget(ctx, p, w); len(errs) > 0 {
 		for i := range errs {
 			errs[i].Message = "widget " + w.ID + ": " + errs[i].Message
+			errs[i].Params = withWidget(errs[i].Params, w.ID)
 		}
 		return nil, problem.Invalid(errs...)
 	}
@@ -211,17 +212,23 @@ func (s *Service) plan(p *identity.Principal, d *Dashboard, w *Widget, values ma
 		}
 		pl.mnames = append(pl.mnames, n)
 	}
-	switch w.Query.Sort {
-	case "key":
-		pl.order = []store.AggregateOrder{{Index: 0}}
-	case "-key":
-		pl.order = []store.AggregateOrder{{Index: 0, Desc: true}}
-	case "value":
-		pl.order = []store.AggregateOrder{{Measure: true}}
-	case "-value":
-		pl.order = []store.AggregateOrder{{Measure: true, Desc: true}}
+	if pl.order, err = order(w.Query.Sort, len(pl.ms)); err != nil {
+		return nil, widgetErr(w, "sort", err)
 	}
 	return pl, nil
+}
+
+// topOrder is how the first keys of a widget of two group-bys are ranked
+// for its top N: by the key when it sorts by key, else by the measure it
+// sorts by (the first one by default), largest first.
+func (pl *plan) topOrder() []store.AggregateOrder {
+	switch {
+	case pl.order == nil:
+		return []store.AggregateOrder{{Measure: true, Desc: true}}
+	case pl.order[0].Measure:
+		return []store.AggregateOrder{{Measure: true, Index: pl.order[0].Index, Desc: true}}
+	}
+	return pl.order
 }
 
 // keyTypes is the type of each group-by's field: system user fields are
@@ -335,10 +342,7 @@ func (pl *plan) upfront() []records.AggregateParams {
 		}
 		return []records.AggregateParams{pl.params(pl.base, pl.groupBy, order, q.Limit)}
 	case fold:
-		order := []store.AggregateOrder{{Measure: true, Desc: true}}
-		if pl.order != nil && !pl.order[0].Measure {
-			order = pl.order
-		}
+		order := pl.topOrder()
 		return []records.AggregateParams{pl.params(pl.base, pl.groupBy[:1], order, q.Limit)}
 	}
 	return []records.AggregateParams{pl.params(pl.base, pl.groupBy, pl.order, 0)}
@@ -391,10 +395,7 @@ func (pl *plan) groups(ctx context.Context, res *Result) error {
 	case fold:
 		// The top N of the first key by the measure, then both keys
 		// within them.
-		order := []store.AggregateOrder{{Measure: true, Desc: true}}
-		if pl.order != nil && !pl.order[0].Measure {
-			order = pl.order
-		}
+		order := pl.topOrder()
 		firsts, err := pl.aggregate(ctx, filter, pl.groupBy[:1], order, q.Limit)
 		if err != nil {
 			return err
@@ -736,18 +737,32 @@ func (pl *plan) fill(res *Result) {
 	res.Rows = append(nulls, out...)
 }
 
-// cumulate makes each value the running total of its series.
+// cumulate makes each value the running total of its series, every
+// measure's own (a line of two measures draws both from Values).
 func cumulate(rows []Row, keys int) {
-	sums := map[string]float64{}
+	sums := map[string][]float64{}
 	for i := range rows {
 		series := ""
 		if keys > 1 {
 			series = fmt.Sprint(rows[i].Keys[1])
 		}
-		if v, ok := toFloat(rows[i].Value); ok {
-			sums[series] += v
+		vals := rows[i].Values
+		if vals == nil {
+			vals = []any{rows[i].Value}
 		}
-		rows[i].Value = sums[series]
+		if sums[series] == nil {
+			sums[series] = make([]float64, len(vals))
+		}
+		for m, v := range vals {
+			if f, ok := toFloat(v); ok {
+				sums[series][m] += f
+			}
+			vals[m] = number(sums[series][m])
+		}
+		rows[i].Value = vals[0]
+		if rows[i].Values != nil {
+			rows[i].Values = vals
+		}
 	}
 }
 

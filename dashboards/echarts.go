@@ -104,7 +104,15 @@ func chartOption(w *Widget, res *Result) map[string]any {
 		f.AddSeries(res.Measures[0], data)
 		f.Validate()
 		m = roundTrip(f.JSON())
-		series(m)[0]["sort"] = "none" // the options' order, not by size
+		fs := series(m)[0]
+		fs["sort"] = "none" // the options' order, not by size
+		// ECharts places a funnel 80 px in from each side and 60 from top
+		// and bottom: in a narrow widget (two columns of a board, or a
+		// preview beside the builder's panel) that leaves no width, and
+		// only the legend and label lines draw. Margins
+		// in proportion keep the steps in any box; the right one leaves
+		// room for the labels outside, the bottom for the legend.
+		fs["left"], fs["right"], fs["top"], fs["bottom"] = "4%", "22%", 8, 40
 		drills = [][]string{d}
 	case "gauge":
 		g := charts.NewGauge()

@@ -103,7 +103,7 @@ type Query struct {
 	GroupBy  []GroupBy `json:"group_by,omitempty"`
 	Measure  *Measure  `json:"measure,omitempty"`  // one measure, or
 	Measures []Measure `json:"measures,omitempty"` // several (table, grouped bar)
-	Sort     string    `json:"sort,omitempty"`     // key, -key, value, -value (the first measure)
+	Sort     string    `json:"sort,omitempty"`     // key, -key, value, -value (the first measure), value.N, -value.N (measure N)
 	Limit    int       `json:"limit,omitempty"`    // top N; the rest is folded into "Other"
 	TimeZone string    `json:"timezone,omitempty"` // overrides the dashboard's
 }

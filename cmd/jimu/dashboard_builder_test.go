@@ -73,6 +73,16 @@ func buildBoard(t *testing.T, j *jimu, b *browser, admin string) string {
 	b.run(choose(panel("w4", "group-0"), "owner"), canvas("w4"))
 	add("w5", "Funnel", "funnel")
 	b.run(choose(panel("w5", "group-0"), "stage"), canvas("w5"))
+	// The funnel's preview draws its steps, not only its legend, also
+	// narrowed to two columns (with ECharts' fixed 80 px margins a funnel
+	// that narrow drew its legend alone: the board checks it too).
+	painted(b, "w5")
+	b.run(dragBy(`[data-wid=w5] .ui-resizable-se`, -4*col, 0))
+	if w := place(b, "w5"); w[2] != 2 {
+		t.Fatalf("narrowing the funnel left it %d columns wide", w[2])
+	}
+	painted(b, "w5")
+	b.step("builder-narrow-funnel")
 	add("w6", "Top deals", "table")
 	b.run(choose(panel("w6", "group-0"), "name"), choose(panel("w6", "op"), "sum"), choose(panel("w6", "measure-field"), "amount"),
 		choose(panel("w6", "sort"), "-value"), typeInto(panel("w6", "limit"), "5"),

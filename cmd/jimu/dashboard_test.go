@@ -52,6 +52,7 @@ func TestDashboardBoard(t *testing.T) {
 	b := newBrowser(t, 1440, 1400)
 	b.signIn(j.base, adminEmail, adminPassword)
 	id := buildBoard(t, j, b, admin)
+	buildRichWidget(t, j, b, admin, id)
 	charts := []string{"w2", "w3", "w4", "w5"} // by stage, per month, by owner, funnel
 	// drawn waits for every widget; those of failing answer their own error.
 	drawn := func(b *browser, failing ...string) {
@@ -86,6 +87,7 @@ func TestDashboardBoard(t *testing.T) {
 	drawn(b)
 	b.run(waitText(`[data-widget=count] [data-test=kpi-value]`, kpi(admin, "")))
 	noXSS(b, "the board")
+	painted(b, "w5") // the funnel
 	// The pivot: owners down, by name, stages across, its total the count.
 	b.run(waitJS(`[...document.querySelectorAll('[data-widget=w8] [data-test=pivot-row]')].every(a => a.innerText !== '…')`))
 	adminName := j.call(t, admin, "GET", "/api/v1/people?q=admin", nil, 200)["items"].([]any)[0].(map[string]any)["name"]
