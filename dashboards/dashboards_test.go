@@ -106,6 +106,7 @@ type row struct {
 	Labels []string
 	Value  any
 	Values []any
+	Count  int
 	Drill  string
 	Other  bool
 	// funnel
@@ -222,8 +223,8 @@ func TestBoard(t *testing.T) {
 					if f(row.Value) != want[row.Keys[0].(string)] {
 						t.Errorf("by_stage %v: %v, want %v", row.Keys, row.Value, want[row.Keys[0].(string)])
 					}
-					if _, sum := listed(t, v.env, row.Drill); sum != f(row.Value) {
-						t.Errorf("by_stage %v: the drill lists %v, the bar says %v", row.Keys, sum, row.Value)
+					if n, sum := listed(t, v.env, row.Drill); sum != f(row.Value) || n != row.Count {
+						t.Errorf("by_stage %v: the drill lists %d records summing %v, the bar says %d records summing %v", row.Keys, n, sum, row.Count, row.Value)
 					}
 				}
 				if r.Echarts == nil || r.Echarts["xAxis"] == nil {
@@ -303,7 +304,7 @@ func TestBoard(t *testing.T) {
 					n, _ := listed(t, v.env, r.Rows[i].Drill)
 					nTop += n
 				}
-				if n, sum := listed(t, v.env, r.Rows[5].Drill); n+nTop != count || sum != total-topSum {
+				if n, sum := listed(t, v.env, r.Rows[5].Drill); n+nTop != count || sum != total-topSum || n != r.Rows[5].Count {
 					t.Errorf("Other's drill lists %d records summing %v; want %d, %v", n, sum, count-nTop, total-topSum)
 				}
 				// The same top by the average: Other is the average of the rest.

@@ -3,6 +3,7 @@ package dashboards
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,10 +19,13 @@ import (
 // of the records it counts: the list with that filter, under the same
 // access rules, holds exactly them.
 type Row struct {
-	Keys       []any    `json:"keys"`
-	Labels     []string `json:"labels"`
-	Value      any      `json:"value"`
-	Values     []any    `json:"values,omitempty"` // every measure, when there are several
+	Keys   []any    `json:"keys"`
+	Labels []string `json:"labels"`
+	Value  any      `json:"value"`
+	Values []any    `json:"values,omitempty"` // every measure, when there are several
+	// Count is how many records the row stands for — what its drill-down
+	// lists — whatever its measures are (a tooltip's "12 deals").
+	Count      int64    `json:"count"`
 	Drill      string   `json:"drill"`
 	Conversion *float64 `json:"conversion,omitempty"` // funnel: this step over the one before
 	Other      bool     `json:"other,omitempty"`      // the groups past the top N, folded
@@ -118,7 +122,12 @@ type plan struct {
 	kinds   []metadata.Kind
 	ms      []Measure
 	mnames  []string
-	order   []store.AggregateOrder
+	// count is where the store's answer holds each row's record count:
+	// the widget's own count measure, or one more asked after its
+	// measures (hidden) when it has none.
+	count  int
+	hidden bool
+	order  []store.AggregateOrder
 	// dateField/from/to: the dashboard's date range on this entity, if any.
 	dateField string
 	from, to  time.Time
@@ -212,6 +221,10 @@ func (s *Service) plan(p *identity.Principal, d *Dashboard, w *Widget, values ma
 		}
 		pl.mnames = append(pl.mnames, n)
 	}
+	pl.count = slices.IndexFunc(pl.ms, func(m Measure) bool { return m.Op == "count" })
+	if pl.count < 0 {
+		pl.count, pl.hidden = len(pl.ms), true
+	}
 	if pl.order, err = order(w.Query.Sort, len(pl.ms)); err != nil {
 		return nil, widgetErr(w, "sort", err)
 	}
@@ -276,7 +289,11 @@ func (pl *plan) aggregate(ctx context.Context, filter string, groupBy []string, 
 
 // params is one of the widget's aggregates as the records service takes it.
 func (pl *plan) params(filter string, groupBy []string, order []store.AggregateOrder, limit int) records.AggregateParams {
-	return records.AggregateParams{Filter: filter, GroupBy: strings.Join(groupBy, ","), Measures: strings.Join(pl.mnames, ","),
+	measures := pl.mnames
+	if pl.hidden {
+		measures = append(slices.Clip(measures), "count")
+	}
+	return records.AggregateParams{Filter: filter, GroupBy: strings.Join(groupBy, ","), Measures: strings.Join(measures, ","),
 		Limit: limit, TimeZone: pl.zone, OrderBy: order}
 }
 
@@ -286,7 +303,8 @@ func (pl *plan) kpi(ctx context.Context, res *Result) error {
 		return err
 	}
 	k := &KPI{Value: number(rows[0].Values[0]), Target: pl.w.Target}
-	res.Rows = append(res.Rows, Row{Keys: []any{}, Labels: []string{}, Value: k.Value, Values: values(rows[0].Values, len(pl.ms)), Drill: pl.base})
+	res.Rows = append(res.Rows, Row{Keys: []any{}, Labels: []string{}, Value: k.Value, Values: values(rows[0].Values, len(pl.ms)),
+		Count: pl.countOf(rows[0].Values), Drill: pl.base})
 	if pl.dateField != "" {
 		rows, err := pl.aggregate(ctx, pl.previous(), nil, nil, 0)
 		if err != nil {
@@ -474,8 +492,12 @@ func (pl *plan) additive() bool {
 // sum adds groups' counts and sums; a sum over groups that all summed no
 // value stays null, as the store's sum over no values is.
 func (pl *plan) sum(rows []store.AggregateRow) []any {
-	out := make([]any, len(pl.ms))
-	for i := range pl.ms {
+	ms := pl.ms
+	if pl.hidden {
+		ms = append(slices.Clip(ms), Measure{Op: "count"})
+	}
+	out := make([]any, len(ms))
+	for i := range ms {
 		var total float64
 		var ints int64
 		seen, float := false, false
@@ -490,7 +512,7 @@ func (pl *plan) sum(rows []store.AggregateRow) []any {
 			}
 		}
 		switch {
-		case !seen && pl.ms[i].Op == "count":
+		case !seen && ms[i].Op == "count":
 			out[i] = int64(0)
 		case !seen:
 			out[i] = nil
@@ -519,7 +541,7 @@ func empty(vals []any, ms []Measure) bool {
 }
 
 func (pl *plan) row(keys, vals []any) Row {
-	r := Row{Keys: keys, Labels: make([]string, len(keys)), Value: number(vals[0]), Values: values(vals, len(pl.ms))}
+	r := Row{Keys: keys, Labels: make([]string, len(keys)), Value: number(vals[0]), Values: values(vals, len(pl.ms)), Count: pl.countOf(vals)}
 	conds := []string{pl.base}
 	for i, k := range keys {
 		r.Labels[i] = pl.label(i, k)
@@ -529,12 +551,24 @@ func (pl *plan) row(keys, vals []any) Row {
 	return r
 }
 
+// countOf is the record count among a row's measured values.
+func (pl *plan) countOf(vals []any) int64 {
+	if pl.count < len(vals) {
+		if n, ok := vals[pl.count].(int64); ok {
+			return n
+		}
+	}
+	return 0
+}
+
+// values are a row's first n measured values (the widget's measures,
+// without a hidden count), when there are several.
 func values(vals []any, n int) []any {
 	if n < 2 {
 		return nil
 	}
-	out := make([]any, len(vals))
-	for i, v := range vals {
+	out := make([]any, n)
+	for i, v := range vals[:n] {
 		out[i] = number(v)
 	}
 	return out
