@@ -223,13 +223,17 @@ func (l *ledger) count() error {
 	return nil
 }
 
-// begin adds key to the step's effects and returns the run's next row.
-func (l *ledger) begin(key string) (*store.Record, error) {
+// begin adds key to the step's effects and returns the run's next row
+// (none when row is false: the caller writes another).
+func (l *ledger) begin(key string, row bool) (*store.Record, error) {
 	if err := l.count(); err != nil {
 		return nil, err
 	}
 	l.step.Effects = append(l.step.Effects, key)
 	l.step.AppliedIn = l.run.Attempt
+	if !row {
+		return nil, nil
+	}
 	l.run.version++
 	rec, err := l.run.record()
 	l.run.version--
@@ -305,13 +309,13 @@ func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Cont
 	if l.Done(key) {
 		return nil, nil
 	}
-	next, err := l.begin(key)
+	// The last step's last effect records the run done in its own unit:
+	// one write fewer per run (and the row of the mark alone is not made).
+	finalize := l.last && out != nil
+	next, err := l.begin(key, !finalize)
 	if err != nil {
 		return nil, err
 	}
-	// The last step's last effect records the run done in its own unit:
-	// one write fewer per run.
-	finalize := l.last && out != nil
 	var touched string
 	var done *Run
 	tries := 0
@@ -392,7 +396,7 @@ func (l *ledger) Commit(ctx context.Context, key string, fn func(tx store.Writes
 	if l.dry || l.Done(key) {
 		return nil
 	}
-	next, err := l.begin(key)
+	next, err := l.begin(key, true)
 	if err != nil {
 		return err
 	}
@@ -420,7 +424,7 @@ func (l *ledger) Mark(ctx context.Context, key string) error {
 	if l.dry || l.Done(key) {
 		return nil
 	}
-	if _, err := l.begin(key); err != nil {
+	if _, err := l.begin(key, false); err != nil {
 		return err
 	}
 	if err := l.s.putRun(context.WithoutCancel(ctx), l.s.st, l.run); err != nil {
