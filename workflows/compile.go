@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -24,6 +25,7 @@ type compiled struct {
 	entity  *catalog.Entity
 	cond    *expression.Program // nil: always
 	actions []action.Action
+	inputs  []json.RawMessage // each action as a step's input shows it (masked), made once
 	loc     *time.Location
 	sched   *Schedule     // schedule
 	offset  action.Offset // date_relative
@@ -165,6 +167,7 @@ func (s *Service) compile(r *Rule) (*compiled, []problem.FieldError) {
 		act.Prepare(comp)
 		errs = append(errs, comp.Errs...)
 		c.actions = append(c.actions, act)
+		c.inputs = append(c.inputs, a.masked())
 	}
 	if len(errs) > 0 {
 		return nil, errs

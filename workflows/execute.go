@@ -84,7 +84,7 @@ func (s *Service) executeRun(parent context.Context, run *Run) error {
 	if len(run.Steps) != len(c.actions) {
 		run.Steps = make([]*Step, len(c.actions))
 		for i, a := range c.Actions {
-			run.Steps[i] = &Step{Index: i, Type: a.Type, Name: a.Name, Status: StepPending, Input: a.masked()}
+			run.Steps[i] = &Step{Index: i, Type: a.Type, Name: a.Name, Status: StepPending, Input: c.inputs[i]}
 		}
 	}
 	effects := 0
