@@ -52,7 +52,10 @@ func (s *Service) load(ctx context.Context) error {
 	if err := s.rewind(ctx, c); err != nil {
 		return err
 	}
-	rn.cursor, rn.saved, rn.unsaved, rn.savedAt, rn.loaded = c, c, 0, s.now(), true
+	rn.mu.Lock()
+	rn.cursor = c
+	rn.mu.Unlock()
+	rn.saved, rn.unsaved, rn.savedAt, rn.loaded = c, 0, s.now(), true
 	return nil
 }
 
@@ -133,7 +136,9 @@ func (s *Service) consume(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	rn.mu.Lock()
 	rn.cursor = evs[len(evs)-1].Cursor
+	rn.mu.Unlock()
 	rn.unsaved += len(evs)
 	if err := s.checkpoint(ctx, false); err != nil {
 		return 0, err

@@ -1,6 +1,10 @@
 package workflows
 
-import "time"
+import (
+	"time"
+
+	"github.com/jimu-crm/jimu/engine/store"
+)
 
 // WaitRuns waits for the runs handed to the workers (Drain does, and also
 // saves the checkpoint: a test that must leave it unsaved waits with this).
@@ -12,4 +16,11 @@ func CheckpointCadence(events int, every time.Duration) (restore func()) {
 	n, d := checkpointEvents, checkpointEvery
 	checkpointEvents, checkpointEvery = events, every
 	return func() { checkpointEvents, checkpointEvery = n, d }
+}
+
+// Followed is how far the runner has read the outbox.
+func (s *Service) Followed() store.Cursor {
+	s.rn.mu.Lock()
+	defer s.rn.mu.Unlock()
+	return s.rn.cursor
 }

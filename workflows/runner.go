@@ -32,8 +32,8 @@ func (s *Service) leaseFor() time.Duration {
 
 // runner is the state of this node as the runner lease's holder.
 type runner struct {
-	mu     sync.Mutex
-	until  time.Time // the runner lease, as last claimed
+	mu     sync.Mutex // until and cursor, which others read
+	until  time.Time  // the runner lease, as last claimed
 	token  int64
 	rules  map[string]*Rule // the enabled rules, as of the outbox position
 	cursor store.Cursor
