@@ -318,22 +318,39 @@ func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Cont
 	}
 	var touched string
 	var done *Run
+	var doneRow *store.Record
+	// prepare makes the finished run's row for the record r: before the
+	// unit goes to the store's writer (Prepare), not in it — of what the
+	// writer did for a set_fields run, encoding the run was a tenth.
+	prepared := false // for this try of the unit
+	prepare := func(entity string, r *store.Record) error {
+		done = l.finished(out(r), entity+":"+r.ID)
+		var err error
+		doneRow, err = done.record()
+		prepared = err == nil
+		return err
+	}
 	tries := 0
 	u := &records.Unit{Before: func(ctx context.Context, tx store.Tx, entity string, r *store.Record) error {
 		touched = entity + ":" + r.ID
 		tries++
 		row := next
 		if finalize {
-			done = l.finished(out(r), touched)
-			if row, err = done.record(); err != nil {
-				return err
+			if !prepared { // a pipeline write that does not call Prepare
+				if err := prepare(entity, r); err != nil {
+					return err
+				}
 			}
+			row, prepared = doneRow, false
 		}
 		// A later try of the unit is the pipeline writing the record
 		// again after another writer's change: where there are no
 		// transactions the first try's mark may already be there.
 		return l.mark(ctx, tx, row, tries == 1)
 	}}
+	if finalize {
+		u.Prepare = prepare
+	}
 	rec, err := fn(records.WithUnit(ctx, u))
 	if err != nil {
 		l.undo(key)
