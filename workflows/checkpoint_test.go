@@ -101,12 +101,8 @@ func TestCheckpointBehind(t *testing.T) {
 				ids = append(ids, e.deal(map[string]any{"name": n})["id"].(string))
 			}
 
-			dd := e.Deps
 			ctx, stop := context.WithCancel(e.ctx)
-			a := workflows.New(workflows.Config{Store: dd.Store, Catalog: dd.Catalog, Records: dd.Records, Activities: dd.Activities,
-				Auth: dd.Auth, Access: dd.Access, Webhooks: e.hooks, Node: "node-a", Now: e.clock.Now,
-				Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			a.StartWorkers(ctx)
+			a := e.node(ctx, "node-a")
 			if did, err := a.Step(ctx); !did || err != nil {
 				t.Fatalf("node-a's step: %v %v", did, err)
 			}
@@ -157,4 +153,55 @@ func (e *env) get(id string) map[string]any {
 	var d map[string]any
 	e.Do("GET", "/api/v1/records/deal/"+id, nil, 200, &d)
 	return d
+}
+
+// node is another workflow service on the env's store and clock, its
+// workers started, its runner driven by the test.
+func (e *env) node(ctx context.Context, name string) *workflows.Service {
+	dd := e.Deps
+	n := workflows.New(workflows.Config{Store: dd.Store, Catalog: dd.Catalog, Records: dd.Records, Activities: dd.Activities,
+		Auth: dd.Auth, Access: dd.Access, Webhooks: e.hooks, Node: name, Now: e.clock.Now,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n.StartWorkers(ctx)
+	return n
+}
+
+// TestCheckpointRuleOff: a deal is made while a rule is on, and the rule
+// is switched off before any runner reads that event (a backlog). The
+// node that reads it starts from the rule as it was at the checkpoint —
+// version 1, on — so the deal gets its effect; the deal made after the
+// switch-off does not.
+func TestCheckpointRuleOff(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := start(t, open(t))
+			e.deals()
+			id := e.rule(map[string]any{"name": "count", "entity": "deal", "enabled": true,
+				"trigger": map[string]any{"type": "record.created"},
+				"actions": []any{map[string]any{"type": "set_fields", "values": map[string]any{"touches": "(record.touches ?? 0) + 1"}}}})
+			e.drain()
+			before := e.deal(map[string]any{"name": "while on"})["id"].(string)
+			e.Do("PATCH", "/api/v1/meta/workflows/"+id, map[string]any{"enabled": false}, 200, nil)
+			after := e.deal(map[string]any{"name": "after off"})["id"].(string)
+
+			ctx, stop := context.WithCancel(e.ctx)
+			defer stop()
+			b := e.node(ctx, "node-b")
+			e.clock.Add(time.Minute) // the env's runner lease ends; node-b takes it
+			if err := b.Drain(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if d := e.get(before); d["touches"] != float64(1) {
+				t.Fatalf("the deal made while the rule was on: touches %v, want 1", d["touches"])
+			}
+			if d := e.get(after); d["touches"] != nil {
+				t.Fatalf("the deal made after the switch-off: touches %v, want none", d["touches"])
+			}
+			if rs := e.runs("workflow=" + id); len(rs) != 1 || rs[0].Version != 1 || rs[0].RecordID != before {
+				t.Fatalf("runs %+v, want one, of version 1, for %s", rs, before)
+			}
+			stop()
+			b.Wait()
+		})
+	}
 }
