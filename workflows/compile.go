@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -24,6 +25,7 @@ type compiled struct {
 	entity  *catalog.Entity
 	cond    *expression.Program // nil: always
 	actions []action.Action
+	inputs  []json.RawMessage // each action as a step's input shows it (masked), made once
 	loc     *time.Location
 	sched   *Schedule     // schedule
 	offset  action.Offset // date_relative
@@ -165,6 +167,7 @@ func (s *Service) compile(r *Rule) (*compiled, []problem.FieldError) {
 		act.Prepare(comp)
 		errs = append(errs, comp.Errs...)
 		c.actions = append(c.actions, act)
+		c.inputs = append(c.inputs, a.masked())
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -227,10 +230,18 @@ func filterResolver(e *catalog.Entity, user map[string]any) *expression.EntityRe
 type ruleCache struct {
 	s  *Service
 	mu sync.Mutex
-	m  map[string]*compiled
+	m  map[ruleKey]*compiled
 }
 
-func newRuleCache(s *Service) *ruleCache { return &ruleCache{s: s, m: map[string]*compiled{}} }
+// ruleKey is a rule version compiled against a version of its entity: a
+// struct, so the runner's look-up for every rule of every event formats
+// nothing.
+type ruleKey struct {
+	id              string
+	version, entity int64
+}
+
+func newRuleCache(s *Service) *ruleCache { return &ruleCache{s: s, m: map[ruleKey]*compiled{}} }
 
 // errStale is a rule version that no longer compiles against its entity
 // (a field it names was deleted since).
@@ -250,7 +261,7 @@ func (rc *ruleCache) get(r *Rule) (*compiled, error) {
 	if e, err := rc.s.cat.Get(r.Entity); err == nil {
 		ev = e.Version
 	}
-	key := fmt.Sprintf("%s@%d@%d", r.ID, r.Version, ev)
+	key := ruleKey{r.ID, r.Version, ev}
 	rc.mu.Lock()
 	c := rc.m[key]
 	rc.mu.Unlock()
@@ -263,7 +274,7 @@ func (rc *ruleCache) get(r *Rule) (*compiled, error) {
 	}
 	rc.mu.Lock()
 	if len(rc.m) > 1000 {
-		rc.m = map[string]*compiled{} // old versions: start over
+		rc.m = map[ruleKey]*compiled{} // old versions: start over
 	}
 	rc.m[key] = c
 	rc.mu.Unlock()

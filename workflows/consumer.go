@@ -16,8 +16,23 @@ import (
 // batchSize is how many events one step reads.
 const batchSize = 100
 
+// The follower's checkpoint is saved at most every checkpointEvents events
+// or checkpointEvery (on the service's clock), when a drain ends and when
+// the runner stops — not after every batch: each save is a write through
+// SQLite's one writer, and a runner that keeps up with the creates reads
+// a few events per step. What a checkpoint saved late costs is events read
+// again after a crash or a takeover, and those make nothing twice: a run's
+// key ("ev:<event>:<rule>") is unique, so the runs they made are there and
+// are left out (insertRuns), and load starts them with the rules as they
+// were at the checkpoint, so they make no run they did not make the first
+// time either. Variables so that a test can make them small.
+var (
+	checkpointEvents = 1000
+	checkpointEvery  = time.Second
+)
+
 // load starts the follower from its checkpoint, with the enabled rules as
-// they are now.
+// they were there.
 func (s *Service) load(ctx context.Context) error {
 	rn := s.rn
 	c, err := s.st.Checkpoint(ctx, consumerName)
@@ -34,15 +49,69 @@ func (s *Service) load(ctx context.Context) error {
 			rn.rules[r.ID] = r
 		}
 	}
-	rn.cursor, rn.loaded = c, true
+	if err := s.rewind(ctx, c); err != nil {
+		return err
+	}
+	rn.mu.Lock()
+	rn.cursor = c
+	rn.mu.Unlock()
+	rn.saved, rn.unsaved, rn.savedAt, rn.loaded = c, 0, s.now(), true
 	return nil
 }
 
+// rewind puts the rules back as they were at cursor c. The events after c
+// are read again, and each rule change among them is handled in its turn
+// (handle): an event written before a rule was enabled must not trigger
+// it, whether it was read before (a checkpoint saved late) or not (a
+// backlog while no node ran). So for each rule the first change after c
+// says what it was at c: the version before that change (none before the
+// first), or the version a deletion removed.
+func (s *Service) rewind(ctx context.Context, c store.Cursor) error {
+	rn := s.rn
+	seen := map[string]bool{}
+	for {
+		evs, err := s.st.Events(ctx, c, 10*batchSize)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if ev.Type != evRuleChanged && ev.Type != evRuleDeleted {
+				continue
+			}
+			id, _ := ev.Payload["workflow"].(string)
+			v, _ := ev.Payload["version"].(int64)
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			delete(rn.rules, id)
+			if ev.Type == evRuleChanged {
+				v--
+			}
+			if v < 1 {
+				continue // made after c
+			}
+			r, err := s.version(ctx, id, v)
+			if err != nil {
+				s.log.Warn("workflows: a rule version the outbox names cannot be read", "workflow", id, "version", v, "err", err)
+				continue
+			}
+			if r.Enabled {
+				rn.rules[id] = r
+			}
+		}
+		if len(evs) < 10*batchSize {
+			return nil
+		}
+		c = evs[len(evs)-1].Cursor
+	}
+}
+
 // consume reads the next batch of events, makes a run for each rule an
-// event triggers whose condition holds, writes the runs, then the
-// checkpoint, then hands the runs to the workers. A crash between the runs
-// and the checkpoint reads the events again; their runs' keys are taken,
-// so none is made twice.
+// event triggers whose condition holds, writes the runs, then (when one is
+// due) the checkpoint, then hands the runs to the workers. A crash before
+// the checkpoint reads the events again; their runs' keys are taken, so
+// none is made twice.
 func (s *Service) consume(ctx context.Context) (int, error) {
 	rn := s.rn
 	if !rn.loaded {
@@ -67,13 +136,33 @@ func (s *Service) consume(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	last := evs[len(evs)-1].Cursor
-	if err := s.st.SaveCheckpoint(ctx, consumerName, last); err != nil {
+	rn.mu.Lock()
+	rn.cursor = evs[len(evs)-1].Cursor
+	rn.mu.Unlock()
+	rn.unsaved += len(evs)
+	if err := s.checkpoint(ctx, false); err != nil {
 		return 0, err
 	}
-	rn.cursor = last
 	s.dispatch(written)
 	return len(evs), nil
+}
+
+// checkpoint saves how far the follower has read: when one is due, or
+// now (force: a drain ends, the runner stops).
+func (s *Service) checkpoint(ctx context.Context, force bool) error {
+	rn := s.rn
+	if !rn.loaded || rn.cursor == rn.saved {
+		return nil
+	}
+	now := s.now()
+	if !force && rn.unsaved < checkpointEvents && now.Sub(rn.savedAt) < checkpointEvery {
+		return nil
+	}
+	if err := s.st.SaveCheckpoint(ctx, consumerName, rn.cursor); err != nil {
+		return err
+	}
+	rn.saved, rn.unsaved, rn.savedAt = rn.cursor, 0, now
+	return nil
 }
 
 // handle is what one event does: a rule change reloads the rule (the

@@ -84,7 +84,7 @@ func (s *Service) executeRun(parent context.Context, run *Run) error {
 	if len(run.Steps) != len(c.actions) {
 		run.Steps = make([]*Step, len(c.actions))
 		for i, a := range c.Actions {
-			run.Steps[i] = &Step{Index: i, Type: a.Type, Name: a.Name, Status: StepPending, Input: a.masked()}
+			run.Steps[i] = &Step{Index: i, Type: a.Type, Name: a.Name, Status: StepPending, Input: c.inputs[i]}
 		}
 	}
 	effects := 0
@@ -223,13 +223,17 @@ func (l *ledger) count() error {
 	return nil
 }
 
-// begin adds key to the step's effects and returns the run's next row.
-func (l *ledger) begin(key string) (*store.Record, error) {
+// begin adds key to the step's effects and returns the run's next row
+// (none when row is false: the caller writes another).
+func (l *ledger) begin(key string, row bool) (*store.Record, error) {
 	if err := l.count(); err != nil {
 		return nil, err
 	}
 	l.step.Effects = append(l.step.Effects, key)
 	l.step.AppliedIn = l.run.Attempt
+	if !row {
+		return nil, nil
+	}
 	l.run.version++
 	rec, err := l.run.record()
 	l.run.version--
@@ -305,31 +309,48 @@ func (l *ledger) Write(ctx context.Context, key string, fn func(ctx context.Cont
 	if l.Done(key) {
 		return nil, nil
 	}
-	next, err := l.begin(key)
+	// The last step's last effect records the run done in its own unit:
+	// one write fewer per run (and the row of the mark alone is not made).
+	finalize := l.last && out != nil
+	next, err := l.begin(key, !finalize)
 	if err != nil {
 		return nil, err
 	}
-	// The last step's last effect records the run done in its own unit:
-	// one write fewer per run.
-	finalize := l.last && out != nil
 	var touched string
 	var done *Run
+	var doneRow *store.Record
+	// prepare makes the finished run's row for the record r: before the
+	// unit goes to the store's writer (Prepare), not in it — of what the
+	// writer did for a set_fields run, encoding the run was a tenth.
+	prepared := false // for this try of the unit
+	prepare := func(entity string, r *store.Record) error {
+		done = l.finished(out(r), entity+":"+r.ID)
+		var err error
+		doneRow, err = done.record()
+		prepared = err == nil
+		return err
+	}
 	tries := 0
 	u := &records.Unit{Before: func(ctx context.Context, tx store.Tx, entity string, r *store.Record) error {
 		touched = entity + ":" + r.ID
 		tries++
 		row := next
 		if finalize {
-			done = l.finished(out(r), touched)
-			if row, err = done.record(); err != nil {
-				return err
+			if !prepared { // a pipeline write that does not call Prepare
+				if err := prepare(entity, r); err != nil {
+					return err
+				}
 			}
+			row, prepared = doneRow, false
 		}
 		// A later try of the unit is the pipeline writing the record
 		// again after another writer's change: where there are no
 		// transactions the first try's mark may already be there.
 		return l.mark(ctx, tx, row, tries == 1)
 	}}
+	if finalize {
+		u.Prepare = prepare
+	}
 	rec, err := fn(records.WithUnit(ctx, u))
 	if err != nil {
 		l.undo(key)
@@ -392,7 +413,7 @@ func (l *ledger) Commit(ctx context.Context, key string, fn func(tx store.Writes
 	if l.dry || l.Done(key) {
 		return nil
 	}
-	next, err := l.begin(key)
+	next, err := l.begin(key, true)
 	if err != nil {
 		return err
 	}
@@ -420,7 +441,7 @@ func (l *ledger) Mark(ctx context.Context, key string) error {
 	if l.dry || l.Done(key) {
 		return nil
 	}
-	if _, err := l.begin(key); err != nil {
+	if _, err := l.begin(key, false); err != nil {
 		return err
 	}
 	if err := l.s.putRun(context.WithoutCancel(ctx), l.s.st, l.run); err != nil {

@@ -32,12 +32,17 @@ func (s *Service) leaseFor() time.Duration {
 
 // runner is the state of this node as the runner lease's holder.
 type runner struct {
-	mu     sync.Mutex
-	until  time.Time // the runner lease, as last claimed
+	mu     sync.Mutex // until and cursor, which others read
+	until  time.Time  // the runner lease, as last claimed
 	token  int64
 	rules  map[string]*Rule // the enabled rules, as of the outbox position
 	cursor store.Cursor
 	loaded bool
+	// saved is the checkpoint as last saved, unsaved the events read
+	// since, savedAt when (consume saves it only now and then).
+	saved   store.Cursor
+	unsaved int
+	savedAt time.Time
 	// orphansSeen: the runs this node's name held before it took the
 	// runner afresh have been looked for.
 	orphansSeen bool
@@ -93,11 +98,26 @@ func (s *Service) Start(ctx context.Context) {
 			}
 			select {
 			case <-ctx.Done():
+				s.stopped(ctx)
 				return
 			case <-idle.C:
 			}
 		}
 	}()
+}
+
+// stopped saves the checkpoint as the runner stops, if this node still
+// holds the runner: the next holder reads no more events again than it
+// must.
+func (s *Service) stopped(ctx context.Context) {
+	if !s.Holding() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.checkpoint(ctx, true); err != nil {
+		s.log.Warn("workflows: saving the checkpoint as the runner stops", "err", err)
+	}
 }
 
 // StartWorkers starts the goroutines that execute runs; Start calls it,
@@ -171,7 +191,7 @@ func (s *Service) Drain(ctx context.Context) error {
 			if !s.Holding() {
 				return errors.New("workflows: this node does not hold the runner lease")
 			}
-			return nil
+			return s.checkpoint(ctx, true)
 		}
 	}
 }

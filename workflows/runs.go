@@ -79,6 +79,19 @@ type Run struct {
 	Touched []string `json:"touched,omitempty"`
 	Body
 	version int64 // the stored record's, for compare-and-set
+	// input is Input encoded, by the first record: a run's input is set
+	// when it is made and never changes, while its row is written three
+	// times or more (made, each effect's mark, finished), and the record
+	// it carries is most of what encoding the row costs.
+	input json.RawMessage
+}
+
+// storedBody is Body as the row keeps it, with the input encoded once:
+// its Input, the shallower field, stands for the embedded Body's, so the
+// encoding is Body's own.
+type storedBody struct {
+	Input json.RawMessage `json:"input"`
+	*Body
 }
 
 // Body is what the run log keeps of a run besides its indexed columns.
@@ -159,7 +172,14 @@ func optTS(t *time.Time) any {
 
 // record is the run as a row of the run log.
 func (r *Run) record() (*store.Record, error) {
-	body, err := json.Marshal(r.Body)
+	if r.input == nil {
+		in, err := json.Marshal(r.Input)
+		if err != nil {
+			return nil, fmt.Errorf("workflows: run %s: %w", r.ID, err)
+		}
+		r.input = in
+	}
+	body, err := json.Marshal(storedBody{Input: r.input, Body: &r.Body})
 	if err != nil {
 		return nil, fmt.Errorf("workflows: run %s: %w", r.ID, err)
 	}

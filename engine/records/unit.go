@@ -23,6 +23,12 @@ type Unit struct {
 	// other and stop at the first failure, so writing the mark first
 	// makes the change happen at most once even there.
 	Before func(ctx context.Context, tx store.Tx, entity string, r *store.Record) error
+	// Prepare, when set, is called with the same record before the unit
+	// is queued for the store's writer, outside it: what Before will
+	// write can be made (encoded) there, so that the single writer, which
+	// every write waits for, only writes it. It runs again whenever the
+	// unit does.
+	Prepare func(entity string, r *store.Record) error
 	// DryRun runs the pipeline up to the write and stops: nothing is
 	// written (an auto-number is not drawn), Would holds the record that
 	// would have been written and the write returns ErrDryRun.
@@ -61,6 +67,11 @@ func (s *Service) commit(ctx context.Context, entity string, r *store.Record, wr
 	}
 	if u.Before == nil {
 		return write(s.st)
+	}
+	if u.Prepare != nil {
+		if err := u.Prepare(entity, r); err != nil {
+			return &UnitError{Err: err}
+		}
 	}
 	var before error
 	err := store.GroupedAtomic(ctx, s.st, func(tx store.Tx) error {
