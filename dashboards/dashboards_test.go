@@ -1,6 +1,7 @@
 package dashboards_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -399,6 +400,17 @@ func TestBoard(t *testing.T) {
 					resp := v.env.Raw("GET", "/api/v1/dashboards/"+d.ID+"/widgets/margins/data", nil)
 					if resp.Status != 400 && resp.Status != 422 || !strings.Contains(string(resp.Body), "widget margins") {
 						t.Errorf("margins for a rep: %d %s", resp.Status, resp.Body)
+					}
+					// What the app words it from, in the person's language.
+					var pb struct {
+						Errors []struct {
+							Code   string
+							Params map[string]any
+						}
+					}
+					if err := json.Unmarshal(resp.Body, &pb); err != nil || len(pb.Errors) != 1 || pb.Errors[0].Code != "unknown_field" ||
+						pb.Errors[0].Params["widget"] != "margins" || pb.Errors[0].Params["entity"] != "deal" || pb.Errors[0].Params["name"] != "margin" {
+						t.Errorf("margins for a rep: the refusal's params do not name widget, entity and field: %s", resp.Body)
 					}
 				} else {
 					get("margins")

@@ -25,7 +25,7 @@ type Row struct {
 	Values []any    `json:"values,omitempty"` // every measure, when there are several
 	// Count is how many records the row stands for — what its drill-down
 	// lists — whatever its measures are (a tooltip's "12 deals").
-	Count      int64    `json:"count"`
+	Count      *int64   `json:"count,omitempty"`
 	Drill      string   `json:"drill"`
 	Conversion *float64 `json:"conversion,omitempty"` // funnel: this step over the one before
 	Other      bool     `json:"other,omitempty"`      // the groups past the top N, folded
@@ -221,8 +221,10 @@ func (s *Service) plan(p *identity.Principal, d *Dashboard, w *Widget, values ma
 		}
 		pl.mnames = append(pl.mnames, n)
 	}
-	pl.count = slices.IndexFunc(pl.ms, func(m Measure) bool { return m.Op == "count" })
-	if pl.count < 0 {
+	// Under the records service's cap of ten measures, that is; a widget
+	// of ten others has rows without a count.
+	pl.count = slices.IndexFunc(pl.ms, func(m Measure) bool { return m.Op == "count" && m.Field == "" })
+	if pl.count < 0 && len(pl.ms) < maxMeasures {
 		pl.count, pl.hidden = len(pl.ms), true
 	}
 	if pl.order, err = order(w.Query.Sort, len(pl.ms)); err != nil {
@@ -272,6 +274,7 @@ func widgetErr(w *Widget, field string, err error) error {
 		out.Errors = append([]problem.FieldError(nil), pe.Errors...)
 		for i := range out.Errors {
 			out.Errors[i].Message = "widget " + w.ID + ": " + out.Errors[i].Message
+			out.Errors[i].Params = withWidget(out.Errors[i].Params, w.ID)
 		}
 		return &out
 	}
@@ -282,7 +285,13 @@ func widgetErr(w *Widget, field string, err error) error {
 func (pl *plan) aggregate(ctx context.Context, filter string, groupBy []string, order []store.AggregateOrder, limit int) ([]store.AggregateRow, error) {
 	res, _, err := pl.s.rec.Aggregate(ctx, pl.p, pl.e.Name, pl.params(filter, groupBy, order, limit))
 	if err != nil {
-		return nil, widgetErr(pl.w, "query", err)
+		err = widgetErr(pl.w, "query", err)
+		if pe, ok := err.(*problem.Error); ok {
+			for i := range pe.Errors {
+				pe.Errors[i].Params["entity"] = pl.e.Name // for the app's words
+			}
+		}
+		return nil, err
 	}
 	return res.Rows, nil
 }
@@ -551,14 +560,17 @@ func (pl *plan) row(keys, vals []any) Row {
 	return r
 }
 
-// countOf is the record count among a row's measured values.
-func (pl *plan) countOf(vals []any) int64 {
-	if pl.count < len(vals) {
+// maxMeasures is the records service's cap on an aggregate's measures.
+const maxMeasures = 10
+
+// countOf is the record count among a row's measured values, if asked.
+func (pl *plan) countOf(vals []any) *int64 {
+	if pl.count >= 0 && pl.count < len(vals) {
 		if n, ok := vals[pl.count].(int64); ok {
-			return n
+			return &n
 		}
 	}
-	return 0
+	return nil
 }
 
 // values are a row's first n measured values (the widget's measures,

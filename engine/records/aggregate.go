@@ -110,7 +110,7 @@ func (s *Service) aggregateQuery(ctx context.Context, p *identity.Principal, ent
 		return nil, q, nil, err
 	}
 	if _, err := store.LoadZone(ap.TimeZone); err != nil {
-		return nil, q, nil, problem.BadRequest("timezone", "unknown_zone", "%v (use an IANA name such as Asia/Shanghai)", err)
+		return nil, q, nil, withParams(problem.BadRequest("timezone", "unknown_zone", "%v (use an IANA name such as Asia/Shanghai)", err), "zone", ap.TimeZone)
 	}
 	q = store.AggregateQuery{Filter: where, Limit: ap.Limit, TimeZone: ap.TimeZone, OrderBy: ap.OrderBy}
 	if q.Limit <= 0 || q.Limit > MaxGroups {
@@ -121,7 +121,7 @@ func (s *Service) aggregateQuery(ctx context.Context, p *identity.Principal, ent
 		name, bucket, _ := strings.Cut(g, ":")
 		kind, err := res.Field(name)
 		if err != nil {
-			return nil, q, nil, problem.BadRequest("group_by", "unknown_field", "cannot group by %q: %v", name, err)
+			return nil, q, nil, withParams(problem.BadRequest("group_by", "unknown_field", "cannot group by %q: %v", name, err), "name", name)
 		}
 		if bucket != "" {
 			if kind != metadata.KindDate && kind != metadata.KindDateTime {
@@ -156,7 +156,7 @@ func (s *Service) aggregateQuery(ctx context.Context, p *identity.Principal, ent
 		}
 		kind, err := res.Field(field)
 		if err != nil {
-			return nil, q, nil, problem.BadRequest("measures", "unknown_field", "cannot measure %q: %v", field, err)
+			return nil, q, nil, withParams(problem.BadRequest("measures", "unknown_field", "cannot measure %q: %v", field, err), "name", field, "op", op)
 		}
 		if (op == "sum" || op == "avg") && kind != metadata.KindNumber && kind != metadata.KindInteger {
 			return nil, q, nil, problem.BadRequest("measures", "type", "%s of %s: not a number field", op, field)
@@ -181,4 +181,19 @@ func split(s string) []string {
 		}
 	}
 	return out
+}
+
+// withParams names in a refusal's params what its message is about (a
+// field, a zone), so that an app can word it in the person's language:
+// a dashboard shows these at view time, when a field was since hidden
+// from the viewer.
+func withParams(e *problem.Error, kv ...any) *problem.Error {
+	for i := range e.Errors {
+		p := map[string]any{}
+		for j := 0; j+1 < len(kv); j += 2 {
+			p[kv[j].(string)] = kv[j+1]
+		}
+		e.Errors[i].Params = p
+	}
+	return e
 }
