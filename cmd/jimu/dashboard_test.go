@@ -154,6 +154,11 @@ func TestDashboardBoard(t *testing.T) {
 	if !strings.Contains(eval[string](r, `document.querySelector('[data-widget=w7] [data-test=widget-error]').innerText`), "notes") {
 		t.Errorf("the failing widget's error does not name the hidden field: %q", eval[string](r, `document.querySelector('[data-widget=w7]').innerText`))
 	}
+	// In the person's language: the refusal's params give the app the
+	// widget, the entity and the field to word it with.
+	r.run(choose(`[data-test=language]`, "zh-CN"), waitText(`[data-widget=w7] [data-test=widget-error]`, "没有您可见的字段“notes”"))
+	r.step("rep-board-zh")
+	r.run(choose(`[data-test=language]`, "en"), waitText(`[data-widget=w7] [data-test=widget-error]`, "has no field “notes” that you may see"))
 	if mine, all := kpi(rep, ""), kpi(admin, ""); mine == all {
 		t.Fatalf("the rep's count %s equals the admin's", mine)
 	}
