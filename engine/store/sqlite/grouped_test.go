@@ -70,6 +70,7 @@ func TestAtomicGrouped(t *testing.T) {
 		}(i)
 		go func() {
 			defer wg.Done()
+			var ue *store.UniqueError // each goroutine its own target
 			if err := s.Insert(ctx, "thing", rec("b"), store.Sides{}); !errors.As(err, &ue) {
 				t.Errorf("a duplicate beside the units: %v", err)
 			}
