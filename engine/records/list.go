@@ -88,71 +88,15 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 	}
 	out := &ListResult{Fields: fields, Items: []*store.Record{}}
 	query := store.Query{Filter: page, Sort: sortKeys, Fields: projection(fields, sortKeys), Limit: limit + 1}
-	find := func(ctx context.Context) ([]*store.Record, error) { return s.st.Find(ctx, e.Name, query) }
 	var items []*store.Record
-	fc, counts := s.st.(findCounter)
-	var counted bool
-	if lp.Count && counts && lp.Cursor == "" && !narrowed(e, where) {
-		// One read for both, where the store has it (a scan's matches
-		// counted as its page is picked).
-		recs, n, capped, ok, err := fc.FindCounted(ctx, e.Name, query, s.CountCap)
+	if lp.Count {
+		recs, n, capped, err := s.countedPage(ctx, e, where, query, lp.Cursor == "")
 		if err != nil {
 			return nil, nil, err
 		}
-		if ok {
-			out.Count, out.CountCapped, items, counted = &n, capped, recs, true
-		}
-	}
-	switch {
-	case counted:
-	case lp.Count && !narrowed(e, where):
-		// The count and the page are two queries, each a scan of the
-		// entity when no index range narrows it: asked at once, they take
-		// one scan's time rather than two on a machine with a core for
-		// each.
-		fctx, stop := context.WithCancel(ctx)
-		defer stop()
-		type found struct {
-			items []*store.Record
-			err   error
-		}
-		pageDone := make(chan found, 1)
-		go func() {
-			items, err := find(fctx)
-			pageDone <- found{items, err}
-		}()
-		n, capped, err := s.st.Count(ctx, e.Name, where, s.CountCap)
-		if err != nil {
-			return nil, nil, err
-		}
-		out.Count, out.CountCapped = &n, capped
-		if n == 0 {
-			return out, e, nil // the deferred stop ends the page's query
-		}
-		f := <-pageDone
-		if f.err != nil {
-			return nil, nil, f.err
-		}
-		items = f.items
-	case lp.Count:
-		n, capped, err := s.st.Count(ctx, e.Name, where, s.CountCap)
-		if err != nil {
-			return nil, nil, err
-		}
-		out.Count, out.CountCapped = &n, capped
-		if n == 0 {
-			// Nothing to fetch. Asking anyway is not free: the page's
-			// query walks the sort order, and with nothing matching it
-			// walks every record (a kanban column of records without a
-			// stage, over a million deals), where the count had an index.
-			return out, e, nil
-		}
-		fallthrough
-	default:
-		var err error
-		if items, err = find(ctx); err != nil {
-			return nil, nil, err
-		}
+		out.Count, out.CountCapped, items = &n, capped, recs
+	} else if items, err = s.st.Find(ctx, e.Name, query); err != nil {
+		return nil, nil, err
 	}
 	s.servable(e, items...)
 	if len(items) > limit {
@@ -163,13 +107,6 @@ func (s *Service) List(ctx context.Context, p *identity.Principal, entity string
 		out.Items = items
 	}
 	return out, e, nil
-}
-
-// findCounter is a store that can count a list's matches in the read
-// that picks its page (the SQLite store, for scans); the list asks it
-// first and, when it says ok is false, asks a Count and a Find.
-type findCounter interface {
-	FindCounted(ctx context.Context, entity string, q store.Query, limit int64) (recs []*store.Record, n int64, capped, ok bool, err error)
 }
 
 // readable resolves what every read starts from: the entity (if p may

@@ -203,18 +203,12 @@ func (s *Store) aggregate(ctx context.Context, entity, query, where string, args
 // a group-by on an indexed stage filtered on another field, against a
 // fraction of that for one pass over the table.
 func (s *Store) sortsToGroup(ctx context.Context, query string, args []any) bool {
-	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
+	plan, err := s.explain(ctx, query, args)
 	if err != nil {
 		return false
 	}
-	defer rows.Close()
 	covered := false
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			return false
-		}
+	for _, detail := range plan {
 		if strings.Contains(detail, "TEMP B-TREE FOR GROUP BY") {
 			return true
 		}
@@ -223,4 +217,23 @@ func (s *Store) sortsToGroup(ctx context.Context, query string, args []any) bool
 		}
 	}
 	return !covered
+}
+
+// explain is SQLite's query plan for query: each node's detail.
+func (s *Store) explain(ctx context.Context, query string, args []any) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return nil, err
+		}
+		out = append(out, detail)
+	}
+	return out, rows.Err()
 }

@@ -95,28 +95,19 @@ func (s *Store) planOf(ctx context.Context, entity, query string, args []any) (s
 	if ok {
 		return v, true
 	}
-	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+query, args...)
+	plan, err := s.explain(ctx, query, args)
 	if err != nil {
 		return scanPlan{}, false
 	}
-	defer rows.Close()
 	table := "SCAN " + strings.Trim(recTable(entity), `"`)
 	var p scanPlan
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			return scanPlan{}, false
-		}
+	for _, detail := range plan {
 		if detail == table || strings.HasPrefix(detail, table+" ") && !strings.Contains(detail, "INDEX") {
 			p.table = true
 		}
 		if strings.Contains(detail, "TEMP B-TREE FOR ORDER BY") {
 			p.sorts = true
 		}
-	}
-	if rows.Err() != nil {
-		return scanPlan{}, false
 	}
 	c.mu.Lock()
 	if c.scans == nil || len(c.scans) >= maxScanVerdicts {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/jimu-crm/jimu/engine/store"
 )
@@ -30,20 +29,12 @@ func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, l
 	if err != nil {
 		return nil, 0, false, false, err
 	}
-	query, args, _, _, err := findSQL(l, entity, q)
-	if err != nil {
-		return nil, 0, false, false, err
-	}
-	if !s.scans(ctx, entity, query, args, q.Filter != nil) {
-		return nil, 0, false, false, nil
-	}
 	f, err := findPartsOf(l, q)
 	if err != nil {
 		return nil, 0, false, false, err
 	}
-	keys, order, err := sortedKeys(l, q)
-	if err != nil {
-		return nil, 0, false, false, err
+	if !s.scans(ctx, entity, f.statement(entity, q.Limit), f.args, q.Filter != nil) {
+		return nil, 0, false, false, nil
 	}
 	table := recTable(entity)
 	// One statement per side: the count of the side's matches (up to
@@ -54,7 +45,7 @@ func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, l
 			w = "(" + w + ") AND " + side
 		}
 		return fmt.Sprintf(`WITH m AS MATERIALIZED (SELECT id%s FROM %s WHERE %s LIMIT %d) SELECT (SELECT count(*) FROM m), id FROM m%s LIMIT %d`,
-			keys, table, w, limit+1, order, q.Limit)
+			f.keys, table, w, limit+1, f.keyOrder, q.Limit)
 	}
 	// The whole statement keys the kept answer (its text holds the cap).
 	e, err := s.kept(ctx, entity, counted(""), f.args, q.Filter != nil, func() (cachedFind, error) {
@@ -87,15 +78,7 @@ func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, l
 			// asked whole, and the count says capped.
 			return cachedFind{count: limit + 1}, nil
 		}
-		if len(ids) == 0 {
-			return cachedFind{count: total}, nil
-		}
-		marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
-		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (%s)%s LIMIT %d`, f.sel, table, marks, f.order, q.Limit), ids...)
-		if err != nil {
-			return cachedFind{}, mapErr(entity, err)
-		}
-		recs, err := scanRecords(rows, l, entity, q, f.cols, f.extra)
+		recs, err := s.pageAmong(ctx, db, l, entity, q, f, ids)
 		return cachedFind{recs: recs, count: total}, err
 	})
 	if err != nil {
@@ -106,30 +89,6 @@ func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, l
 		return recs, limit, true, true, err
 	}
 	return e.recs, e.count, false, true, nil
-}
-
-// sortedKeys are the sort's expressions as columns of the materialized
-// matches (", k0, k1…") and the ORDER BY over them, pinned columns first
-// as findParts orders.
-func sortedKeys(l *layout, q store.Query) (string, string, error) {
-	b := sqlBuilder{l: l}
-	var cols, order strings.Builder
-	order.WriteString(" ORDER BY ")
-	for i, k := range pinnedFirst(l, q.Filter, q.Sort) {
-		col, err := b.column(k.Field)
-		if err != nil {
-			return "", "", err
-		}
-		fmt.Fprintf(&cols, ", %s AS k%d", col, i)
-		if i > 0 {
-			order.WriteString(", ")
-		}
-		fmt.Fprintf(&order, "k%d", i)
-		if k.Desc {
-			order.WriteString(" DESC")
-		}
-	}
-	return cols.String(), order.String(), nil
 }
 
 // rowsQuerier is a connection pool or a transaction.

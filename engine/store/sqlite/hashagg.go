@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"encoding/binary"
 	"errors"
@@ -523,14 +522,9 @@ func (s *Store) hashAggregates(ctx context.Context, entity, where string, args [
 	return out, true, nil
 }
 
-// querier is a connection pool or a transaction.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // hashPass runs specs over the rows of entity matching where through db,
 // returning each spec's groups.
-func hashPass(ctx context.Context, db querier, entity, where string, args []any, specs []hashSpec) ([]*groupRun, bool, error) {
+func hashPass(ctx context.Context, db rowQuerier, entity, where string, args []any, specs []hashSpec) ([]*groupRun, bool, error) {
 	runs := make([]*groupRun, len(specs))
 	for i, sp := range specs {
 		buckets := sp.buckets

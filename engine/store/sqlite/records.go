@@ -278,26 +278,18 @@ func findSQL(l *layout, entity string, q store.Query) (string, []any, []column, 
 	if err != nil {
 		return "", nil, nil, false, err
 	}
-	table := recTable(entity)
-	if f.order != "" && q.Limit > 0 {
-		// The page's ids first, then its records: the sort then holds the
-		// sort keys and ids of every match, not each match's whole row.
-		return fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (SELECT id FROM %s WHERE %s%s LIMIT %d)%s`,
-			f.sel, table, table, f.where, f.order, q.Limit, f.order), f.args, f.cols, f.extra, nil
-	}
-	query := `SELECT ` + f.sel + ` FROM ` + table + ` WHERE ` + f.where + f.order
-	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d", q.Limit)
-	}
-	return query, f.args, f.cols, f.extra, nil
+	return f.statement(entity, q.Limit), f.args, f.cols, f.extra, nil
 }
 
 // findParts are the pieces of a find's statement.
 type findParts struct {
 	sel, where, order string // order: "" or " ORDER BY …"
-	args              []any
-	cols              []column
-	extra             bool
+	// keys selects the sort's expressions as k0, k1… (", expr AS k0…"),
+	// and keyOrder orders by them: a materialized page's (findcounted.go).
+	keys, keyOrder string
+	args           []any
+	cols           []column
+	extra          bool
 }
 
 func findPartsOf(l *layout, q store.Query) (findParts, error) {
@@ -306,25 +298,62 @@ func findPartsOf(l *layout, q store.Query) (findParts, error) {
 	if err != nil {
 		return findParts{}, err
 	}
-	sel, cols, extra := l.projection(q.Fields)
-	var order strings.Builder
+	f := findParts{where: where}
+	f.sel, f.cols, f.extra = l.projection(q.Fields)
+	var sorted []store.SortKey
 	if len(q.Sort) > 0 {
-		order.WriteString(` ORDER BY `)
-		for i, k := range pinnedFirst(l, q.Filter, q.Sort) {
-			if i > 0 {
-				order.WriteString(", ")
-			}
-			col, err := b.column(k.Field)
-			if err != nil {
-				return findParts{}, err
-			}
-			order.WriteString(col)
-			if k.Desc {
-				order.WriteString(" DESC")
-			}
-		}
+		sorted = pinnedFirst(l, q.Filter, q.Sort)
 	}
-	return findParts{sel: sel, where: where, order: order.String(), args: b.args, cols: cols, extra: extra}, nil
+	var order, keys, keyOrder strings.Builder
+	for i, k := range sorted {
+		col, err := b.column(k.Field)
+		if err != nil {
+			return findParts{}, err
+		}
+		sep := ", "
+		if i == 0 {
+			sep = " ORDER BY "
+		}
+		dir := ""
+		if k.Desc {
+			dir = " DESC"
+		}
+		order.WriteString(sep + col + dir)
+		keyOrder.WriteString(sep + fmt.Sprintf("k%d", i) + dir)
+		fmt.Fprintf(&keys, ", %s AS k%d", col, i)
+	}
+	f.order, f.keys, f.keyOrder, f.args = order.String(), keys.String(), keyOrder.String(), b.args
+	return f, nil
+}
+
+// statement is the find's SQL, limit records at most (0: all).
+func (f findParts) statement(entity string, limit int) string {
+	table := recTable(entity)
+	if f.order != "" && limit > 0 {
+		// The page's ids first, then its records: the sort then holds the
+		// sort keys and ids of every match, not each match's whole row.
+		return fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (SELECT id FROM %s WHERE %s%s LIMIT %d)%s`,
+			f.sel, table, table, f.where, f.order, limit, f.order)
+	}
+	query := `SELECT ` + f.sel + ` FROM ` + table + ` WHERE ` + f.where + f.order
+	if limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	return query
+}
+
+// pageAmong reads, through db, the find's page among the records of ids
+// (candidates two halves found: splitfind.go, findcounted.go).
+func (s *Store) pageAmong(ctx context.Context, db rowsQuerier, l *layout, entity string, q store.Query, f findParts, ids []any) ([]*store.Record, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (%s)%s LIMIT %d`, f.sel, recTable(entity), marks, f.order, q.Limit), ids...)
+	if err != nil {
+		return nil, mapErr(entity, err)
+	}
+	return scanRecords(rows, l, entity, q, f.cols, f.extra)
 }
 
 func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*store.Record, error) {
@@ -332,22 +361,23 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 	if err != nil {
 		return nil, err
 	}
-	query, args, cols, extra, err := findSQL(l, entity, q)
+	f, err := findPartsOf(l, q)
 	if err != nil {
 		return nil, err
 	}
-	e, err := s.kept(ctx, entity, query, args, q.Filter != nil, func() (cachedFind, error) {
+	query := f.statement(entity, q.Limit)
+	e, err := s.kept(ctx, entity, query, f.args, q.Filter != nil, func() (cachedFind, error) {
 		if len(q.Sort) > 0 && q.Limit > 0 {
-			recs, ok, err := s.findInHalves(ctx, l, entity, q, query, args)
+			recs, ok, err := s.findInHalves(ctx, l, entity, q, f)
 			if ok || err != nil {
 				return cachedFind{recs: recs}, err
 			}
 		}
-		rows, err := s.r.QueryContext(ctx, query, args...)
+		rows, err := s.r.QueryContext(ctx, query, f.args...)
 		if err != nil {
 			return cachedFind{}, mapErr(entity, err)
 		}
-		recs, err := scanRecords(rows, l, entity, q, cols, extra)
+		recs, err := scanRecords(rows, l, entity, q, f.cols, f.extra)
 		return cachedFind{recs: recs}, err
 	})
 	return e.recs, err

@@ -79,7 +79,7 @@ func (s *Store) sawRows(entity string, n int64) {
 
 // splitPoint is the id halves of a pass over entity split at, if the
 // table is large and one is known. The median id is found once, in the
-// background (an OFFSET walk of half the table: ~100 ms at a million
+// background (an OFFSET walk of half the table: ~200 ms at a million
 // records), and again when the table has grown or shrunk by a fifth; until
 // then the last one found serves — it still splits correctly, if unevenly.
 // Ids are UUIDv7, in creation order, but records are not created evenly

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 	"sync/atomic"
 
 	"github.com/jimu-crm/jimu/engine/store"
@@ -20,52 +19,28 @@ import (
 var splitScans atomic.Int64
 
 // findInHalves answers a sorted, limited find that scans as two halves;
-// ok is false when it did not.
-func (s *Store) findInHalves(ctx context.Context, l *layout, entity string, q store.Query, query string, args []any) ([]*store.Record, bool, error) {
-	if !s.scans(ctx, entity, query, args, q.Filter != nil) {
+// ok is false when it did not. Kept answers already checked the plan: it
+// runs only inside Find's computation.
+func (s *Store) findInHalves(ctx context.Context, l *layout, entity string, q store.Query, f findParts) ([]*store.Record, bool, error) {
+	if !s.scans(ctx, entity, f.statement(entity, q.Limit), f.args, q.Filter != nil) {
 		return nil, false, nil
-	}
-	f, err := findPartsOf(l, q)
-	if err != nil {
-		return nil, false, err
 	}
 	h, err := s.openHalves(ctx, entity)
 	if err != nil || h == nil {
 		return nil, false, err
 	}
 	defer h.done()
-	table := recTable(entity)
 	var ids [2][]any
 	err = h.run(func(i int, tx *sql.Tx, side string, mid any) error {
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT id FROM %s WHERE (%s) AND %s%s LIMIT %d`, table, f.where, side, f.order, q.Limit),
-			append(append([]any(nil), f.args...), mid)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			ids[i] = append(ids[i], id)
-		}
-		return rows.Err()
+		stmt := fmt.Sprintf(`SELECT 0, id FROM %s WHERE (%s) AND %s%s LIMIT %d`, recTable(entity), f.where, side, f.order, q.Limit)
+		var err error
+		_, ids[i], err = readSide(ctx, tx, stmt, append(append([]any(nil), f.args...), mid))
+		return err
 	})
 	if err != nil {
 		return nil, false, mapErr(entity, err)
 	}
-	all := append(ids[0], ids[1]...)
-	if len(all) == 0 {
-		splitScans.Add(1)
-		return nil, true, nil
-	}
-	marks := strings.TrimSuffix(strings.Repeat("?, ", len(all)), ", ")
-	rows, err := h.txs[0].QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE id IN (%s)%s LIMIT %d`, f.sel, table, marks, f.order, q.Limit), all...)
-	if err != nil {
-		return nil, false, mapErr(entity, err)
-	}
-	recs, err := scanRecords(rows, l, entity, q, f.cols, f.extra)
+	recs, err := s.pageAmong(ctx, h.txs[0], l, entity, q, f, append(ids[0], ids[1]...))
 	if err != nil {
 		return nil, false, err
 	}
