@@ -130,6 +130,24 @@ func BenchmarkSetFieldActions(b *testing.B) {
 
 // count is how many deals have field set to v, read from the store: the
 // API's counts stop at 10,000, and a benchmark must see every deal.
+// postDeal creates deal i over HTTP, as a client of the API does.
+func (e *env) postDeal(client *http.Client, i int64) error {
+	body := fmt.Sprintf(`{"name":"Deal %d","amount":%d,"stage":"lead"}`, i, i%100000)
+	req, _ := http.NewRequest("POST", e.Base+"/api/v1/records/deal", bytes.NewReader([]byte(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+e.Token)
+	res, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 201 {
+		return fmt.Errorf("status %d", res.StatusCode)
+	}
+	return nil
+}
+
 func (e *env) count(field string, v int64) int64 {
 	e.t.Helper()
 	n, _, err := e.Deps.Store.Count(e.ctx, "deal", &store.Cond{Op: store.OpEq, Field: field, Kind: metadata.KindInteger, Value: v}, math.MaxInt64)
@@ -172,20 +190,8 @@ func BenchmarkCreateWithRules(b *testing.B) {
 			t0, cpu0 := time.Now(), cpuTime()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					i := n.Add(1)
-					body := fmt.Sprintf(`{"name":"Deal %d","amount":%d,"stage":"lead"}`, i, i%100000)
-					req, _ := http.NewRequest("POST", e.Base+"/api/v1/records/deal", bytes.NewReader([]byte(body)))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Authorization", "Bearer "+e.Token)
-					res, err := client.Do(req)
-					if err != nil {
+					if err := e.postDeal(client, n.Add(1)); err != nil {
 						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != 201 {
-						b.Errorf("status %d", res.StatusCode)
 						return
 					}
 				}
@@ -273,20 +279,8 @@ func BenchmarkCreateRulesInterleaved(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for left.Add(-1) >= 0 {
-					i := sd.n.Add(1)
-					body := fmt.Sprintf(`{"name":"Deal %d","amount":%d,"stage":"lead"}`, i, i%100000)
-					req, _ := http.NewRequest("POST", sd.e.Base+"/api/v1/records/deal", bytes.NewReader([]byte(body)))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("Authorization", "Bearer "+sd.e.Token)
-					res, err := sd.client.Do(req)
-					if err != nil {
+					if err := sd.e.postDeal(sd.client, sd.n.Add(1)); err != nil {
 						b.Error(err)
-						return
-					}
-					io.Copy(io.Discard, res.Body)
-					res.Body.Close()
-					if res.StatusCode != 201 {
-						b.Errorf("status %d", res.StatusCode)
 						return
 					}
 				}

@@ -124,24 +124,11 @@ func TestWALCutBack(t *testing.T) {
 	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
 		t.Fatal(err)
 	}
-	insert := func(i int) {
-		now := time.Now().UTC()
-		r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
-			Data: map[string]any{"name": fmt.Sprint("deal ", i), "amount": float64(i), "stage": "lead"}}
-		if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insert := func(i int) { walInsert(t, s, i) }
 	for i := range 2000 {
 		insert(i)
 	}
-	size := func() int64 {
-		fi, err := os.Stat(path + "-wal")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Size()
-	}
+	size := func() int64 { return walSize(t, path) }
 	if size() <= int64(walLimit) {
 		t.Fatalf("the WAL (%d bytes) never passed the limit: the test proves nothing", size())
 	}
@@ -234,21 +221,8 @@ func TestWALQuietTruncate(t *testing.T) {
 	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
 		t.Fatal(err)
 	}
-	insert := func(i int) {
-		now := time.Now().UTC()
-		r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
-			Data: map[string]any{"name": fmt.Sprint("deal ", i), "amount": float64(i), "stage": "lead"}}
-		if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	size := func() int64 {
-		fi, err := os.Stat(path + "-wal")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fi.Size()
-	}
+	insert := func(i int) { walInsert(t, s, i) }
+	size := func() int64 { return walSize(t, path) }
 	for i := range 500 {
 		insert(i)
 	}
@@ -272,4 +246,25 @@ func TestWALQuietTruncate(t *testing.T) {
 	if got, _, err := s.Count(ctx, "deal", nil, 10_000); err != nil || got != 504 {
 		t.Fatalf("count after the cut = %d, %v; want 504", got, err)
 	}
+}
+
+// walInsert creates deal i, one commit.
+func walInsert(t *testing.T, s *Store, i int) {
+	t.Helper()
+	now := time.Now().UTC()
+	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
+		Data: map[string]any{"name": fmt.Sprint("deal ", i), "amount": float64(i), "stage": "lead"}}
+	if err := s.Insert(context.Background(), "deal", r, store.Sides{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// walSize is the WAL file's size in bytes.
+func walSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
