@@ -36,16 +36,8 @@ func TestWALStartsOver(t *testing.T) {
 	restartFrames, restartTail = 128, 32
 	t.Cleanup(func() { restartFrames, restartTail = frames, tail })
 
-	path := filepath.Join(t.TempDir(), "jimu.db")
+	s, path := walStore(t)
 	ctx := context.Background()
-	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
-		t.Fatal(err)
-	}
 	insert := func(n int) error {
 		now := time.Now().UTC()
 		r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now,
@@ -114,16 +106,7 @@ func TestWALCutBack(t *testing.T) {
 	limit := walLimit
 	walLimit = 256 << 10
 	t.Cleanup(func() { walLimit = limit })
-	path := filepath.Join(t.TempDir(), "jimu.db")
-	ctx := context.Background()
-	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
-		t.Fatal(err)
-	}
+	s, path := walStore(t)
 	insert := func(i int) { walInsert(t, s, i) }
 	for i := range 2000 {
 		insert(i)
@@ -211,16 +194,8 @@ func TestWALQuietTruncate(t *testing.T) {
 	quiet := quietWAL
 	quietWAL = 64 << 10
 	t.Cleanup(func() { quietWAL = quiet })
-	path := filepath.Join(t.TempDir(), "jimu.db")
+	s, path := walStore(t)
 	ctx := context.Background()
-	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
-		t.Fatal(err)
-	}
 	insert := func(i int) { walInsert(t, s, i) }
 	size := func() int64 { return walSize(t, path) }
 	for i := range 500 {
@@ -267,4 +242,20 @@ func walSize(t *testing.T, path string) int64 {
 		t.Fatal(err)
 	}
 	return fi.Size()
+}
+
+// walStore opens a store of deals whose checkpoints the test drives.
+func walStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jimu.db")
+	ctx := context.Background()
+	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
+		t.Fatal(err)
+	}
+	return s, path
 }
