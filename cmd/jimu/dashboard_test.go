@@ -164,4 +164,23 @@ func TestDashboardBoard(t *testing.T) {
 	}
 	r.run(waitText(`[data-widget=count] [data-test=kpi-value]`, kpi(rep, "")))
 	r.step("rep-board")
+
+	// On a phone the board is one column: every widget draws, none wider
+	// than the screen, nothing to scroll sideways.
+	ph := newBrowser(t, 390, 844)
+	ph.signIn(j.base, "rep@example.com", "another long password")
+	ph.run(nav(j.base + "/dashboards/" + id))
+	drawn(ph, "w7")
+	if wide := eval[int](ph, `document.scrollingElement.scrollWidth - window.innerWidth`); wide > 0 {
+		t.Errorf("on a phone the board is %d px wider than the screen", wide)
+	}
+	if over := eval[[]string](ph, `[...document.querySelectorAll('[data-widget]')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.dataset.widget)`); len(over) > 0 {
+		t.Errorf("on a phone widgets %v reach past the screen", over)
+	}
+	// One under the other, none over the one before.
+	if overlap := eval[[]string](ph, `[...document.querySelectorAll('[data-widget]')].map(e => e.getBoundingClientRect()).flatMap((r, i, all) => i > 0 && r.top < all[i-1].bottom - 1 ? [String(i)] : [])`); len(overlap) > 0 {
+		t.Errorf("on a phone widgets overlap the one before them (at %v)", overlap)
+	}
+	painted(ph, "w5") // the funnel draws its steps on a phone too
+	ph.step("phone-board")
 }
