@@ -96,6 +96,9 @@ type Event struct {
 	// included: the new one for a create, the old one for a delete.
 	Record  map[string]any `json:"record,omitempty"`
 	Payload map[string]any `json:"payload,omitempty"` // anything else an event type needs
+	// Bare is an event read without its body (Origin, Changes, Record,
+	// Payload): EventsFor's want turned it down.
+	Bare bool `json:"-"`
 }
 
 // Change is one field's old and new value; nil is "not set".
@@ -328,6 +331,11 @@ type Outbox interface {
 	// before one already returned: a follower that saves the last
 	// event's Cursor and asks again misses nothing.
 	Events(ctx context.Context, after Cursor, limit int) ([]*Event, error)
+	// EventsFor is Events, but only the events want accepts (by type and
+	// entity) carry their body; the others come Bare, with their columns
+	// and cursor. Decoding bodies was most of what following the outbox
+	// cost a runner that no rule gives work (nil want: every body).
+	EventsFor(ctx context.Context, after Cursor, limit int, want func(typ, entity string) bool) ([]*Event, error)
 	// SaveCheckpoint records how far a consumer has processed the outbox;
 	// a consumer with a checkpoint holds back pruning of what follows it.
 	SaveCheckpoint(ctx context.Context, consumer string, c Cursor) error

@@ -184,6 +184,10 @@ func eventDoc(e *store.Event) (bson.D, error) {
 // one snapshot (when the server has transactions), so a find that yields
 // half-way cannot see a later number without the one before it.
 func (s *Store) Events(ctx context.Context, after store.Cursor, limit int) ([]*store.Event, error) {
+	return s.EventsFor(ctx, after, limit, nil)
+}
+
+func (s *Store) EventsFor(ctx context.Context, after store.Cursor, limit int, want func(typ, entity string) bool) ([]*store.Event, error) {
 	seq, err := seqOf(after)
 	if err != nil {
 		return nil, err
@@ -217,7 +221,9 @@ func (s *Store) Events(ctx context.Context, after store.Cursor, limit int) ([]*s
 				At:       parseTime(raw.Lookup("at")),
 			}
 			e.Version, _ = asInt64(raw.Lookup(keyVersion))
-			if err := store.UnmarshalEventBody([]byte(str(raw, "body")), e); err != nil {
+			if want != nil && !want(e.Type, e.Entity) {
+				e.Bare = true
+			} else if err := store.UnmarshalEventBody([]byte(str(raw, "body")), e); err != nil {
 				return fmt.Errorf("event %d: %w", n, err)
 			}
 			out = append(out, e)

@@ -58,6 +58,34 @@ func testOutboxContent(t *testing.T, s store.Store, _ Capabilities) {
 			t.Errorf("event %d:\n got %#v\nwant %#v", i, got, want)
 		}
 	}
+	// EventsFor: the same events and cursors; only the wanted carry a body.
+	var asked []string
+	some, err := s.EventsFor(ctx(), "", 10, func(typ, entity string) bool {
+		asked = append(asked, typ+" "+entity)
+		return typ == "record.updated"
+	})
+	if err != nil || len(some) != 3 {
+		t.Fatalf("events for: %d %v", len(some), err)
+	}
+	if want := []string{"record.created deal", "record.updated deal", "record.deleted deal"}; !reflect.DeepEqual(asked, want) {
+		t.Errorf("want asked of %v, want %v", asked, want)
+	}
+	for i, got := range some {
+		full := evs[i]
+		if got.Cursor != full.Cursor || got.ID != full.ID || got.Type != full.Type || got.Entity != full.Entity ||
+			got.RecordID != full.RecordID || got.Version != full.Version || got.Actor != full.Actor || !got.At.Equal(full.At) {
+			t.Errorf("event %d for want: columns differ:\n got %#v\nwant %#v", i, got, full)
+		}
+		if i == 1 {
+			if got.Bare || !reflect.DeepEqual(got.Changes, full.Changes) || got.Origin != full.Origin {
+				t.Errorf("wanted event: %#v", got)
+			}
+			continue
+		}
+		if !got.Bare || got.Record != nil || got.Changes != nil || got.Origin != (store.Origin{}) {
+			t.Errorf("unwanted event %d was decoded: %#v", i, got)
+		}
+	}
 	rest, err := s.Events(ctx(), evs[0].Cursor, 1)
 	if err != nil || len(rest) != 1 || rest[0].ID != updated.ID {
 		t.Fatalf("one event after the first: %+v %v", rest, err)
