@@ -170,7 +170,7 @@ func (s *Store) aggregate(ctx context.Context, entity, query, where string, args
 			return rows, err
 		}
 	}
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.scan.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr(entity, err)
 	}

@@ -91,3 +91,14 @@ func SQLOfFind(ctx context.Context, s *Store, entity string, q store.Query) stri
 
 // SharedPasses counts the hash passes that answered several aggregates.
 func SharedPasses() int64 { return sharedPasses.Load() }
+
+// MmapSizes reports the memory-map limit of a point-read connection and
+// of a scan connection.
+func MmapSizes(s *Store) (reads, scans int64, err error) {
+	ctx := context.Background()
+	if err = s.r.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&reads); err != nil {
+		return
+	}
+	err = s.scan.QueryRowContext(ctx, `PRAGMA mmap_size`).Scan(&scans)
+	return
+}

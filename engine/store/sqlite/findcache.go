@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"maps"
 	"strings"
 	"sync"
@@ -120,9 +121,9 @@ func (s *Store) planOf(ctx context.Context, entity, query string, args []any) (s
 
 // kept runs compute unless an answer to the same statement is kept and
 // current; it keeps what compute returns when the statement scans.
-func (s *Store) kept(ctx context.Context, entity, query string, args []any, filtered bool, compute func() (cachedFind, error)) (cachedFind, error) {
+func (s *Store) kept(ctx context.Context, entity, query string, args []any, filtered bool, compute func(db *sql.DB) (cachedFind, error)) (cachedFind, error) {
 	if !s.scans(ctx, entity, query, args, filtered) {
-		return compute()
+		return compute(s.r)
 	}
 	gen := s.aggs.gen(entity).Load()
 	ev, err := s.lastEvent(ctx, entity)
@@ -134,7 +135,7 @@ func (s *Store) kept(ctx context.Context, entity, query string, args []any, filt
 		return e, nil
 	}
 	scansRun.Add(1)
-	e, err := compute()
+	e, err := compute(s.scan)
 	if err != nil {
 		return e, err
 	}

@@ -506,7 +506,7 @@ type hashSpec struct {
 func (s *Store) hashAggregates(ctx context.Context, entity, where string, args []any, specs []hashSpec) ([][]store.AggregateRow, bool, error) {
 	runs, ok, err := s.splitPass(ctx, entity, where, args, specs)
 	if err == nil && !ok {
-		runs, ok, err = hashPass(ctx, s.r, entity, where, args, specs)
+		runs, ok, err = hashPass(ctx, s.scan, entity, where, args, specs)
 		if ok && err == nil {
 			s.sawRows(entity, runs[0].seen)
 		}

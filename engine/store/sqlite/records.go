@@ -366,14 +366,14 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 		return nil, err
 	}
 	query := f.statement(entity, q.Limit)
-	e, err := s.kept(ctx, entity, query, f.args, q.Filter != nil, func() (cachedFind, error) {
+	e, err := s.kept(ctx, entity, query, f.args, q.Filter != nil, func(db *sql.DB) (cachedFind, error) {
 		if len(q.Sort) > 0 && q.Limit > 0 {
 			recs, ok, err := s.findInHalves(ctx, l, entity, q, f)
 			if ok || err != nil {
 				return cachedFind{recs: recs}, err
 			}
 		}
-		rows, err := s.r.QueryContext(ctx, query, f.args...)
+		rows, err := db.QueryContext(ctx, query, f.args...)
 		if err != nil {
 			return cachedFind{}, mapErr(entity, err)
 		}
@@ -450,12 +450,15 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 	}
 	// Never an unbounded COUNT: the inner LIMIT stops the scan at the cap.
 	q := `SELECT count(*) FROM (SELECT 1 FROM ` + recTable(entity) + ` WHERE ` + where + fmt.Sprintf(` LIMIT %d)`, limit+1)
-	e, err := s.kept(ctx, entity, q, b.args, filter != nil, func() (cachedFind, error) {
+	// Through the mapped pool even when an index serves it: a count walks
+	// up to limit index entries (a kanban column's count, 200,000 at a
+	// million deals), which read calls would copy page by page.
+	e, err := s.kept(ctx, entity, q, b.args, filter != nil, func(*sql.DB) (cachedFind, error) {
 		if n, ok, err := s.countInHalves(ctx, entity, q, where, b.args, limit, filter != nil); ok || err != nil {
 			return cachedFind{count: n}, err
 		}
 		var n int64
-		err := s.r.QueryRowContext(ctx, q, b.args...).Scan(&n)
+		err := s.scan.QueryRowContext(ctx, q, b.args...).Scan(&n)
 		return cachedFind{count: n}, err
 	})
 	if err != nil {

@@ -118,7 +118,7 @@ func (s *Store) splitPoint(entity string) (string, bool) {
 // median is the id of the record at the middle of entity's n.
 func (s *Store) median(ctx context.Context, entity string, n int64) (string, error) {
 	var id sql.NullString
-	err := s.r.QueryRowContext(ctx, `SELECT id FROM `+recTable(entity)+` ORDER BY id LIMIT 1 OFFSET ?`, n/2).Scan(&id)
+	err := s.scan.QueryRowContext(ctx, `SELECT id FROM `+recTable(entity)+` ORDER BY id LIMIT 1 OFFSET ?`, n/2).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -129,7 +129,7 @@ func (s *Store) median(ctx context.Context, entity string, n int64) (string, err
 // first when n is 0.
 func (s *Store) findSplit(ctx context.Context, entity string, n int64) error {
 	if n == 0 {
-		if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM `+recTable(entity)).Scan(&n); err != nil {
+		if err := s.scan.QueryRowContext(ctx, `SELECT count(*) FROM `+recTable(entity)).Scan(&n); err != nil {
 			return err
 		}
 		s.sawRows(entity, n)
@@ -239,7 +239,7 @@ func (s *Store) pairedSnapshot(ctx context.Context, entity string) (txs []*sql.T
 		}
 	}
 	for range 2 {
-		c, err := s.r.Conn(ctx)
+		c, err := s.scan.Conn(ctx)
 		if err != nil {
 			done()
 			return nil, nil, err
