@@ -205,3 +205,44 @@ func TestCheckpointRuleOff(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusCaughtUp: the status says whether the runner has followed
+// the outbox to its end, by the node's own place while it holds the
+// runner (the saved checkpoint lags).
+func TestStatusCaughtUp(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			e := start(t, open(t))
+			e.deals()
+			e.deal(map[string]any{"name": "D1"})
+			a := e.node(e.ctx, "node-a")
+			caughtUp := func() bool {
+				t.Helper()
+				st, err := a.State(e.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st.CaughtUp
+			}
+			if caughtUp() {
+				t.Fatal("caught up before reading anything")
+			}
+			for {
+				did, err := a.Step(e.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !did {
+					break
+				}
+			}
+			if !caughtUp() {
+				t.Fatal("not caught up after stepping to the end")
+			}
+			e.deal(map[string]any{"name": "D2"})
+			if caughtUp() {
+				t.Fatal("caught up with an event unread")
+			}
+		})
+	}
+}

@@ -304,8 +304,12 @@ type Status struct {
 	Holder     string     `json:"holder,omitempty"`
 	HeldUntil  *time.Time `json:"held_until,omitempty"`
 	Checkpoint string     `json:"checkpoint,omitempty"`
-	Queued     int64      `json:"queued"`
-	Running    int64      `json:"running"`
+	// CaughtUp: no event follows the runner's place in the outbox (this
+	// node's when it holds the runner, else the saved checkpoint, which is
+	// up to a second behind).
+	CaughtUp bool  `json:"caught_up"`
+	Queued   int64 `json:"queued"`
+	Running  int64 `json:"running"`
 }
 
 // State reports the runner's status.
@@ -320,6 +324,17 @@ func (s *Service) State(ctx context.Context) (*Status, error) {
 	}
 	now := s.now()
 	st := &Status{Node: s.node, Holding: s.Holding(), Checkpoint: string(c)}
+	at := c
+	if st.Holding {
+		s.rn.mu.Lock()
+		at = s.rn.cursor
+		s.rn.mu.Unlock()
+	}
+	next, err := s.st.EventsFor(ctx, at, 1, func(string, string) bool { return false })
+	if err != nil {
+		return nil, err
+	}
+	st.CaughtUp = len(next) == 0
 	if l.Holder != "" && now.Before(l.Until) {
 		until := l.Until
 		st.Holder, st.HeldUntil = l.Holder, &until
