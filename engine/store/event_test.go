@@ -64,9 +64,20 @@ func TestEventBodyRoundTrip(t *testing.T) {
 	meta := &store.Event{ID: "e5", Type: "meta.entity.updated", Entity: "deal", At: at, Payload: map[string]any{"name": "deal", "n": int64(2)}}
 	zeroAt := created()
 	zeroAt.Record["created_at"] = "2020-01-01T00:00:00.000Z" // the record's time is not the event's
+	// As the pipeline makes them: a create's changes name no owner, a
+	// delete's neither; their bodies then name no field twice.
+	pipeline := created()
+	delete(pipeline.Changes, "owner")
+	pipelineDel := created()
+	pipelineDel.Type, pipelineDel.Version, pipelineDel.Origin = "record.deleted", 2, store.Origin{}
+	pipelineDel.Record["version"] = int64(2)
+	delete(pipelineDel.Changes, "owner")
+	for k, c := range pipelineDel.Changes {
+		pipelineDel.Changes[k] = store.Change{Old: c.New}
+	}
 
 	for name, e := range map[string]*store.Event{"created": created(), "deleted": deleted, "disagreeing": other,
-		"no record": noRecord, "meta": meta, "other time": zeroAt} {
+		"no record": noRecord, "meta": meta, "other time": zeroAt, "pipeline create": pipeline, "pipeline delete": pipelineDel} {
 		t.Run(name, func(t *testing.T) {
 			b, err := store.MarshalEventBody(e)
 			if err != nil {
@@ -82,6 +93,22 @@ func TestEventBodyRoundTrip(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("read back:\n got %#v\nwant %#v\nbody %s", got, want, b)
+			}
+			switch name {
+			case "pipeline create", "pipeline delete":
+				var keys map[string]json.RawMessage
+				if err := json.Unmarshal(b, &keys); err != nil {
+					t.Fatal(err)
+				}
+				if _, ok := keys["set"]; ok {
+					t.Errorf("a %s body names its fields again: %s", name, b)
+				}
+				if _, ok := keys["cleared"]; ok {
+					t.Errorf("a %s body names its fields again: %s", name, b)
+				}
+				if _, ok := keys["origin"]; ok && name == "pipeline delete" {
+					t.Errorf("an empty origin was written: %s", b)
+				}
 			}
 			if name == "created" || name == "deleted" {
 				if full := len(legacy(t, e)); len(b)*2 > full {
