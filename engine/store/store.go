@@ -42,6 +42,11 @@ type Record struct {
 	// anything the engine can serve (±Inf, NaN), left out of Data; nil
 	// when there are none. Only older versions wrote such values.
 	Unreadable Unreadable `json:"-"`
+	// Stored is the row as the store read it, for that store's own use: the
+	// SQLite store's Update of a record read at the version before writes
+	// only the columns that changed. Copies share it; nil when the record
+	// was not read from a store.
+	Stored any `json:"-"`
 }
 
 // System returns the value of a system field by name.

@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -172,8 +174,8 @@ func (s *Store) prepareUpdate(ctx context.Context, entity string, r *store.Recor
 		if err != nil {
 			return err
 		}
-		args := append([]any{r.Version, ts(r.UpdatedAt), r.UpdatedBy, r.Owner}, rw.vals...)
-		res, err := tx.ExecContext(ctx, rw.l.update, append(args, r.ID, r.Version-1)...)
+		q, args := updateOf(rw, r)
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return mapErr(entity, err)
 		}
@@ -182,6 +184,75 @@ func (s *Store) prepareUpdate(ctx context.Context, entity string, r *store.Recor
 		}
 		return writeSides(ctx, tx, es)
 	}, nil
+}
+
+// storedRow is a record's row as scanRecord read it (Record.Stored).
+type storedRow struct {
+	l       *layout
+	version int64
+	owner   sql.NullString
+	vals    []any // the field columns, then extra
+}
+
+// updateOf is the UPDATE of r. When r was read at the version before
+// (Record.Stored) with the columns it now has, its SET names only the
+// columns whose stored value changes: SQLite rewrites the entries of every
+// index on a column an UPDATE's SET names, changed or not (`SET o = o,
+// x = x + 1` over 200,000 rows with an index on o took 0.41 s in the
+// sqlite3 CLI, `SET x = x + 1` 0.15 s), and a deal at a million records
+// has nine indexes while a PATCH changes a field or two. The WHERE's
+// version is what makes the stored row the one read.
+func updateOf(rw row, r *store.Record) (string, []any) {
+	l := rw.l
+	head := []any{r.Version, ts(r.UpdatedAt), r.UpdatedBy}
+	st, ok := r.Stored.(*storedRow)
+	if !ok || st.l != l || st.version != r.Version-1 {
+		args := append(append(head, r.Owner), rw.vals...)
+		return l.update, append(args, r.ID, r.Version-1)
+	}
+	var sb strings.Builder
+	sb.WriteString(`UPDATE ` + recTable(l.entity) + ` SET version = ?, updated_at = ?, updated_by = ?`)
+	args := head
+	if !st.owner.Valid || st.owner.String != r.Owner {
+		sb.WriteString(", owner = ?")
+		args = append(args, r.Owner)
+	}
+	for i, v := range rw.vals {
+		if sameStored(st.vals[i], v) {
+			continue
+		}
+		name := extraCol
+		if i < len(l.cols) {
+			name = colName(l.cols[i].field)
+		}
+		sb.WriteString(", " + name + " = ?")
+		args = append(args, v)
+	}
+	sb.WriteString(` WHERE id = ? AND version = ?`)
+	return sb.String(), append(args, r.ID, r.Version-1)
+}
+
+// sameStored is whether a value read back from a column is the one an
+// update would write: the same type and the same value (bit for bit, for
+// reals). Anything else counts as changed, which only costs a rewrite.
+func sameStored(was, now any) bool {
+	switch x := was.(type) {
+	case nil:
+		return now == nil
+	case string:
+		y, ok := now.(string)
+		return ok && x == y
+	case int64:
+		y, ok := now.(int64)
+		return ok && x == y
+	case float64:
+		y, ok := now.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(y)
+	case []byte:
+		y, ok := now.([]byte)
+		return ok && bytes.Equal(x, y)
+	}
+	return false
 }
 
 func missingOrConflict(ctx context.Context, tx *wtx, entity, id string) error {
@@ -502,6 +573,9 @@ func scanRecord(l *layout, cols []column, withExtra bool, sc scanner) (*store.Re
 	r.CreatedAt, _ = time.Parse(metadata.DateTimeLayout, created)
 	r.UpdatedAt, _ = time.Parse(metadata.DateTimeLayout, updated)
 	r.CreatedBy, r.UpdatedBy, r.Owner = createdBy.String, updatedBy.String, owner.String
+	if withExtra && len(cols) == len(l.cols) {
+		r.Stored = &storedRow{l: l, version: r.Version, owner: owner, vals: vals}
+	}
 	r.Data = make(map[string]any, len(cols))
 	for i, c := range cols {
 		v, err := decode(l.entity, r.ID, c, vals[i], &r.Unreadable)
