@@ -64,7 +64,11 @@ func TestUpdateSetsWhatChanged(t *testing.T) {
 	if got := get(id); got.Data["email"] != "moved@example.com" || got.Data["tags"] != nil {
 		t.Fatalf("after moving the email and clearing the tags: %v", got.Data)
 	}
-	update(get(id), func(r *store.Record) { r.Owner = "someone"; delete(r.Data, "stage"); r.Data["close_date"] = "2030-01-02" })
+	update(get(id), func(r *store.Record) {
+		r.Owner = "someone"
+		delete(r.Data, "stage")
+		r.Data["close_date"] = "2030-01-02"
+	})
 	if got := get(id); got.Owner != "someone" || got.Data["stage"] != nil || got.Data["close_date"] != "2030-01-02" {
 		t.Fatalf("after the owner, stage and close date: %s %v", got.Owner, got.Data)
 	}
