@@ -72,14 +72,12 @@ func (s *Service) rewind(ctx context.Context, c store.Cursor) error {
 	for {
 		// Only the rule changes carry their bodies: a backlog of a million
 		// record events decoded took half the CPU of the creates beside it.
-		evs, err := s.st.EventsFor(ctx, c, 10*batchSize, func(typ, _ string) bool {
-			return typ == evRuleChanged || typ == evRuleDeleted
-		})
+		evs, err := s.st.EventsFor(ctx, c, 10*batchSize, func(typ, _ string) bool { return changesRules(typ) })
 		if err != nil {
 			return err
 		}
 		for _, ev := range evs {
-			if ev.Type != evRuleChanged && ev.Type != evRuleDeleted {
+			if !changesRules(ev.Type) {
 				continue
 			}
 			id, _ := ev.Payload["workflow"].(string)
@@ -139,7 +137,7 @@ func (s *Service) consume(ctx context.Context) (int, error) {
 			}
 			runs = append(runs, rs...)
 			evs, cursor = append(evs, ev), ev.Cursor
-			if changesRules(ev) {
+			if changesRules(ev.Type) {
 				// The events after it were read for the rules before it
 				// (those a new rule triggers on may have come bare): read
 				// them again.
@@ -176,16 +174,21 @@ func (s *Service) wanted(typ, entity string) bool {
 		return true
 	}
 	for _, r := range s.rn.rules {
-		if r.Entity == entity && r.Trigger.Type == typ {
+		if triggers(r, typ, entity) {
 			return true
 		}
 	}
 	return false
 }
 
-// changesRules is whether ev changes the runner's rules.
-func changesRules(ev *store.Event) bool {
-	return ev.Type == evRuleChanged || ev.Type == evRuleDeleted
+// triggers is whether rule r triggers on events of typ about entity.
+func triggers(r *Rule, typ, entity string) bool {
+	return r.Entity == entity && r.Trigger.Type == typ
+}
+
+// changesRules is whether an event of type typ changes the runner's rules.
+func changesRules(typ string) bool {
+	return typ == evRuleChanged || typ == evRuleDeleted
 }
 
 // checkpoint saves how far the follower has read: when one is due, or
@@ -211,7 +214,7 @@ func (s *Service) checkpoint(ctx context.Context, force bool) error {
 // catalog, a record change triggers the rules on its entity.
 func (s *Service) handle(ctx context.Context, ev *store.Event, now time.Time) ([]*Run, error) {
 	switch {
-	case changesRules(ev):
+	case changesRules(ev.Type):
 		return nil, s.reloadRule(ctx, ev)
 	case strings.HasPrefix(ev.Type, "meta.entity."):
 		return nil, s.freshEntity(ctx, ev.Entity)
@@ -221,7 +224,7 @@ func (s *Service) handle(ctx context.Context, ev *store.Event, now time.Time) ([
 	var out []*Run
 	seen := &eventView{}
 	for _, r := range s.rn.rules {
-		if r.Entity != ev.Entity || r.Trigger.Type != ev.Type {
+		if !triggers(r, ev.Type, ev.Entity) {
 			continue
 		}
 		if ev.Bare {

@@ -48,11 +48,11 @@ func PlanOfFind(ctx context.Context, s *Store, entity string, q store.Query) ([]
 	if err != nil {
 		return nil, err
 	}
-	query, args, _, _, err := findSQL(l, entity, q)
+	f, err := findPartsOf(l, q)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+f.statement(entity, q.Limit), f.args...)
 	if err != nil {
 		return nil, err
 	}
@@ -82,11 +82,11 @@ func SQLOfFind(ctx context.Context, s *Store, entity string, q store.Query) stri
 	if err != nil {
 		return err.Error()
 	}
-	query, _, _, _, err := findSQL(l, entity, q)
+	f, err := findPartsOf(l, q)
 	if err != nil {
 		return err.Error()
 	}
-	return query
+	return f.statement(entity, q.Limit)
 }
 
 // SharedPasses counts the hash passes that answered several aggregates.

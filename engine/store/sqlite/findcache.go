@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"maps"
 	"strings"
 	"sync"
@@ -120,10 +119,11 @@ func (s *Store) planOf(ctx context.Context, entity, query string, args []any) (s
 }
 
 // kept runs compute unless an answer to the same statement is kept and
-// current; it keeps what compute returns when the statement scans.
-func (s *Store) kept(ctx context.Context, entity, query string, args []any, filtered bool, compute func(db *sql.DB) (cachedFind, error)) (cachedFind, error) {
+// current; it keeps what compute returns when the statement scans, and
+// tells compute whether it does.
+func (s *Store) kept(ctx context.Context, entity, query string, args []any, filtered bool, compute func(scans bool) (cachedFind, error)) (cachedFind, error) {
 	if !s.scans(ctx, entity, query, args, filtered) {
-		return compute(s.r)
+		return compute(false)
 	}
 	gen := s.aggs.gen(entity).Load()
 	ev, err := s.lastEvent(ctx, entity)
@@ -135,7 +135,7 @@ func (s *Store) kept(ctx context.Context, entity, query string, args []any, filt
 		return e, nil
 	}
 	scansRun.Add(1)
-	e, err := compute(s.scan)
+	e, err := compute(true)
 	if err != nil {
 		return e, err
 	}

@@ -48,7 +48,7 @@ func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, l
 			f.keys, table, w, limit+1, f.keyOrder, q.Limit)
 	}
 	// The whole statement keys the kept answer (its text holds the cap).
-	e, err := s.kept(ctx, entity, counted(""), f.args, q.Filter != nil, func(*sql.DB) (cachedFind, error) {
+	e, err := s.kept(ctx, entity, counted(""), f.args, q.Filter != nil, func(bool) (cachedFind, error) {
 		var ids []any
 		var total int64
 		var db rowsQuerier = s.scan
@@ -68,7 +68,7 @@ func (s *Store) FindCounted(ctx context.Context, entity string, q store.Query, l
 			total, ids, db = ns[0]+ns[1], append(got[0], got[1]...), h.txs[0]
 			splitScans.Add(1)
 		} else {
-			total, ids, err = readSide(ctx, s.scan, counted(""), f.args)
+			total, ids, err = readSide(ctx, db, counted(""), f.args)
 		}
 		if err != nil {
 			return cachedFind{}, mapErr(entity, err)

@@ -343,15 +343,6 @@ func (l *layout) projection(fields []string) (sel string, cols []column, extra b
 	return sb.String(), cols, extra
 }
 
-// findSQL is the statement Find runs, its arguments and what it selects.
-func findSQL(l *layout, entity string, q store.Query) (string, []any, []column, bool, error) {
-	f, err := findPartsOf(l, q)
-	if err != nil {
-		return "", nil, nil, false, err
-	}
-	return f.statement(entity, q.Limit), f.args, f.cols, f.extra, nil
-}
-
 // findParts are the pieces of a find's statement.
 type findParts struct {
 	sel, where, order string // order: "" or " ORDER BY …"
@@ -437,11 +428,15 @@ func (s *Store) Find(ctx context.Context, entity string, q store.Query) ([]*stor
 		return nil, err
 	}
 	query := f.statement(entity, q.Limit)
-	e, err := s.kept(ctx, entity, query, f.args, q.Filter != nil, func(db *sql.DB) (cachedFind, error) {
-		if len(q.Sort) > 0 && q.Limit > 0 {
-			recs, ok, err := s.findInHalves(ctx, l, entity, q, f)
-			if ok || err != nil {
-				return cachedFind{recs: recs}, err
+	e, err := s.kept(ctx, entity, query, f.args, q.Filter != nil, func(scans bool) (cachedFind, error) {
+		db := s.r
+		if scans {
+			db = s.scan
+			if len(q.Sort) > 0 && q.Limit > 0 {
+				recs, ok, err := s.findInHalves(ctx, l, entity, q, f)
+				if ok || err != nil {
+					return cachedFind{recs: recs}, err
+				}
 			}
 		}
 		rows, err := db.QueryContext(ctx, query, f.args...)
@@ -524,9 +519,11 @@ func (s *Store) Count(ctx context.Context, entity string, filter *store.Cond, li
 	// Through the mapped pool even when an index serves it: a count walks
 	// up to limit index entries (a kanban column's count, 200,000 at a
 	// million deals), which read calls would copy page by page.
-	e, err := s.kept(ctx, entity, q, b.args, filter != nil, func(*sql.DB) (cachedFind, error) {
-		if n, ok, err := s.countInHalves(ctx, entity, q, where, b.args, limit, filter != nil); ok || err != nil {
-			return cachedFind{count: n}, err
+	e, err := s.kept(ctx, entity, q, b.args, filter != nil, func(scans bool) (cachedFind, error) {
+		if scans {
+			if n, ok, err := s.countInHalves(ctx, entity, where, b.args, limit); ok || err != nil {
+				return cachedFind{count: n}, err
+			}
 		}
 		var n int64
 		err := s.scan.QueryRowContext(ctx, q, b.args...).Scan(&n)

@@ -31,7 +31,7 @@ import (
 //
 // Halves run only while a spare core is free (spare: one token per core
 // beyond the first), so concurrent heavy reads never double their demand
-// on the read pool, which has a connection more per token.
+// on the scan pool, which has a connection more per token.
 
 // splitRows is the table size (rows a pass over it saw) from which a pass
 // is split; a variable so that tests can split small tables.

@@ -18,13 +18,9 @@ import (
 // splitScans counts the lists and counts that ran as two halves, for tests.
 var splitScans atomic.Int64
 
-// findInHalves answers a sorted, limited find that scans as two halves;
-// ok is false when it did not. Kept answers already checked the plan: it
-// runs only inside Find's computation.
+// findInHalves answers a sorted, limited find whose plan scans (kept
+// decided it) as two halves; ok is false when it did not.
 func (s *Store) findInHalves(ctx context.Context, l *layout, entity string, q store.Query, f findParts) ([]*store.Record, bool, error) {
-	if !s.scans(ctx, entity, f.statement(entity, q.Limit), f.args, q.Filter != nil) {
-		return nil, false, nil
-	}
 	h, err := s.openHalves(ctx, entity)
 	if err != nil || h == nil {
 		return nil, false, err
@@ -48,13 +44,11 @@ func (s *Store) findInHalves(ctx context.Context, l *layout, entity string, q st
 	return recs, true, nil
 }
 
-// countInHalves answers a count that scans as two halves; ok is false when
-// it did not. Each half stops at limit+1 matches, as the whole count does:
-// their sum past limit is reported capped all the same.
-func (s *Store) countInHalves(ctx context.Context, entity, query, where string, args []any, limit int64, filtered bool) (int64, bool, error) {
-	if !s.scans(ctx, entity, query, args, filtered) {
-		return 0, false, nil
-	}
+// countInHalves answers a count whose plan scans (kept decided it) as two
+// halves; ok is false when it did not. Each half stops at limit+1 matches,
+// as the whole count does: their sum past limit is reported capped all the
+// same.
+func (s *Store) countInHalves(ctx context.Context, entity, where string, args []any, limit int64) (int64, bool, error) {
 	h, err := s.openHalves(ctx, entity)
 	if err != nil || h == nil {
 		return 0, false, err

@@ -208,13 +208,14 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 		r.Close()
 		return nil, err
 	}
-	// Two connections more per spare core: one for the second half of a
-	// split read (split.go), one for the page a counted list asks beside
-	// its count — so neither takes the connection a get is waiting for.
-	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2) + 2*spareCores())
-	r.SetMaxIdleConns(max(4, runtime.NumCPU()*2) + 2*spareCores())
-	scan.SetMaxOpenConns(max(4, runtime.NumCPU()*2) + 2*spareCores())
-	scan.SetMaxIdleConns(max(4, runtime.NumCPU()*2) + 2*spareCores())
+	// The scan pool has two connections more per spare core: one for the
+	// second half of a split read (split.go), one for the page a counted
+	// list asks beside its count — so neither waits for the other.
+	reads, scans := max(4, runtime.NumCPU()*2), max(4, runtime.NumCPU()*2)+2*spareCores()
+	r.SetMaxOpenConns(reads)
+	r.SetMaxIdleConns(reads)
+	scan.SetMaxOpenConns(scans)
+	scan.SetMaxIdleConns(scans)
 	s := &Store{w: w, r: r, scan: scan, ck: ck, path: path,
 		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}), prepared: map[string]*sql.Stmt{},
 		spare:  make(chan struct{}, spareCores()),
