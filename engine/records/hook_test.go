@@ -3,14 +3,10 @@ package records_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
-	"github.com/jimu-crm/jimu/engine/benchdata"
-	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/problem"
 	"github.com/jimu-crm/jimu/engine/records"
-	"github.com/jimu-crm/jimu/engine/store/sqlite"
 )
 
 // TestWriteHook: a hook runs inside the pipeline on the very record that
@@ -19,16 +15,7 @@ import (
 // writes nothing.
 func TestWriteHook(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jimu.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cat := catalog.New(st, nil)
-	if _, err := cat.Create(ctx, actor, benchdata.Deal()); err != nil {
-		t.Fatal(err)
-	}
-	svc := records.New(st, cat, records.System{}, nil)
+	svc, st := deals(t)
 	var seen []*records.Write
 	hook := func(_ context.Context, w *records.Write) error {
 		seen = append(seen, w)

@@ -17,16 +17,7 @@ import (
 // it stopped there.
 func TestCountCap(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jimu.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cat := catalog.New(st, nil)
-	if _, err := cat.Create(ctx, actor, benchdata.Deal()); err != nil {
-		t.Fatal(err)
-	}
-	svc := records.New(st, cat, records.System{}, nil)
+	svc, _ := deals(t)
 	svc.CountCap = 3
 	for i := range 4 {
 		if _, err := svc.Create(ctx, actor, "deal", map[string]any{"name": fmt.Sprint("d", i), "stage": "won"}); err != nil {

@@ -2,15 +2,10 @@ package records_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/jimu-crm/jimu/engine/benchdata"
-	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/identity"
-	"github.com/jimu-crm/jimu/engine/records"
 	"github.com/jimu-crm/jimu/engine/store"
-	"github.com/jimu-crm/jimu/engine/store/sqlite"
 )
 
 // TestRunOrigin: the writes a workflow run makes (identity.WithRun) say so
@@ -18,16 +13,7 @@ import (
 // an API token's id is there too, a session's is not.
 func TestRunOrigin(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jimu.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cat := catalog.New(st, nil)
-	if _, err := cat.Create(ctx, actor, benchdata.Deal()); err != nil {
-		t.Fatal(err)
-	}
-	svc := records.New(st, cat, records.System{}, nil)
+	svc, st := deals(t)
 	api := *actor
 	api.TokenKind, api.TokenID = "api", "tok-1"
 	session := *actor

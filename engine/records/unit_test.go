@@ -3,14 +3,10 @@ package records_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
-	"github.com/jimu-crm/jimu/engine/benchdata"
-	"github.com/jimu-crm/jimu/engine/catalog"
 	"github.com/jimu-crm/jimu/engine/records"
 	"github.com/jimu-crm/jimu/engine/store"
-	"github.com/jimu-crm/jimu/engine/store/sqlite"
 )
 
 // TestUnitPrepare: a unit's Prepare sees the record its Before will, before
@@ -19,16 +15,7 @@ import (
 // Prepare that fails writes nothing.
 func TestUnitPrepare(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jimu.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	cat := catalog.New(st, nil)
-	if _, err := cat.Create(ctx, actor, benchdata.Deal()); err != nil {
-		t.Fatal(err)
-	}
-	svc := records.New(st, cat, records.System{}, nil)
+	svc, st := deals(t)
 	r, err := svc.Create(ctx, actor, "deal", map[string]any{"name": "A", "stage": "lead"})
 	if err != nil {
 		t.Fatal(err)
