@@ -449,10 +449,13 @@ func versionConflict(entity, id string, have, want int64) error {
 // sides are the audit entry and the outbox event of a change to r (the
 // new record, or the old one for a delete).
 func (s *Service) sides(ctx context.Context, p *identity.Principal, at time.Time, action, evType string, e *catalog.Entity, old, r *store.Record, changes map[string]store.Change) store.Sides {
+	// One id for both: a store may keep the audit entry as its event
+	// (store.AuditOf).
+	id := store.NewID()
 	return store.Sides{
-		Audit: &store.AuditEntry{ID: store.NewID(), At: at, Actor: p.UserID, IP: p.IP,
+		Audit: &store.AuditEntry{ID: id, At: at, Actor: p.UserID, IP: p.IP,
 			Action: action, Entity: e.Name, RecordID: r.ID, Changes: auditChanges(changes, old)},
-		Event: &store.Event{ID: store.NewID(), Type: evType, Entity: e.Name, RecordID: r.ID, Version: r.Version,
+		Event: &store.Event{ID: id, Type: evType, Entity: e.Name, RecordID: r.ID, Version: r.Version,
 			Actor: p.UserID, Origin: Origin(ctx, p), At: at, Changes: changes},
 	}
 }
@@ -475,17 +478,7 @@ func Origin(ctx context.Context, p *identity.Principal) store.Origin {
 // {from, to}, a side left out when it is not set, and for a value old held
 // that could not be read, its stored text under "unreadable".
 func auditChanges(changes map[string]store.Change, old *store.Record) map[string]any {
-	out := make(map[string]any, len(changes))
-	for k, c := range changes {
-		ch := map[string]any{}
-		if c.Old != nil {
-			ch["from"] = c.Old
-		}
-		if c.New != nil {
-			ch["to"] = c.New
-		}
-		out[k] = ch
-	}
+	out := store.AuditChanges(changes)
 	if old != nil {
 		for path, stored := range old.Unreadable {
 			f, _, _ := strings.Cut(path, "/")

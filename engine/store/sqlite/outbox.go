@@ -52,7 +52,7 @@ func (s *Store) EventsFor(ctx context.Context, after store.Cursor, limit int, wa
 	}
 	if want == nil {
 		return readEvents(ctx, s.r, `SELECT seq, id, type, entity, record_id, version, actor, at, body FROM events
-			WHERE seq > ? ORDER BY seq LIMIT ?`, []any{seq, limit}, true)
+			WHERE seq > max(?, `+prunedMark+`) ORDER BY seq LIMIT ?`, []any{seq, limit}, true)
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -60,7 +60,7 @@ func (s *Store) EventsFor(ctx context.Context, after store.Cursor, limit int, wa
 	}
 	defer tx.Rollback()
 	out, err := readEvents(ctx, tx, `SELECT seq, id, type, entity, record_id, version, actor, at FROM events
-		WHERE seq > ? ORDER BY seq LIMIT ?`, []any{seq, limit}, false)
+		WHERE seq > max(?, `+prunedMark+`) ORDER BY seq LIMIT ?`, []any{seq, limit}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -107,28 +107,42 @@ func readEvents(ctx context.Context, db rowsQuerier, q string, args []any, body 
 	defer rows.Close()
 	var out []*store.Event
 	for rows.Next() {
-		var e store.Event
-		var n int64
-		var at string
-		var entity, recID, actor sql.NullString
-		var raw sql.RawBytes // copied only by the decoding
-		var version sql.NullInt64
-		dest := []any{&n, &e.ID, &e.Type, &entity, &recID, &version, &actor, &at}
-		if body {
-			dest = append(dest, &raw)
-		}
-		if err := rows.Scan(dest...); err != nil {
+		e, _, err := scanEvent(rows, body, 0)
+		if err != nil {
 			return nil, err
 		}
-		e.Cursor = cursorOf(n)
-		e.At, _ = time.Parse(metadata.DateTimeLayout, at)
-		e.Entity, e.RecordID, e.Actor, e.Version = entity.String, recID.String, actor.String, version.Int64
-		if err := store.UnmarshalEventBody(raw, &e); err != nil {
-			return nil, fmt.Errorf("sqlite: event %d: %w", n, err)
-		}
-		out = append(out, &e)
+		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// scanEvent reads an event's columns as readEvents names them, then extra
+// text columns.
+func scanEvent(rows *sql.Rows, body bool, extra int) (*store.Event, []sql.NullString, error) {
+	var e store.Event
+	var n int64
+	var at string
+	var entity, recID, actor sql.NullString
+	var raw sql.RawBytes // copied only by the decoding
+	var version sql.NullInt64
+	dest := []any{&n, &e.ID, &e.Type, &entity, &recID, &version, &actor, &at}
+	if body {
+		dest = append(dest, &raw)
+	}
+	more := make([]sql.NullString, extra)
+	for i := range more {
+		dest = append(dest, &more[i])
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return nil, nil, err
+	}
+	e.Cursor = cursorOf(n)
+	e.At, _ = time.Parse(metadata.DateTimeLayout, at)
+	e.Entity, e.RecordID, e.Actor, e.Version = entity.String, recID.String, actor.String, version.Int64
+	if err := store.UnmarshalEventBody(raw, &e); err != nil {
+		return nil, nil, fmt.Errorf("sqlite: event %d: %w", n, err)
+	}
+	return &e, more, nil
 }
 
 func (s *Store) SaveCheckpoint(ctx context.Context, consumer string, c store.Cursor) error {
@@ -165,22 +179,28 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, consumer string) error {
 	})
 }
 
-// PruneEvents deletes one bounded batch, in one write of the single
-// writer, so a large backlog never holds other writes for long: the
-// caller loops while batches come back full. It deletes from the front
+// prunedMark is the seq at and below which events have left the outbox.
+const prunedMark = `coalesce((SELECT seq FROM outbox_state WHERE name = 'pruned'), 0)`
+
+// PruneEvents takes one bounded batch out of the outbox, in one write of
+// the single writer, so a large backlog never holds other writes for long:
+// the caller loops while batches come back full. It takes from the front
 // only, the events before the first that is too young, so it reads no more
-// than limit rows whatever the outbox holds.
+// than limit rows whatever the outbox holds. An event that is an audit
+// entry stays as that entry: the pruned mark moves past it, and an
+// update's body drops the record it carried for followers (the audit log
+// keeps the change); every other event is deleted.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
 	cut := ts(before)
-	var n int64
+	var n int
 	err := s.tx(ctx, func(tx *wtx) error {
-		// Below every checkpoint (none: no bound) and below the newest
-		// event.
+		// Above the mark, below every checkpoint (none: no bound) and
+		// below the newest event.
 		rows, err := tx.QueryContext(ctx, `SELECT seq, at FROM events
-			WHERE seq < (SELECT max(seq) FROM events)
+			WHERE seq > `+prunedMark+` AND seq < (SELECT max(seq) FROM events)
 				AND seq <= coalesce((SELECT min(seq) FROM checkpoints), 9223372036854775807)
 			ORDER BY seq LIMIT ?`, limit)
 		if err != nil {
@@ -198,17 +218,24 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (i
 				break
 			}
 			last = seq
+			n++
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil || last < 0 {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE seq <= ?`, last)
-		if err != nil {
-			return err
+		stmts := []string{
+			`DELETE FROM events WHERE seq <= ?1 AND audit IS NULL`,
+			`UPDATE events SET body = json_remove(body, '$.record', '$.same', '$.same_all')
+				WHERE seq <= ?1 AND seq > ` + prunedMark + ` AND audit IS NOT NULL AND type = 'record.updated'`,
+			`INSERT INTO outbox_state (name, seq) VALUES ('pruned', ?1) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`,
 		}
-		n, err = res.RowsAffected()
-		return err
+		for _, q := range stmts {
+			if _, err := tx.ExecContext(ctx, q, last); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return int(n), err
+	return n, err
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,12 +254,24 @@ func (s *Store) migrate(ctx context.Context) error {
 		// The newest event of an entity is its data version as every
 		// process on the file sees it (aggCache).
 		`CREATE INDEX IF NOT EXISTS events_entity ON events(entity, seq)`,
+		// A record change's audit entry is kept as its event (auditlog.go):
+		// audit names the entry's action, ip its address.
+		`ALTER TABLE events ADD COLUMN audit TEXT`,
+		`ALTER TABLE events ADD COLUMN ip TEXT`,
+		`CREATE UNIQUE INDEX IF NOT EXISTS events_audit_id ON events(id) WHERE audit IS NOT NULL`,
+		`CREATE INDEX IF NOT EXISTS events_audit_record ON events(record_id) WHERE audit IS NOT NULL`,
+		// Events at or below the pruned mark have left the outbox; those
+		// that are audit entries stay as the audit log (PruneEvents).
+		`CREATE TABLE IF NOT EXISTS outbox_state (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID`,
 		`CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL, at TEXT NOT NULL) WITHOUT ROWID`,
 		`CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, until INTEGER NOT NULL,
 			token INTEGER NOT NULL) WITHOUT ROWID`,
 		`CREATE TABLE IF NOT EXISTS sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID`,
 	}
 	for _, q := range stmts {
+		if strings.HasPrefix(q, "ALTER TABLE") && hasColumn(ctx, s.w, q) {
+			continue
+		}
 		if _, err := s.w.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}

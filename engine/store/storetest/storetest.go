@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, caps Capabilities) {
 		{"Sequence", testSequence},
 		{"Docs", testDocs},
 		{"AuditAndOutbox", testAuditOutbox},
+		{"AuditOfChanges", testAuditOfChanges},
 		{"FailedWriteWritesNoSides", testAtomic},
 		{"IndexesFollowMetadata", testIndexes},
 		{"OutboxContent", testOutboxContent},

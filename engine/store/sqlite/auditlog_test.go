@@ -1,0 +1,140 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jimu-crm/jimu/engine/store"
+	"github.com/jimu-crm/jimu/engine/store/storetest"
+)
+
+func rowCount(t *testing.T, s *Store, q string) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRow(q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAuditKeptAsEvent: a change whose audit entry is what its event says
+// is one row, the event's; an entry that says more (a value that could
+// not be read) is a row of its own beside the event, and reads back whole.
+func TestAuditKeptAsEvent(t *testing.T) {
+	s, _ := walStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	write := func(changes map[string]any) *store.Record {
+		t.Helper()
+		r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, Data: map[string]any{"name": "A"}}
+		id := store.NewID()
+		ev := map[string]store.Change{"name": {New: "A"}}
+		if changes == nil {
+			changes = store.AuditChanges(ev)
+		}
+		err := s.Insert(ctx, "deal", r, store.Sides{
+			Audit: &store.AuditEntry{ID: id, At: now, Actor: "u1", IP: "10.0.0.1", Action: "record.create", Entity: "deal", RecordID: r.ID, Changes: changes},
+			Event: &store.Event{ID: id, Type: "record.created", Entity: "deal", RecordID: r.ID, Version: 1, Actor: "u1", At: now, Changes: ev}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	write(nil)
+	if a, e := rowCount(t, s, `SELECT count(*) FROM audit`), rowCount(t, s, `SELECT count(*) FROM events WHERE audit = 'record.create' AND ip = '10.0.0.1'`); a != 0 || e != 1 {
+		t.Fatalf("a change whose entry its event says: %d audit rows, %d events carrying it; want 0 and 1", a, e)
+	}
+	odd := write(map[string]any{"name": map[string]any{"to": "A"}, "score": map[string]any{"unreadable": map[string]any{"score": "x"}}})
+	if a := rowCount(t, s, `SELECT count(*) FROM audit`); a != 1 {
+		t.Fatalf("an entry that says more than its event: %d audit rows, want 1", a)
+	}
+	got, err := s.ListAudit(ctx, store.AuditQuery{RecordID: odd.ID})
+	if err != nil || len(got) != 1 || got[0].Changes["score"] == nil {
+		t.Fatalf("the entry of its own: %+v %v", got, err)
+	}
+}
+
+// TestEventsGainAuditColumns: an outbox from before the audit columns
+// opens, keeps its events and takes new changes as one row each.
+func TestEventsGainAuditColumns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jimu.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, entity TEXT,
+			record_id TEXT, version INTEGER, actor TEXT, at TEXT NOT NULL, body TEXT)`,
+		`INSERT INTO events (id, type, entity, record_id, version, actor, at, body)
+			VALUES ('01a232dd-1ca2-782a-a5e3-760a71c80899', 'record.created', 'deal', 'r1', 1, 'u1', '2026-12-01T18:28:01.312Z', '{"actor_origin":true}')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	ctx := context.Background()
+	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.EnsureEntity(ctx, storetest.Deal()); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := s.Events(ctx, "", 10)
+	if err != nil || len(evs) != 1 || evs[0].RecordID != "r1" || evs[0].Origin.User != "u1" {
+		t.Fatalf("the old event: %+v %v", evs, err)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, Data: map[string]any{"name": "A"}}
+	id := store.NewID()
+	ev := map[string]store.Change{"name": {New: "A"}}
+	if err := s.Insert(ctx, "deal", r, store.Sides{
+		Audit: &store.AuditEntry{ID: id, At: now, Actor: "u1", Action: "record.create", Entity: "deal", RecordID: r.ID, Changes: store.AuditChanges(ev)},
+		Event: &store.Event{ID: id, Type: "record.created", Entity: "deal", RecordID: r.ID, Version: 1, Actor: "u1", At: now, Changes: ev}}); err != nil {
+		t.Fatal(err)
+	}
+	if a, e := rowCount(t, s, `SELECT count(*) FROM audit`), rowCount(t, s, `SELECT count(*) FROM events`); a != 0 || e != 2 {
+		t.Fatalf("after the migration: %d audit rows and %d events, want 0 and 2", a, e)
+	}
+}
+
+// TestPruneShrinksKeptUpdates: pruning keeps an update's audit entry and
+// drops the record its event carried for followers.
+func TestPruneShrinksKeptUpdates(t *testing.T) {
+	s, _ := walStore(t)
+	ctx := context.Background()
+	old := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Hour)
+	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: old, UpdatedAt: old, Data: map[string]any{"name": "A"}}
+	if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"B", "C"} {
+		r.Version, r.Data["name"] = int64(i+2), name
+		id := store.NewID()
+		ch := map[string]store.Change{"name": {Old: "A", New: name}}
+		if err := s.Update(ctx, "deal", r, store.Sides{
+			Audit: &store.AuditEntry{ID: id, At: old, Actor: "u1", Action: "record.update", Entity: "deal", RecordID: r.ID, Changes: store.AuditChanges(ch)},
+			Event: &store.Event{ID: id, Type: "record.updated", Entity: "deal", RecordID: r.ID, Version: r.Version, Actor: "u1", At: old,
+				Changes: ch, Record: map[string]any{"name": name, "email": "a-long-address@example.com"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.PruneEvents(ctx, time.Now(), 10); err != nil || n != 1 {
+		t.Fatalf("PruneEvents: %d %v, want 1 (the newest stays)", n, err)
+	}
+	if n := rowCount(t, s, `SELECT count(*) FROM events WHERE body LIKE '%a-long-address%'`); n != 1 {
+		t.Fatalf("%d events still carry their record; want only the one left in the outbox", n)
+	}
+	got, err := s.ListAudit(ctx, store.AuditQuery{RecordID: r.ID})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("audit after pruning: %+v %v", got, err)
+	}
+	if ch, _ := got[1].Changes["name"].(map[string]any); ch["to"] != "B" {
+		t.Fatalf("the pruned update's entry: %#v", got[1].Changes)
+	}
+}
