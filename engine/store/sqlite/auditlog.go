@@ -47,31 +47,35 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.Aud
 	return out, nil
 }
 
-// auditWhere is q's filters over columns named by col.
-func auditWhere(q store.AuditQuery, col map[string]string) (string, []any) {
+// auditWhere is q's filters, over the events table's columns when events.
+func auditWhere(q store.AuditQuery, events bool) (string, []any) {
 	var where []string
 	var args []any
-	add := func(c, v string) {
-		if v != "" {
-			where = append(where, col[c]+" = ?")
+	add := func(col, op, v string, id bool) {
+		if v == "" {
+			return
+		}
+		where = append(where, col+" "+op+" ?")
+		if id && events {
+			args = append(args, idArg(v))
+		} else {
 			args = append(args, v)
 		}
 	}
-	add("entity", q.Entity)
-	add("record_id", q.RecordID)
-	add("actor", q.Actor)
-	add("action", q.Action)
-	if q.Before != "" {
-		where = append(where, col["id"]+" < ?")
-		args = append(args, q.Before)
+	action := "action"
+	if events {
+		action = "audit"
 	}
+	add("entity", "=", q.Entity, false)
+	add("record_id", "=", q.RecordID, true)
+	add("actor", "=", q.Actor, true)
+	add(action, "=", q.Action, false)
+	add("id", "<", q.Before, true)
 	return strings.Join(where, " AND "), args
 }
 
-var auditCols = map[string]string{"entity": "entity", "record_id": "record_id", "actor": "actor", "action": "action", "id": "id"}
-
 func (s *Store) auditRows(ctx context.Context, q store.AuditQuery, limit int) ([]*store.AuditEntry, error) {
-	where, args := auditWhere(q, auditCols)
+	where, args := auditWhere(q, false)
 	query := `SELECT id, at, actor, ip, action, entity, record_id, changes FROM audit`
 	if where != "" {
 		query += ` WHERE ` + where
@@ -100,10 +104,8 @@ func (s *Store) auditRows(ctx context.Context, q store.AuditQuery, limit int) ([
 	return out, rows.Err()
 }
 
-var eventAuditCols = map[string]string{"entity": "entity", "record_id": "record_id", "actor": "actor", "action": "audit", "id": "id"}
-
 func (s *Store) auditEvents(ctx context.Context, q store.AuditQuery, limit int) ([]*store.AuditEntry, error) {
-	where, args := auditWhere(q, eventAuditCols)
+	where, args := auditWhere(q, true)
 	query := `SELECT seq, id, type, entity, record_id, version, actor, at, body, audit, ip FROM events WHERE audit IS NOT NULL`
 	if where != "" {
 		query += ` AND ` + where

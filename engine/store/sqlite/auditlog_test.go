@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,8 +59,9 @@ func TestAuditKeptAsEvent(t *testing.T) {
 	}
 }
 
-// TestEventsGainAuditColumns: an outbox from before the audit columns
-// opens, keeps its events and takes new changes as one row each.
+// TestEventsGainAuditColumns: an outbox from before the audit columns and
+// the compact ids and times opens, keeps its events as they read, and
+// takes new changes as one row each.
 func TestEventsGainAuditColumns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "jimu.db")
 	db, err := sql.Open("sqlite", "file:"+path)
@@ -86,8 +89,13 @@ func TestEventsGainAuditColumns(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs, err := s.Events(ctx, "", 10)
-	if err != nil || len(evs) != 1 || evs[0].RecordID != "r1" || evs[0].Origin.User != "u1" {
+	at := time.Date(2026, 12, 1, 18, 28, 1, 312e6, time.UTC)
+	if err != nil || len(evs) != 1 || evs[0].ID != "01a232dd-1ca2-782a-a5e3-760a71c80899" || !evs[0].At.Equal(at) ||
+		evs[0].RecordID != "r1" || evs[0].Origin.User != "u1" {
 		t.Fatalf("the old event: %+v %v", evs, err)
+	}
+	if n := rowCount(t, s, `SELECT count(*) FROM events WHERE typeof(id) = 'blob' AND typeof(record_id) = 'text' AND typeof(at) = 'integer'`); n != 1 {
+		t.Fatal("the old event was not rewritten compact: a 16-byte id, its text record id, an integer time")
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, Data: map[string]any{"name": "A"}}
@@ -137,4 +145,75 @@ func TestPruneShrinksKeptUpdates(t *testing.T) {
 	if ch, _ := got[1].Changes["name"].(map[string]any); ch["to"] != "B" {
 		t.Fatalf("the pruned update's entry: %#v", got[1].Changes)
 	}
+}
+
+// TestEventsMigrationRefuses: an outbox time that is not one stops the
+// start, names the table and the event, and leaves the table as it was.
+func TestEventsMigrationRefuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jimu.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, entity TEXT,
+			record_id TEXT, version INTEGER, actor TEXT, at TEXT NOT NULL, body TEXT)`,
+		`INSERT INTO events (id, type, at) VALUES ('e1', 'record.created', '2026-12-01T18:28:01.312Z'), ('e2', 'record.created', 'yesterday')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := OpenWith(context.Background(), path, Options{manualCheckpoints: true})
+	if err == nil {
+		s.Close()
+		t.Fatal("an outbox with a time that is not one opened")
+	}
+	if !strings.Contains(err.Error(), "events") || !strings.Contains(err.Error(), "event 2") {
+		t.Fatalf("the refusal does not name the table and the event: %v", err)
+	}
+	db, _ = sql.Open("sqlite", "file:"+path)
+	defer db.Close()
+	var typ string
+	if err := db.QueryRow(`SELECT type FROM pragma_table_info('events') WHERE name = 'at'`).Scan(&typ); err != nil || typ != "TEXT" {
+		t.Fatalf("the refused table changed: at is %q (%v)", typ, err)
+	}
+}
+
+// TestIDArgAgreesWithSQL: the Go and the SQL spelling of the compact id
+// make the same choice for every kind of text, and a blob reads back as
+// the text it came from.
+func TestIDArgAgreesWithSQL(t *testing.T) {
+	s, _ := walStore(t)
+	for _, v := range []string{
+		"01a232dd-1ca2-782a-a5e3-760a71c80899", "00000000-0000-7000-8000-000000000001",
+		"01A232DD-1CA2-782A-A5E3-760A71C80899", "01a232dd-1ca2-782a-a5e3-760a71c8089", "01a232dd-1ca2-782a-a5e3-760a71c8089g",
+		"01a232dd11ca2-782a-a5e3-760a71c80899", "01a232dd-1ca2-782a-a5e3--60a71c80899", "u1", "", "abcdefgh-ijkl-mnop-qrst-uvwxyz012345",
+	} {
+		var fromSQL any
+		if err := s.r.QueryRow(`SELECT `+uuidSQL("?1"), v).Scan(&fromSQL); err != nil {
+			t.Fatal(err)
+		}
+		goSide := idArg(v)
+		if fmt.Sprintf("%T %x", fromSQL, fromSQL) != fmt.Sprintf("%T %x", goSide, goSide) {
+			t.Errorf("%q: SQL stores %T %x, Go %T %x", v, fromSQL, fromSQL, goSide, goSide)
+		}
+		var back idCol
+		if err := back.Scan(goSide); err != nil || back.s != v {
+			t.Errorf("%q reads back as %q (%v)", v, back.s, err)
+		}
+	}
+}
+
+func FuzzIDArg(f *testing.F) {
+	f.Add("01a232dd-1ca2-782a-a5e3-760a71c80899")
+	f.Add("01A232DD-1CA2-782A-A5E3-760A71C80899")
+	f.Add("u1")
+	f.Fuzz(func(t *testing.T, v string) {
+		var back idCol
+		if err := back.Scan(idArg(v)); err != nil || back.s != v {
+			t.Fatalf("%q reads back as %q (%v)", v, back.s, err)
+		}
+	})
 }

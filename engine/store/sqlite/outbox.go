@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jimu-crm/jimu/engine/store"
-	"github.com/jimu-crm/jimu/metadata"
 )
 
 // The outbox is the events table. Its seq is the rowid SQLite gives each
@@ -120,12 +119,12 @@ func readEvents(ctx context.Context, db rowsQuerier, q string, args []any, body 
 // text columns.
 func scanEvent(rows *sql.Rows, body bool, extra int) (*store.Event, []sql.NullString, error) {
 	var e store.Event
-	var n int64
-	var at string
-	var entity, recID, actor sql.NullString
+	var n, at int64
+	var id, recID, actor idCol
+	var entity sql.NullString
 	var raw sql.RawBytes // copied only by the decoding
 	var version sql.NullInt64
-	dest := []any{&n, &e.ID, &e.Type, &entity, &recID, &version, &actor, &at}
+	dest := []any{&n, &id, &e.Type, &entity, &recID, &version, &actor, &at}
 	if body {
 		dest = append(dest, &raw)
 	}
@@ -137,8 +136,8 @@ func scanEvent(rows *sql.Rows, body bool, extra int) (*store.Event, []sql.NullSt
 		return nil, nil, err
 	}
 	e.Cursor = cursorOf(n)
-	e.At, _ = time.Parse(metadata.DateTimeLayout, at)
-	e.Entity, e.RecordID, e.Actor, e.Version = entity.String, recID.String, actor.String, version.Int64
+	e.ID, e.At = id.s, msTime(at)
+	e.Entity, e.RecordID, e.Actor, e.Version = entity.String, recID.s, actor.s, version.Int64
 	if err := store.UnmarshalEventBody(raw, &e); err != nil {
 		return nil, nil, fmt.Errorf("sqlite: event %d: %w", n, err)
 	}
@@ -194,7 +193,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (i
 	if limit <= 0 {
 		return 0, nil
 	}
-	cut := ts(before)
+	cut := msArg(before)
 	var n int
 	err := s.tx(ctx, func(tx *wtx) error {
 		// Above the mark, below every checkpoint (none: no bound) and
@@ -208,8 +207,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (i
 		}
 		last := int64(-1)
 		for rows.Next() {
-			var seq int64
-			var at string
+			var seq, at int64
 			if err := rows.Scan(&seq, &at); err != nil {
 				rows.Close()
 				return err

@@ -44,7 +44,7 @@ func encodeSides(sd store.Sides) (encodedSides, error) {
 			action, ip, es.auditID = a.Action, nullable(a.IP), a.ID
 			sd.Audit = nil
 		}
-		es.event = []any{e.ID, e.Type, e.Entity, e.RecordID, e.Version, e.Actor, ts(e.At), string(body), action, ip}
+		es.event = []any{idArg(e.ID), e.Type, e.Entity, idArg(e.RecordID), e.Version, idArg(e.Actor), msArg(e.At), string(body), action, ip}
 	}
 	if a := sd.Audit; a != nil {
 		var c any
@@ -69,8 +69,8 @@ func writeSides(ctx context.Context, tx *wtx, es encodedSides) error {
 		// The audit log's ids are unique across its two tables, as the
 		// audit table's key makes them within it.
 		var n int
-		err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM audit WHERE id = ?1) +
-			(SELECT count(*) FROM events WHERE id = ?1 AND audit IS NOT NULL)`, es.auditID).Scan(&n)
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM audit WHERE id = ?) +
+			(SELECT count(*) FROM events WHERE id = ? AND audit IS NOT NULL)`, es.auditID, idArg(es.auditID)).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}

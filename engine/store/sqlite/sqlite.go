@@ -249,17 +249,13 @@ func (s *Store) migrate(ctx context.Context) error {
 		// inserts, so seq order is commit order (outbox.go). The table
 		// before it, outbox, ordered by an id minted before the write was
 		// queued; it is left as it was and nothing reads it.
-		`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, entity TEXT,
-			record_id TEXT, version INTEGER, actor TEXT, at TEXT NOT NULL, body TEXT)`,
+		`CREATE TABLE IF NOT EXISTS events ` + eventsColumns,
 		// The newest event of an entity is its data version as every
 		// process on the file sees it (aggCache).
-		`CREATE INDEX IF NOT EXISTS events_entity ON events(entity, seq)`,
 		// A record change's audit entry is kept as its event (auditlog.go):
 		// audit names the entry's action, ip its address.
 		`ALTER TABLE events ADD COLUMN audit TEXT`,
 		`ALTER TABLE events ADD COLUMN ip TEXT`,
-		`CREATE UNIQUE INDEX IF NOT EXISTS events_audit_id ON events(id) WHERE audit IS NOT NULL`,
-		`CREATE INDEX IF NOT EXISTS events_audit_record ON events(record_id) WHERE audit IS NOT NULL`,
 		// Events at or below the pruned mark have left the outbox; those
 		// that are audit entries stay as the audit log (PruneEvents).
 		`CREATE TABLE IF NOT EXISTS outbox_state (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID`,
@@ -272,6 +268,14 @@ func (s *Store) migrate(ctx context.Context) error {
 		if strings.HasPrefix(q, "ALTER TABLE") && hasColumn(ctx, s.w, q) {
 			continue
 		}
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlite: migrate: %w", err)
+		}
+	}
+	if err := compactEvents(ctx, s.w); err != nil {
+		return err
+	}
+	for _, q := range eventsIndexes {
 		if _, err := s.w.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("sqlite: migrate: %w", err)
 		}

@@ -1,0 +1,147 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The outbox keeps ids as 16-byte blobs and times as integer milliseconds:
+// a record change's event carries three UUIDs and a time, which as text
+// took 132 bytes of the ~460 an event row holds (decision 30). Text that
+// is not a canonical lowercase UUID is kept as it came, so every value
+// reads back as written; blobs sort as their text does (hex digits sort as
+// their values), so id order and ranges are unchanged.
+
+// idArg is s as the outbox stores it: 16 bytes for a canonical UUID, the
+// text otherwise. The SQL of eventsToCompact makes the same choice.
+func idArg(s string) any {
+	if b, ok := uuidBytes(s); ok {
+		return b
+	}
+	return s
+}
+
+func uuidBytes(s string) ([]byte, bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return nil, false
+	}
+	b := make([]byte, 16)
+	for i, j := 0, 0; i < 36; j++ {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		b[j] = hi<<4 | lo
+		i += 2
+	}
+	return b, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// idCol reads an id column: a 16-byte blob as its UUID text, text as it is.
+type idCol struct{ s string }
+
+func (c *idCol) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		c.s = ""
+	case string:
+		c.s = v
+	case []byte:
+		if len(v) != 16 {
+			return fmt.Errorf("sqlite: an id of %d bytes", len(v))
+		}
+		var b [36]byte
+		hex.Encode(b[0:8], v[0:4])
+		hex.Encode(b[9:13], v[4:6])
+		hex.Encode(b[14:18], v[6:8])
+		hex.Encode(b[19:23], v[8:10])
+		hex.Encode(b[24:36], v[10:16])
+		b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+		c.s = string(b[:])
+	default:
+		return fmt.Errorf("sqlite: an id stored as %T", v)
+	}
+	return nil
+}
+
+// msArg is t as the outbox stores it, in milliseconds since 1970 (UTC):
+// the precision its text had.
+func msArg(t time.Time) int64 { return t.UnixMilli() }
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// eventsColumns is the outbox's table as this Jimu writes it.
+const eventsColumns = `(seq INTEGER PRIMARY KEY, id BLOB NOT NULL, type TEXT NOT NULL, entity TEXT,
+	record_id BLOB, version INTEGER, actor BLOB, at INTEGER NOT NULL, body TEXT, audit TEXT, ip TEXT)`
+
+var eventsIndexes = []string{
+	// The newest event of an entity is its data version as every process
+	// on the file sees it (aggCache).
+	`CREATE INDEX IF NOT EXISTS events_entity ON events(entity, seq)`,
+	`CREATE UNIQUE INDEX IF NOT EXISTS events_audit_id ON events(id) WHERE audit IS NOT NULL`,
+	`CREATE INDEX IF NOT EXISTS events_audit_record ON events(record_id) WHERE audit IS NOT NULL`,
+}
+
+// uuidSQL is col as idArg stores it.
+func uuidSQL(col string) string {
+	return `CASE WHEN length(` + col + `) = 36 AND ` + col + ` = lower(` + col + `)
+		AND substr(` + col + `, 9, 1) = '-' AND substr(` + col + `, 14, 1) = '-'
+		AND substr(` + col + `, 19, 1) = '-' AND substr(` + col + `, 24, 1) = '-'
+		AND length(replace(` + col + `, '-', '')) = 32 AND unhex(replace(` + col + `, '-', '')) IS NOT NULL
+		THEN unhex(replace(` + col + `, '-', '')) ELSE ` + col + ` END`
+}
+
+// compactEvents rewrites an outbox whose ids and times are text (every
+// Jimu before decision 30) into eventsColumns, in one transaction. A time
+// it cannot read stops the start with the event's seq, and the table is
+// left as it was.
+func compactEvents(ctx context.Context, db *sql.DB) error {
+	var typ string
+	err := db.QueryRowContext(ctx, `SELECT type FROM pragma_table_info('events') WHERE name = 'at'`).Scan(&typ)
+	if err != nil || !strings.EqualFold(typ, "TEXT") {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var bad sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT min(seq) FROM events WHERE unixepoch(at, 'subsec') IS NULL`).Scan(&bad); err != nil {
+		return fmt.Errorf("sqlite: migrate table events: %w", err)
+	}
+	if bad.Valid {
+		return fmt.Errorf("sqlite: migrate table events: event %d has a time that is not one (column at); the outbox is left as it was", bad.Int64)
+	}
+	for _, q := range []string{
+		`CREATE TABLE events_compact ` + eventsColumns,
+		`INSERT INTO events_compact (seq, id, type, entity, record_id, version, actor, at, body, audit, ip)
+			SELECT seq, ` + uuidSQL("id") + `, type, entity, ` + uuidSQL("record_id") + `, version, ` + uuidSQL("actor") + `,
+				CAST(round(unixepoch(at, 'subsec') * 1000) AS INTEGER), body, audit, ip FROM events`,
+		`DROP TABLE events`,
+		`ALTER TABLE events_compact RENAME TO events`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlite: migrate table events: %w", err)
+		}
+	}
+	return tx.Commit()
+}
