@@ -187,9 +187,7 @@ func (s *Store) aggregate(ctx context.Context, entity, query, where string, args
 			return nil, err
 		}
 		for i, v := range vals {
-			if b, ok := v.([]byte); ok {
-				vals[i] = string(b)
-			}
+			vals[i] = blobText(v)
 		}
 		out = append(out, store.AggregateRow{Keys: vals[:len(q.GroupBy)], Values: vals[len(q.GroupBy):]})
 	}

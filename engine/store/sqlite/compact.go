@@ -55,10 +55,15 @@ func lowerHex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// idCol reads an id column: a 16-byte blob as its UUID text, text as it is.
-type idCol struct{ s string }
+// idCol reads an id column: a 16-byte blob as its UUID text, text as it
+// is; valid is false for NULL.
+type idCol struct {
+	s     string
+	valid bool
+}
 
 func (c *idCol) Scan(v any) error {
+	c.valid = v != nil
 	switch v := v.(type) {
 	case nil:
 		c.s = ""
@@ -68,18 +73,43 @@ func (c *idCol) Scan(v any) error {
 		if len(v) != 16 {
 			return fmt.Errorf("sqlite: an id of %d bytes", len(v))
 		}
-		var b [36]byte
-		hex.Encode(b[0:8], v[0:4])
-		hex.Encode(b[9:13], v[4:6])
-		hex.Encode(b[14:18], v[6:8])
-		hex.Encode(b[19:23], v[8:10])
-		hex.Encode(b[24:36], v[10:16])
-		b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
-		c.s = string(b[:])
+		c.s = uuidText(v)
 	default:
 		return fmt.Errorf("sqlite: an id stored as %T", v)
 	}
 	return nil
+}
+
+// uuidText is the UUID text of 16 bytes.
+func uuidText(v []byte) string {
+	var b [36]byte
+	hex.Encode(b[0:8], v[0:4])
+	hex.Encode(b[9:13], v[4:6])
+	hex.Encode(b[14:18], v[6:8])
+	hex.Encode(b[19:23], v[8:10])
+	hex.Encode(b[24:36], v[10:16])
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+	return string(b[:])
+}
+
+// blobText is a value read from a record table as the API shows it: a
+// blob there is always a compact id (sysCols).
+func blobText(v any) any {
+	if b, ok := v.([]byte); ok {
+		if len(b) == 16 {
+			return uuidText(b)
+		}
+		return string(b)
+	}
+	return v
+}
+
+// idTextSQL is col's id as text, in SQL, for what needs the text: a
+// substring test, a group's key.
+func idTextSQL(col string) string {
+	return `(CASE WHEN typeof(` + col + `) = 'blob' AND length(` + col + `) = 16 THEN lower(substr(hex(` + col + `), 1, 8) || '-' ||
+		substr(hex(` + col + `), 9, 4) || '-' || substr(hex(` + col + `), 13, 4) || '-' || substr(hex(` + col + `), 17, 4) || '-' ||
+		substr(hex(` + col + `), 21)) ELSE ` + col + ` END)`
 }
 
 // msArg is t as the outbox stores it, in milliseconds since 1970 (UTC):
@@ -144,4 +174,52 @@ func compactEvents(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// compactRecords rewrites an entity's record and trash tables whose ids
+// are text into tables that keep them as idArg does, column for column,
+// inside EnsureEntity's transaction; EnsureEntity then makes their indexes
+// again. A table written by a Jimu before decision 30 goes through here
+// once.
+func compactRecords(ctx context.Context, tx *sql.Tx, entity string) error {
+	for _, trash := range []bool{false, true} {
+		table := "rec_" + entity
+		if trash {
+			table = "trash_" + entity
+		}
+		names, decls, err := tableColumns(ctx, tx, table)
+		if err != nil {
+			return fmt.Errorf("sqlite: compact %s: %w", table, err)
+		}
+		if len(names) == 0 {
+			continue
+		}
+		l, err := layoutFromColumns(table, entity, names, decls, trash)
+		if err != nil {
+			return err
+		}
+		if !l.textIDs {
+			continue
+		}
+		var cols strings.Builder
+		for _, c := range l.cols {
+			cols.WriteString(", " + colName(c.field))
+		}
+		cols.WriteString(", " + extraCol)
+		if trash {
+			cols.WriteString(", deleted_at, deleted_by")
+		}
+		tmp := `"cmp_` + table + `"`
+		for _, q := range []string{
+			createTable(tmp, l.cols, trash),
+			`INSERT INTO ` + tmp + ` (` + sysCols + cols.String() + `) SELECT ` + sysColsCompacted + cols.String() + ` FROM "` + table + `"`,
+			`DROP TABLE "` + table + `"`,
+			`ALTER TABLE ` + tmp + ` RENAME TO "` + table + `"`,
+		} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("sqlite: compact the ids of table %s: %w", table, err)
+			}
+		}
+	}
+	return nil
 }

@@ -107,7 +107,7 @@ func readSide(ctx context.Context, db rowsQuerier, stmt string, args []any) (int
 	var n int64
 	var ids []any
 	for rows.Next() {
-		var id string
+		var id any // as stored: pageAmong asks for it back
 		if err := rows.Scan(&n, &id); err != nil {
 			return 0, nil, err
 		}

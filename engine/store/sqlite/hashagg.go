@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"encoding/binary"
@@ -267,7 +268,7 @@ func keep(v driver.Value) any {
 	case string:
 		return strings.Clone(x)
 	case []byte:
-		return string(x) // as the SQL path reports text
+		return blobText(x) // as the SQL path reports it
 	case float64:
 		if x == 0 {
 			return 0.0 // -0 groups with 0, as in SQLite
@@ -416,6 +417,10 @@ func compareValues(a, b any) int {
 		return compareNumbers(a, b)
 	case 2:
 		return strings.Compare(text(a), text(b))
+	case 3:
+		x, _ := a.([]byte)
+		y, _ := b.([]byte)
+		return bytes.Compare(x, y)
 	}
 	return 0
 }

@@ -98,6 +98,7 @@ type layout struct {
 	cols    []column
 	byField map[string]int // field → index in cols
 	legacy  bool           // the table still has main's JSON data column: not migrated yet
+	textIDs bool           // its ids are text, as before decision 30: not compacted yet
 	sel     string         // the SELECT list of a whole record
 	insert  string         // the writes of a whole record
 	update  string
@@ -125,8 +126,19 @@ func (l *layout) col(field string) (column, bool) {
 	return l.cols[i], true
 }
 
-// sysCols are the system columns every record table starts with.
+// sysCols are the system columns every record table starts with. Its
+// ids — id, created_by, updated_by, owner — are kept as idArg keeps them
+// (decision 30): in a record table a blob is always an id, as no field's
+// column holds one.
 const sysCols = `id, version, created_at, updated_at, created_by, updated_by, owner`
+
+// sysColsCompacted are sysCols read from a table whose ids are text, as
+// a compact table stores them.
+var sysColsCompacted = uuidSQL("id") + `, version, created_at, updated_at, ` + uuidSQL("created_by") + `, ` +
+	uuidSQL("updated_by") + `, ` + uuidSQL("owner")
+
+// idSysColumn are the system columns that hold ids.
+var idSysColumn = map[string]bool{"id": true, "created_by": true, "updated_by": true, "owner": true}
 
 var sysColumn = map[string]bool{"id": true, "version": true, "created_at": true, "updated_at": true,
 	"created_by": true, "updated_by": true, "owner": true}
@@ -184,6 +196,9 @@ func (s *Store) layoutOf(ctx context.Context, entity string) (*layout, error) {
 	if l.legacy {
 		return nil, fmt.Errorf("sqlite: table rec_%s has not been migrated to columns yet (EnsureEntity migrates it)", entity)
 	}
+	if l.textIDs {
+		return nil, fmt.Errorf("sqlite: table rec_%s still keeps its ids as text (EnsureEntity compacts it)", entity)
+	}
 	// A schema change may have stored a newer layout meanwhile: keep it.
 	got, _ := s.layouts.LoadOrStore(entity, l)
 	return got.(*layout), nil
@@ -193,9 +208,11 @@ func (s *Store) layoutOf(ctx context.Context, entity string) (*layout, error) {
 // pairs, in table order. found is false when the table does not exist.
 func layoutFromColumns(table, entity string, names, decls []string, trash bool) (*layout, error) {
 	var cols []column
-	legacy := false
+	legacy, textIDs := false, false
 	for i, n := range names {
 		switch {
+		case n == "id":
+			textIDs = !strings.EqualFold(decls[i], "BLOB")
 		case sysColumn[n] || n == extraCol:
 		case trash && (n == "deleted_at" || n == "deleted_by"):
 		case n == "data":
@@ -206,7 +223,9 @@ func layoutFromColumns(table, entity string, names, decls []string, trash bool) 
 			return nil, fmt.Errorf("sqlite: table %s has a column %q (%s) that Jimu did not make; refusing to use it", table, n, decls[i])
 		}
 	}
-	return newLayout(entity, cols, legacy), nil
+	l := newLayout(entity, cols, legacy)
+	l.textIDs = textIDs
+	return l, nil
 }
 
 // encode turns a value of Record.Data into what its column stores. ok is

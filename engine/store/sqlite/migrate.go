@@ -125,7 +125,7 @@ func rebuild(ctx context.Context, tx *sql.Tx, table string, want []column, trash
 	}
 	var dst, src strings.Builder
 	dst.WriteString(sysCols)
-	src.WriteString(sysCols)
+	src.WriteString(sysColsCompacted)
 	var paths []string
 	for _, c := range want {
 		path := `'$.` + c.field + `'`

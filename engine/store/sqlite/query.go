@@ -121,19 +121,42 @@ func (b *sqlBuilder) node(c *store.Cond) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	arg := b.arg
+	if idSysColumn[c.Field] {
+		// Compared as stored (decision 30), so the index serves; a
+		// substring is looked for in the text.
+		arg = func(v any) string {
+			if s, ok := v.(string); ok {
+				return b.arg(idArg(s))
+			}
+			return b.arg(v)
+		}
+		switch c.Op {
+		case store.OpContains, store.OpStartsWith, store.OpEndsWith, store.OpContainsFold:
+			col, arg = idTextSQL(col), b.arg
+		case store.OpLt, store.OpLe, store.OpGt, store.OpGe:
+			// Blobs sort after all text: a bound that is not a UUID is
+			// compared with the text, as the ids read.
+			if s, ok := c.Value.(string); ok {
+				if _, canon := uuidBytes(s); !canon {
+					col, arg = idTextSQL(col), b.arg
+				}
+			}
+		}
+	}
 	switch c.Op {
 	case store.OpEq:
-		return col + " = " + b.arg(c.Value), nil
+		return col + " = " + arg(c.Value), nil
 	case store.OpNe:
-		return "(" + col + " IS NULL OR " + col + " <> " + b.arg(c.Value) + ")", nil
+		return "(" + col + " IS NULL OR " + col + " <> " + arg(c.Value) + ")", nil
 	case store.OpLt:
-		return col + " < " + b.arg(c.Value), nil
+		return col + " < " + arg(c.Value), nil
 	case store.OpLe:
-		return col + " <= " + b.arg(c.Value), nil
+		return col + " <= " + arg(c.Value), nil
 	case store.OpGt:
-		return col + " > " + b.arg(c.Value), nil
+		return col + " > " + arg(c.Value), nil
 	case store.OpGe:
-		return col + " >= " + b.arg(c.Value), nil
+		return col + " >= " + arg(c.Value), nil
 	case store.OpIn, store.OpNotIn:
 		if len(c.Values) == 0 {
 			if c.Op == store.OpIn {
@@ -143,7 +166,7 @@ func (b *sqlBuilder) node(c *store.Cond) (string, error) {
 		}
 		ph := make([]string, len(c.Values))
 		for i, v := range c.Values {
-			ph[i] = b.arg(v)
+			ph[i] = arg(v)
 		}
 		if c.Op == store.OpIn {
 			return col + " IN (" + strings.Join(ph, ", ") + ")", nil
@@ -163,11 +186,11 @@ func (b *sqlBuilder) node(c *store.Cond) (string, error) {
 		}
 		switch c.Op {
 		case store.OpContains:
-			return "instr(" + col + ", " + b.arg(s) + ") > 0", nil
+			return "instr(" + col + ", " + arg(s) + ") > 0", nil
 		case store.OpStartsWith:
-			return fmt.Sprintf("substr(%s, 1, %d) = %s", col, len([]rune(s)), b.arg(s)), nil
+			return fmt.Sprintf("substr(%s, 1, %d) = %s", col, len([]rune(s)), arg(s)), nil
 		default:
-			return fmt.Sprintf("substr(%s, -%d) = %s", col, len([]rune(s)), b.arg(s)), nil
+			return fmt.Sprintf("substr(%s, -%d) = %s", col, len([]rune(s)), arg(s)), nil
 		}
 	case store.OpContainsFold:
 		s, ok := c.Value.(string)
@@ -179,16 +202,16 @@ func (b *sqlBuilder) node(c *store.Cond) (string, error) {
 		}
 		// SQLite's lower() folds ASCII only; so does the needle here, so
 		// both sides agree on every other letter as written.
-		return "instr(lower(" + col + "), " + b.arg(asciiLower(s)) + ") > 0", nil
+		return "instr(lower(" + col + "), " + arg(asciiLower(s)) + ") > 0", nil
 	case store.OpHas:
-		return "EXISTS (SELECT 1 FROM " + b.list(c.Field) + " WHERE value = " + b.arg(c.Value) + ")", nil
+		return "EXISTS (SELECT 1 FROM " + b.list(c.Field) + " WHERE value = " + arg(c.Value) + ")", nil
 	case store.OpHasAny:
 		if len(c.Values) == 0 {
 			return "0", nil
 		}
 		ph := make([]string, len(c.Values))
 		for i, v := range c.Values {
-			ph[i] = b.arg(v)
+			ph[i] = arg(v)
 		}
 		return "EXISTS (SELECT 1 FROM " + b.list(c.Field) + " WHERE value IN (" + strings.Join(ph, ", ") + "))", nil
 	}

@@ -121,7 +121,7 @@ func (s *Store) prepareInsert(ctx context.Context, entity string, r *store.Recor
 		if err != nil {
 			return err
 		}
-		args := append([]any{r.ID, r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), r.CreatedBy, r.UpdatedBy, r.Owner}, rw.vals...)
+		args := append([]any{idArg(r.ID), r.Version, ts(r.CreatedAt), ts(r.UpdatedAt), idArg(r.CreatedBy), idArg(r.UpdatedBy), idArg(r.Owner)}, rw.vals...)
 		if _, err := tx.ExecContext(ctx, rw.l.insert, args...); err != nil {
 			return mapErr(entity, err)
 		}
@@ -143,7 +143,7 @@ func (s *Store) getRecord(ctx context.Context, db rowQuerier, entity, id string)
 	if err != nil {
 		return nil, err
 	}
-	row := db.QueryRowContext(ctx, `SELECT `+l.sel+` FROM `+recTable(entity)+` WHERE id = ?`, id)
+	row := db.QueryRowContext(ctx, `SELECT `+l.sel+` FROM `+recTable(entity)+` WHERE id = ?`, idArg(id))
 	r, err := scanRecord(l, l.cols, true, row)
 	if err != nil {
 		return nil, mapErr(entity, err)
@@ -190,7 +190,7 @@ func (s *Store) prepareUpdate(ctx context.Context, entity string, r *store.Recor
 type storedRow struct {
 	l       *layout
 	version int64
-	owner   sql.NullString
+	owner   idCol
 	vals    []any // the field columns, then extra
 }
 
@@ -204,18 +204,18 @@ type storedRow struct {
 // version is what makes the stored row the one read.
 func updateOf(rw row, r *store.Record) (string, []any) {
 	l := rw.l
-	head := []any{r.Version, ts(r.UpdatedAt), r.UpdatedBy}
+	head := []any{r.Version, ts(r.UpdatedAt), idArg(r.UpdatedBy)}
 	st, ok := r.Stored.(*storedRow)
 	if !ok || st.l != l || st.version != r.Version-1 {
-		args := append(append(head, r.Owner), rw.vals...)
-		return l.update, append(args, r.ID, r.Version-1)
+		args := append(append(head, idArg(r.Owner)), rw.vals...)
+		return l.update, append(args, idArg(r.ID), r.Version-1)
 	}
 	var sb strings.Builder
 	sb.WriteString(`UPDATE ` + recTable(l.entity) + ` SET version = ?, updated_at = ?, updated_by = ?`)
 	args := head
-	if !st.owner.Valid || st.owner.String != r.Owner {
+	if !st.owner.valid || st.owner.s != r.Owner {
 		sb.WriteString(", owner = ?")
-		args = append(args, r.Owner)
+		args = append(args, idArg(r.Owner))
 	}
 	for i, v := range rw.vals {
 		if sameStored(st.vals[i], v) {
@@ -229,7 +229,7 @@ func updateOf(rw row, r *store.Record) (string, []any) {
 		args = append(args, v)
 	}
 	sb.WriteString(` WHERE id = ? AND version = ?`)
-	return sb.String(), append(args, r.ID, r.Version-1)
+	return sb.String(), append(args, idArg(r.ID), r.Version-1)
 }
 
 // sameStored is whether a value read back from a column is the one an
@@ -257,7 +257,7 @@ func sameStored(was, now any) bool {
 
 func missingOrConflict(ctx context.Context, tx *wtx, entity, id string) error {
 	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM `+recTable(entity)+` WHERE id = ?`, id).Scan(&one)
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM `+recTable(entity)+` WHERE id = ?`, idArg(id)).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%s %s: %w", entity, id, store.ErrNotFound)
 	}
@@ -290,7 +290,7 @@ func (s *Store) prepareDelete(ctx context.Context, entity, id string, version in
 			actor = sd.Audit.Actor
 		}
 		cond := `id = ?`
-		args := []any{ts(time.Now()), actor, id}
+		args := []any{ts(time.Now()), actor, idArg(id)}
 		if version > 0 {
 			cond += ` AND version = ?`
 			args = append(args, version)
@@ -305,7 +305,7 @@ func (s *Store) prepareDelete(ctx context.Context, entity, id string, version in
 		if n, _ := res.RowsAffected(); n == 0 {
 			return missingOrConflict(ctx, tx, entity, id)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+recTable(entity)+` WHERE id = ?`, id); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+recTable(entity)+` WHERE id = ?`, idArg(id)); err != nil {
 			return mapErr(entity, err)
 		}
 		return writeSides(ctx, tx, es)
@@ -553,14 +553,14 @@ func (s *Store) NextSequence(ctx context.Context, name string) (int64, error) {
 func scanRecord(l *layout, cols []column, withExtra bool, sc scanner) (*store.Record, error) {
 	var r store.Record
 	var created, updated string
-	var createdBy, updatedBy, owner sql.NullString
+	var id, createdBy, updatedBy, owner idCol
 	n := len(cols)
 	if withExtra {
 		n++
 	}
 	vals := make([]any, n)
 	dest := make([]any, 7, 7+n)
-	dest[0], dest[1], dest[2], dest[3], dest[4], dest[5], dest[6] = &r.ID, &r.Version, &created, &updated, &createdBy, &updatedBy, &owner
+	dest[0], dest[1], dest[2], dest[3], dest[4], dest[5], dest[6] = &id, &r.Version, &created, &updated, &createdBy, &updatedBy, &owner
 	for i := range vals {
 		dest = append(dest, &vals[i])
 	}
@@ -569,7 +569,7 @@ func scanRecord(l *layout, cols []column, withExtra bool, sc scanner) (*store.Re
 	}
 	r.CreatedAt, _ = time.Parse(metadata.DateTimeLayout, created)
 	r.UpdatedAt, _ = time.Parse(metadata.DateTimeLayout, updated)
-	r.CreatedBy, r.UpdatedBy, r.Owner = createdBy.String, updatedBy.String, owner.String
+	r.ID, r.CreatedBy, r.UpdatedBy, r.Owner = id.s, createdBy.s, updatedBy.s, owner.s
 	if withExtra && len(cols) == len(l.cols) {
 		r.Stored = &storedRow{l: l, version: r.Version, owner: owner, vals: vals}
 	}

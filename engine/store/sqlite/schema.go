@@ -78,8 +78,8 @@ func (s *Store) schemaTx(ctx context.Context, entity string, fn func(*sql.Tx) er
 
 func createTable(table string, cols []column, trash bool) string {
 	var sb strings.Builder
-	sb.WriteString(`CREATE TABLE ` + table + ` (id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL,
-		updated_at TEXT NOT NULL, created_by TEXT, updated_by TEXT, owner TEXT`)
+	sb.WriteString(`CREATE TABLE ` + table + ` (id BLOB PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL,
+		updated_at TEXT NOT NULL, created_by BLOB, updated_by BLOB, owner BLOB`)
 	for _, c := range cols {
 		sb.WriteString(", " + colName(c.field) + " " + declType[c.fam])
 	}
@@ -121,6 +121,11 @@ func (s *Store) EnsureEntity(ctx context.Context, e *metadata.Entity) error {
 				return err
 			}
 		default:
+			if l.textIDs {
+				if err := compactRecords(ctx, tx, e.Name); err != nil {
+					return err
+				}
+			}
 			if err := evolve(ctx, tx, e, l, want); err != nil {
 				return err
 			}
@@ -225,11 +230,13 @@ func adoptExtra(ctx context.Context, tx *sql.Tx, entity, table string, c column,
 	}
 	var moves []move
 	for rows.Next() {
-		var id, x string
-		if err := rows.Scan(&id, &x); err != nil {
+		var rid idCol
+		var x string
+		if err := rows.Scan(&rid, &x); err != nil {
 			rows.Close()
 			return err
 		}
+		id := rid.s
 		v, err := decodeJSON("", x, nil)
 		m, _ := v.(map[string]any)
 		if err != nil || m == nil {
@@ -262,7 +269,7 @@ func adoptExtra(ctx context.Context, tx *sql.Tx, entity, table string, c column,
 		return err
 	}
 	for _, mv := range moves {
-		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+colName(c.field)+` = ?, `+extraCol+` = ? WHERE id = ?`, mv.v, mv.extra, mv.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+colName(c.field)+` = ?, `+extraCol+` = ? WHERE id = ?`, mv.v, mv.extra, idArg(mv.id)); err != nil {
 			return err
 		}
 	}
@@ -321,9 +328,9 @@ func refamily(ctx context.Context, tx *sql.Tx, e *metadata.Entity, table string,
 	}
 	var changes []change
 	for rows.Next() {
-		var id string
+		var rid idCol
 		var raw, extra any
-		dest := []any{&id, &raw}
+		dest := []any{&rid, &raw}
 		if trash {
 			dest = append(dest, &extra)
 		}
@@ -331,6 +338,7 @@ func refamily(ctx context.Context, tx *sql.Tx, e *metadata.Entity, table string,
 			rows.Close()
 			return err
 		}
+		id := rid.s
 		v, err := decode(e.Name, id, old, raw, nil)
 		if err != nil {
 			rows.Close()
@@ -371,12 +379,12 @@ func refamily(ctx context.Context, tx *sql.Tx, e *metadata.Entity, table string,
 	}
 	for _, c := range changes {
 		if c.keep {
-			if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+extraCol+` = ? WHERE id = ?`, c.extra, c.id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+extraCol+` = ? WHERE id = ?`, c.extra, idArg(c.id)); err != nil {
 				return err
 			}
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+tmp+` = ? WHERE id = ?`, c.v, c.id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET `+tmp+` = ? WHERE id = ?`, c.v, idArg(c.id)); err != nil {
 			return err
 		}
 	}

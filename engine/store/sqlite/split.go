@@ -117,12 +117,12 @@ func (s *Store) splitPoint(entity string) (string, bool) {
 
 // median is the id of the record at the middle of entity's n.
 func (s *Store) median(ctx context.Context, entity string, n int64) (string, error) {
-	var id sql.NullString
+	var id idCol
 	err := s.scan.QueryRowContext(ctx, `SELECT id FROM `+recTable(entity)+` ORDER BY id LIMIT 1 OFFSET ?`, n/2).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
-	return id.String, err
+	return id.s, err
 }
 
 // findSplit finds the median id of entity's n records, counting them
@@ -187,7 +187,7 @@ func (h *halves) run(fn func(i int, tx *sql.Tx, side string, mid any) error) err
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = fn(i, h.txs[i], sides[i], h.mid)
+			errs[i] = fn(i, h.txs[i], sides[i], idArg(h.mid))
 		}()
 	}
 	wg.Wait()

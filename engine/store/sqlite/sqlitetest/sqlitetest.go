@@ -24,11 +24,12 @@ func Poison(t testing.TB, path, entity, id, field, jsonText string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	set, args := `"f_`+field+`" = ?`, []any{jsonText, id}
+	set, args := `"f_`+field+`" = ?`, []any{jsonText, id, id}
 	if number.MatchString(jsonText) {
-		set, args = `"f_`+field+`" = `+jsonText, []any{id} // a literal: the test's own constant
+		set, args = `"f_`+field+`" = `+jsonText, []any{id, id} // a literal: the test's own constant
 	}
-	res, err := db.Exec(`UPDATE "rec_`+entity+`" SET `+set+` WHERE id = ?`, args...)
+	// A UUID is stored as its 16 bytes (decision 30), any other id as text.
+	res, err := db.Exec(`UPDATE "rec_`+entity+`" SET `+set+` WHERE id IN (?, unhex(replace(?, '-', '')))`, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
