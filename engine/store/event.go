@@ -44,16 +44,63 @@ type eventBody struct {
 // event's columns (record id, version, actor, at), rebuilds what was left
 // out.
 func MarshalEventBody(e *Event) ([]byte, error) {
+	body, err := bodyOf(e)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(body)
+}
+
+func bodyOf(e *Event) (eventBody, error) {
 	body := eventBody{Origin: e.Origin, Changes: e.Changes, Record: e.Record, Payload: e.Payload}
 	if e.Actor != "" && body.Origin.User == e.Actor {
 		body.Origin.User, body.ActorOrigin = "", true
 	}
 	if e.Record != nil {
 		if err := compact(&body, e); err != nil {
-			return nil, err
+			return body, err
 		}
 	}
-	return json.Marshal(body)
+	return body, nil
+}
+
+// BodyFlags are eventBody's flags as bits, for a store that keeps them in
+// a column of their own (SQLite): `"set_all":true,"same_all":true,
+// "actor_origin":true` were 49 of a create's ~238 bytes.
+type BodyFlags uint8
+
+const (
+	FlagSetAll BodyFlags = 1 << iota
+	FlagClearedAll
+	FlagSameAll
+	FlagActorOrigin
+)
+
+var flagOf = []struct {
+	bit BodyFlags
+	get func(*eventBody) *bool
+}{
+	{FlagSetAll, func(b *eventBody) *bool { return &b.SetAll }},
+	{FlagClearedAll, func(b *eventBody) *bool { return &b.ClearedAll }},
+	{FlagSameAll, func(b *eventBody) *bool { return &b.SameAll }},
+	{FlagActorOrigin, func(b *eventBody) *bool { return &b.ActorOrigin }},
+}
+
+// MarshalEventBodyFlags is MarshalEventBody with the flags apart: the body
+// holds none, f all. UnmarshalEventBodyFlags puts them back.
+func MarshalEventBodyFlags(e *Event) ([]byte, BodyFlags, error) {
+	body, err := bodyOf(e)
+	if err != nil {
+		return nil, 0, err
+	}
+	var f BodyFlags
+	for _, fl := range flagOf {
+		if p := fl.get(&body); *p {
+			f, *p = f|fl.bit, false
+		}
+	}
+	b, err := json.Marshal(body)
+	return b, f, err
 }
 
 // columnNames are the keys of columns, in order.
@@ -186,14 +233,27 @@ func sameJSON(a, b any) (bool, error) {
 // (RecordID, Version, Actor, At) must be set first: what the body left out
 // is rebuilt from them.
 func UnmarshalEventBody(b []byte, e *Event) error {
-	if len(b) == 0 {
+	return UnmarshalEventBodyFlags(b, 0, e)
+}
+
+// UnmarshalEventBodyFlags is UnmarshalEventBody of a body whose flags are
+// f (MarshalEventBodyFlags) as well as any the body holds itself.
+func UnmarshalEventBodyFlags(b []byte, f BodyFlags, e *Event) error {
+	if len(b) == 0 && f == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	var body eventBody
-	if err := dec.Decode(&body); err != nil {
-		return err
+	if len(b) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			return err
+		}
+	}
+	for _, fl := range flagOf {
+		if f&fl.bit != 0 {
+			*fl.get(&body) = true
+		}
 	}
 	e.Origin = body.Origin
 	if body.ActorOrigin {

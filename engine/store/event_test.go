@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -93,6 +94,25 @@ func TestEventBodyRoundTrip(t *testing.T) {
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("read back:\n got %#v\nwant %#v\nbody %s", got, want, b)
+			}
+			// With the flags in a column of their own: the same event, and
+			// a body without them.
+			fb, flags, err := store.MarshalEventBodyFlags(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			split := columnsOf(e)
+			if err := store.UnmarshalEventBodyFlags(fb, flags, split); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(split, want) {
+				t.Fatalf("read back with flags %b:\n got %#v\nwant %#v\nbody %s", flags, split, want, fb)
+			}
+			if bytes.Contains(fb, []byte("_all")) || bytes.Contains(fb, []byte("actor_origin")) {
+				t.Fatalf("the flags stayed in the body: %s", fb)
+			}
+			if name == "pipeline create" && (flags != store.FlagSetAll|store.FlagSameAll|store.FlagActorOrigin || len(fb) > len(b)-45) {
+				t.Fatalf("a create's flags: %b, body %d bytes of %d", flags, len(fb), len(b))
 			}
 			switch name {
 			case "pipeline create", "pipeline delete":

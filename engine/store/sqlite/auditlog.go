@@ -106,7 +106,7 @@ func (s *Store) auditRows(ctx context.Context, q store.AuditQuery, limit int) ([
 
 func (s *Store) auditEvents(ctx context.Context, q store.AuditQuery, limit int) ([]*store.AuditEntry, error) {
 	where, args := auditWhere(q, true)
-	query := `SELECT seq, id, type, entity, record_id, version, actor, at, body, audit, ip FROM events WHERE audit IS NOT NULL`
+	query := `SELECT seq, id, type, entity, record_id, version, actor, at, flags, body, audit, ip FROM events WHERE audit IS NOT NULL`
 	if where != "" {
 		query += ` AND ` + where
 	}

@@ -217,3 +217,32 @@ func FuzzIDArg(f *testing.F) {
 		}
 	})
 }
+
+// TestEventFlagsColumn: a create's body flags are kept as the flags
+// column's bits, not as JSON, and the event reads back whole.
+func TestEventFlagsColumn(t *testing.T) {
+	s, _ := walStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: now, UpdatedAt: now, Data: map[string]any{"name": "A"}}
+	rec := map[string]any{"id": r.ID, "version": int64(1), "created_at": ts(now), "updated_at": ts(now),
+		"created_by": "u1", "updated_by": "u1", "name": "A", "qty": int64(2)}
+	ev := &store.Event{ID: store.NewID(), Type: "record.created", Entity: "deal", RecordID: r.ID, Version: 1, Actor: "u1", At: now,
+		Origin: store.Origin{User: "u1"}, Record: rec, Changes: map[string]store.Change{"name": {New: "A"}, "qty": {New: int64(2)}}}
+	if err := s.Insert(ctx, "deal", r, store.Sides{Event: ev}); err != nil {
+		t.Fatal(err)
+	}
+	var body string
+	var flags int64
+	if err := s.r.QueryRow(`SELECT body, flags FROM events`).Scan(&body, &flags); err != nil {
+		t.Fatal(err)
+	}
+	want := store.FlagSetAll | store.FlagSameAll | store.FlagActorOrigin
+	if store.BodyFlags(flags) != want || strings.Contains(body, "_all") || strings.Contains(body, "actor_origin") {
+		t.Fatalf("flags %b, body %s; want flags %b and none in the body", flags, body, want)
+	}
+	evs, err := s.Events(ctx, "", 10)
+	if err != nil || len(evs) != 1 || evs[0].Origin.User != "u1" || evs[0].Changes["qty"].New != int64(2) || evs[0].Record["created_by"] != "u1" {
+		t.Fatalf("the event read back: %+v %v", evs, err)
+	}
+}

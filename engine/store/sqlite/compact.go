@@ -120,7 +120,7 @@ func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 // eventsColumns is the outbox's table as this Jimu writes it.
 const eventsColumns = `(seq INTEGER PRIMARY KEY, id BLOB NOT NULL, type TEXT NOT NULL, entity TEXT,
-	record_id BLOB, version INTEGER, actor BLOB, at INTEGER NOT NULL, body TEXT, audit TEXT, ip TEXT)`
+	record_id BLOB, version INTEGER, actor BLOB, at INTEGER NOT NULL, flags INTEGER, body TEXT, audit TEXT, ip TEXT)`
 
 var eventsIndexes = []string{
 	// The newest event of an entity is its data version as every process
@@ -163,9 +163,9 @@ func compactEvents(ctx context.Context, db *sql.DB) error {
 	}
 	for _, q := range []string{
 		`CREATE TABLE events_compact ` + eventsColumns,
-		`INSERT INTO events_compact (seq, id, type, entity, record_id, version, actor, at, body, audit, ip)
+		`INSERT INTO events_compact (seq, id, type, entity, record_id, version, actor, at, flags, body, audit, ip)
 			SELECT seq, ` + uuidSQL("id") + `, type, entity, ` + uuidSQL("record_id") + `, version, ` + uuidSQL("actor") + `,
-				CAST(round(unixepoch(at, 'subsec') * 1000) AS INTEGER), body, audit, ip FROM events`,
+				CAST(round(unixepoch(at, 'subsec') * 1000) AS INTEGER), flags, body, audit, ip FROM events`,
 		`DROP TABLE events`,
 		`ALTER TABLE events_compact RENAME TO events`,
 	} {

@@ -50,7 +50,7 @@ func (s *Store) EventsFor(ctx context.Context, after store.Cursor, limit int, wa
 		limit = 100
 	}
 	if want == nil {
-		return readEvents(ctx, s.r, `SELECT seq, id, type, entity, record_id, version, actor, at, body FROM events
+		return readEvents(ctx, s.r, `SELECT seq, id, type, entity, record_id, version, actor, at, flags, body FROM events
 			WHERE seq > max(?, `+prunedMark+`) ORDER BY seq LIMIT ?`, []any{seq, limit}, true)
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -58,7 +58,7 @@ func (s *Store) EventsFor(ctx context.Context, after store.Cursor, limit int, wa
 		return nil, err
 	}
 	defer tx.Rollback()
-	out, err := readEvents(ctx, tx, `SELECT seq, id, type, entity, record_id, version, actor, at FROM events
+	out, err := readEvents(ctx, tx, `SELECT seq, id, type, entity, record_id, version, actor, at, flags FROM events
 		WHERE seq > max(?, `+prunedMark+`) ORDER BY seq LIMIT ?`, []any{seq, limit}, false)
 	if err != nil {
 		return nil, err
@@ -77,7 +77,7 @@ func (s *Store) EventsFor(ctx context.Context, after store.Cursor, limit int, wa
 	if len(seqs) == 0 {
 		return out, nil
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT seq, body FROM events WHERE seq IN (`+
+	rows, err := tx.QueryContext(ctx, `SELECT seq, flags, body FROM events WHERE seq IN (`+
 		strings.TrimSuffix(strings.Repeat("?,", len(seqs)), ",")+`)`, seqs...)
 	if err != nil {
 		return nil, err
@@ -85,11 +85,12 @@ func (s *Store) EventsFor(ctx context.Context, after store.Cursor, limit int, wa
 	defer rows.Close()
 	for rows.Next() {
 		var n int64
+		var flags sql.NullInt64
 		var body sql.RawBytes
-		if err := rows.Scan(&n, &body); err != nil {
+		if err := rows.Scan(&n, &flags, &body); err != nil {
 			return nil, err
 		}
-		if err := store.UnmarshalEventBody(body, wanted[n]); err != nil {
+		if err := store.UnmarshalEventBodyFlags(body, store.BodyFlags(flags.Int64), wanted[n]); err != nil {
 			return nil, fmt.Errorf("sqlite: event %d: %w", n, err)
 		}
 	}
@@ -97,7 +98,7 @@ func (s *Store) EventsFor(ctx context.Context, after store.Cursor, limit int, wa
 }
 
 // readEvents reads events by q, whose columns are seq, id, type, entity,
-// record_id, version, actor, at and, with body, the body.
+// record_id, version, actor, at, flags and, with body, the body.
 func readEvents(ctx context.Context, db rowsQuerier, q string, args []any, body bool) ([]*store.Event, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -123,8 +124,8 @@ func scanEvent(rows *sql.Rows, body bool, extra int) (*store.Event, []sql.NullSt
 	var id, recID, actor idCol
 	var entity sql.NullString
 	var raw sql.RawBytes // copied only by the decoding
-	var version sql.NullInt64
-	dest := []any{&n, &id, &e.Type, &entity, &recID, &version, &actor, &at}
+	var version, flags sql.NullInt64
+	dest := []any{&n, &id, &e.Type, &entity, &recID, &version, &actor, &at, &flags}
 	if body {
 		dest = append(dest, &raw)
 	}
@@ -138,7 +139,10 @@ func scanEvent(rows *sql.Rows, body bool, extra int) (*store.Event, []sql.NullSt
 	e.Cursor = cursorOf(n)
 	e.ID, e.At = id.s, msTime(at)
 	e.Entity, e.RecordID, e.Actor, e.Version = entity.String, recID.s, actor.s, version.Int64
-	if err := store.UnmarshalEventBody(raw, &e); err != nil {
+	if !body {
+		return &e, more, nil // the flags come again with the body
+	}
+	if err := store.UnmarshalEventBodyFlags(raw, store.BodyFlags(flags.Int64), &e); err != nil {
 		return nil, nil, fmt.Errorf("sqlite: event %d: %w", n, err)
 	}
 	return &e, more, nil
@@ -224,7 +228,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (i
 		}
 		stmts := []string{
 			`DELETE FROM events WHERE seq <= ?1 AND audit IS NULL`,
-			`UPDATE events SET body = json_remove(body, '$.record', '$.same', '$.same_all')
+			`UPDATE events SET body = json_remove(body, '$.record', '$.same', '$.same_all'), flags = flags & ~` + strconv.Itoa(int(store.FlagSameAll)) + `
 				WHERE seq <= ?1 AND seq > ` + prunedMark + ` AND audit IS NOT NULL AND type = 'record.updated'`,
 			`INSERT INTO outbox_state (name, seq) VALUES ('pruned', ?1) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`,
 		}

@@ -35,7 +35,7 @@ func encodeSides(sd store.Sides) (encodedSides, error) {
 		}
 	}
 	if e := sd.Event; e != nil {
-		body, err := store.MarshalEventBody(e)
+		body, flags, err := store.MarshalEventBodyFlags(e)
 		if err != nil {
 			return es, fmt.Errorf("event: %w", err)
 		}
@@ -44,7 +44,7 @@ func encodeSides(sd store.Sides) (encodedSides, error) {
 			action, ip, es.auditID = a.Action, nullable(a.IP), a.ID
 			sd.Audit = nil
 		}
-		es.event = []any{idArg(e.ID), e.Type, e.Entity, idArg(e.RecordID), e.Version, idArg(e.Actor), msArg(e.At), string(body), action, ip}
+		es.event = []any{idArg(e.ID), e.Type, e.Entity, idArg(e.RecordID), e.Version, idArg(e.Actor), msArg(e.At), int64(flags), string(body), action, ip}
 	}
 	if a := sd.Audit; a != nil {
 		var c any
@@ -86,7 +86,7 @@ func writeSides(ctx context.Context, tx *wtx, es encodedSides) error {
 	if es.event != nil {
 		// seq is left to SQLite: one more than the largest, and the writer
 		// commits one transaction at a time, so seq order is commit order.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, entity, record_id, version, actor, at, body, audit, ip) VALUES (?,?,?,?,?,?,?,?,?,?)`, es.event...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, entity, record_id, version, actor, at, flags, body, audit, ip) VALUES (?,?,?,?,?,?,?,?,?,?,?)`, es.event...); err != nil {
 			return fmt.Errorf("outbox: %w", err)
 		}
 	}

@@ -256,6 +256,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		// audit names the entry's action, ip its address.
 		`ALTER TABLE events ADD COLUMN audit TEXT`,
 		`ALTER TABLE events ADD COLUMN ip TEXT`,
+		// A body's flags, as bits (store.BodyFlags).
+		`ALTER TABLE events ADD COLUMN flags INTEGER`,
 		// Events at or below the pruned mark have left the outbox; those
 		// that are audit entries stay as the audit log (PruneEvents).
 		`CREATE TABLE IF NOT EXISTS outbox_state (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID`,
