@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -149,6 +150,7 @@ func compactEvents(ctx context.Context, db *sql.DB) error {
 	if err != nil || !strings.EqualFold(typ, "TEXT") {
 		return err
 	}
+	t0 := time.Now()
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -173,7 +175,11 @@ func compactEvents(ctx context.Context, db *sql.DB) error {
 			return fmt.Errorf("sqlite: migrate table events: %w", err)
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	slog.Info("sqlite: rewrote the outbox with compact ids and times", "took", time.Since(t0).Round(time.Millisecond))
+	return nil
 }
 
 // compactRecords rewrites an entity's record and trash tables whose ids
@@ -210,6 +216,7 @@ func compactRecords(ctx context.Context, tx *sql.Tx, entity string) error {
 			cols.WriteString(", deleted_at, deleted_by")
 		}
 		tmp := `"cmp_` + table + `"`
+		t0 := time.Now()
 		for _, q := range []string{
 			createTable(tmp, l.cols, trash),
 			`INSERT INTO ` + tmp + ` (` + sysCols + cols.String() + `) SELECT ` + sysColsCompacted + cols.String() + ` FROM "` + table + `"`,
@@ -220,6 +227,7 @@ func compactRecords(ctx context.Context, tx *sql.Tx, entity string) error {
 				return fmt.Errorf("sqlite: compact the ids of table %s: %w", table, err)
 			}
 		}
+		slog.Info("sqlite: rewrote a table with compact ids", "table", table, "took", time.Since(t0).Round(time.Millisecond))
 	}
 	return nil
 }
