@@ -147,10 +147,12 @@ func TestEventBodyRoundTrip(t *testing.T) {
 
 // FuzzEventBody: no stored body, however damaged, panics the reader.
 func FuzzEventBody(f *testing.F) {
-	f.Add([]byte(`{"origin":{},"set":["a"],"cleared":["b"],"same":["id","version"],"actor_origin":true}`))
-	f.Add([]byte(`{"origin":{"user":"u"},"record":{"a":1},"set":["a","a"],"changes":{"b":{"old":1e400,"new":null}}}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Add([]byte(`{"origin":{},"set":["a"],"cleared":["b"],"same":["id","version"],"actor_origin":true}`), uint8(0))
+	f.Add([]byte(`{"origin":{"user":"u"},"record":{"a":1},"set":["a","a"],"changes":{"b":{"old":1e400,"new":null}}}`), uint8(0))
+	f.Add([]byte(`{"record":{"a":1,"owner":"u"}}`), uint8(store.FlagSetAll|store.FlagClearedAll|store.FlagSameAll|store.FlagActorOrigin))
+	f.Add([]byte(``), uint8(0xff))
+	f.Fuzz(func(t *testing.T, b []byte, flags uint8) {
 		e := &store.Event{RecordID: "r", Version: 2, Actor: "a"}
-		_ = store.UnmarshalEventBody(b, e)
+		_ = store.UnmarshalEventBodyFlags(b, store.BodyFlags(flags), e) // the flags column as SQLite stores it
 	})
 }
