@@ -48,10 +48,14 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.Aud
 	return out, nil
 }
 
-// auditWhere is q's filters, over the events table's columns when events.
-func auditWhere(q store.AuditQuery, events bool) (string, []any) {
+// auditQuery runs sel (the table's columns, FROM it) under q's filters,
+// newest first; over the events table when events.
+func (s *Store) auditQuery(ctx context.Context, sel string, q store.AuditQuery, events bool, limit int) (*sql.Rows, error) {
 	var where []string
 	var args []any
+	if events {
+		where = append(where, "audit IS NOT NULL")
+	}
 	add := func(col, op, v string, id bool) {
 		if v == "" {
 			return
@@ -72,17 +76,14 @@ func auditWhere(q store.AuditQuery, events bool) (string, []any) {
 	add("actor", "=", q.Actor, true)
 	add(action, "=", q.Action, false)
 	add("id", "<", q.Before, true)
-	return strings.Join(where, " AND "), args
+	if len(where) > 0 {
+		sel += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return s.r.QueryContext(ctx, sel+fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit), args...)
 }
 
 func (s *Store) auditRows(ctx context.Context, q store.AuditQuery, limit int) ([]*store.AuditEntry, error) {
-	where, args := auditWhere(q, false)
-	query := `SELECT id, at, actor, ip, action, entity, record_id, changes FROM audit`
-	if where != "" {
-		query += ` WHERE ` + where
-	}
-	query += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.auditQuery(ctx, `SELECT id, at, actor, ip, action, entity, record_id, changes FROM audit`, q, false, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -106,13 +107,7 @@ func (s *Store) auditRows(ctx context.Context, q store.AuditQuery, limit int) ([
 }
 
 func (s *Store) auditEvents(ctx context.Context, q store.AuditQuery, limit int) ([]*store.AuditEntry, error) {
-	where, args := auditWhere(q, true)
-	query := `SELECT seq, id, type, entity, record_id, version, actor, at, flags, body, audit, ip FROM events WHERE audit IS NOT NULL`
-	if where != "" {
-		query += ` AND ` + where
-	}
-	query += fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit)
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.auditQuery(ctx, `SELECT seq, id, type, entity, record_id, version, actor, at, flags, body, audit, ip FROM events`, q, true, limit)
 	if err != nil {
 		return nil, err
 	}

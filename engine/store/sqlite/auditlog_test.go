@@ -63,22 +63,9 @@ func TestAuditKeptAsEvent(t *testing.T) {
 // the compact ids and times opens, keeps its events as they read, and
 // takes new changes as one row each.
 func TestEventsGainAuditColumns(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "jimu.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, entity TEXT,
-			record_id TEXT, version INTEGER, actor TEXT, at TEXT NOT NULL, body TEXT)`,
+	path := writeRaw(t, oldEvents,
 		`INSERT INTO events (id, type, entity, record_id, version, actor, at, body)
-			VALUES ('01a232dd-1ca2-782a-a5e3-760a71c80899', 'record.created', 'deal', 'r1', 1, 'u1', '2026-12-01T18:28:01.312Z', '{"actor_origin":true}')`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
+			VALUES ('01a232dd-1ca2-782a-a5e3-760a71c80899', 'record.created', 'deal', 'r1', 1, 'u1', '2026-12-01T18:28:01.312Z', '{"actor_origin":true}')`)
 	ctx := context.Background()
 	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
 	if err != nil {
@@ -150,21 +137,8 @@ func TestPruneShrinksKeptUpdates(t *testing.T) {
 // TestEventsMigrationRefuses: an outbox time that is not one stops the
 // start, names the table and the event, and leaves the table as it was.
 func TestEventsMigrationRefuses(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "jimu.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, entity TEXT,
-			record_id TEXT, version INTEGER, actor TEXT, at TEXT NOT NULL, body TEXT)`,
-		`INSERT INTO events (id, type, at) VALUES ('e1', 'record.created', '2026-12-01T18:28:01.312Z'), ('e2', 'record.created', 'yesterday')`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	db.Close()
+	path := writeRaw(t, oldEvents,
+		`INSERT INTO events (id, type, at) VALUES ('e1', 'record.created', '2026-12-01T18:28:01.312Z'), ('e2', 'record.created', 'yesterday')`)
 	s, err := OpenWith(context.Background(), path, Options{manualCheckpoints: true})
 	if err == nil {
 		s.Close()
@@ -173,7 +147,7 @@ func TestEventsMigrationRefuses(t *testing.T) {
 	if !strings.Contains(err.Error(), "events") || !strings.Contains(err.Error(), "event 2") {
 		t.Fatalf("the refusal does not name the table and the event: %v", err)
 	}
-	db, _ = sql.Open("sqlite", "file:"+path)
+	db, _ := sql.Open("sqlite", "file:"+path)
 	defer db.Close()
 	var typ string
 	if err := db.QueryRow(`SELECT type FROM pragma_table_info('events') WHERE name = 'at'`).Scan(&typ); err != nil || typ != "TEXT" {
@@ -245,4 +219,26 @@ func TestEventFlagsColumn(t *testing.T) {
 	if err != nil || len(evs) != 1 || evs[0].Origin.User != "u1" || evs[0].Changes["qty"].New != int64(2) || evs[0].Record["created_by"] != "u1" {
 		t.Fatalf("the event read back: %+v %v", evs, err)
 	}
+}
+
+// oldEvents is the outbox as every Jimu before decision 30 made it.
+const oldEvents = `CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL, entity TEXT,
+	record_id TEXT, version INTEGER, actor TEXT, at TEXT NOT NULL, body TEXT)`
+
+// writeRaw makes a database file of stmts, behind any store's back, as an
+// older Jimu left it.
+func writeRaw(t *testing.T, stmts ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jimu.db")
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return path
 }

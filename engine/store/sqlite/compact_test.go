@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,7 +14,6 @@ import (
 // and any other id as its text, keep every record and index, and answer
 // by id, by owner, by a substring of an id and by group as before.
 func TestRecordsCompactIDs(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "jimu.db")
 	want, err := wantColumns(storetest.Deal())
 	if err != nil {
 		t.Fatal(err)
@@ -25,28 +22,18 @@ func TestRecordsCompactIDs(t *testing.T) {
 		a  = "01a232dd-1e08-7493-befa-84adaa8edc7a"
 		u1 = "01a232dd-1cc8-77dc-86ea-d55df39cd9e1"
 	)
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	old := func(q string) string {
 		return strings.NewReplacer("id BLOB", "id TEXT", "created_by BLOB", "created_by TEXT",
 			"updated_by BLOB", "updated_by TEXT", "owner BLOB", "owner TEXT").Replace(q)
 	}
-	for _, q := range []string{
+	path := writeRaw(t,
 		old(createTable(recTable("deal"), want, false)),
 		old(createTable(trashTable("deal"), want, true)),
 		`INSERT INTO rec_deal (id, version, created_at, updated_at, created_by, updated_by, owner, f_name, f_amount, f_stage)
-			VALUES ('` + a + `', 1, '2026-12-01T18:28:01.672Z', '2026-12-01T18:28:01.672Z', '` + u1 + `', '` + u1 + `', '` + u1 + `', 'Acme', 10, 'won'),
+			VALUES ('`+a+`', 1, '2026-12-01T18:28:01.672Z', '2026-12-01T18:28:01.672Z', '`+u1+`', '`+u1+`', '`+u1+`', 'Acme', 10, 'won'),
 			('r1', 1, '2026-12-01T18:28:02.000Z', '2026-12-01T18:28:02.000Z', 'system', NULL, 'u2', 'Beta', 20, 'won')`,
 		`INSERT INTO trash_deal (id, version, created_at, updated_at, owner, f_name, deleted_at, deleted_by)
-			VALUES ('01a232dd-1e0a-7114-b013-6ec23063d093', 1, '2026-12-01T18:28:01.672Z', '2026-12-01T18:28:01.672Z', '` + u1 + `', 'Gone', '2026-12-01T18:29:00.000Z', '` + u1 + `')`,
-	} {
-		if _, err := db.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
+			VALUES ('01a232dd-1e0a-7114-b013-6ec23063d093', 1, '2026-12-01T18:28:01.672Z', '2026-12-01T18:28:01.672Z', '`+u1+`', 'Gone', '2026-12-01T18:29:00.000Z', '`+u1+`')`)
 
 	ctx := context.Background()
 	s, err := OpenWith(ctx, path, Options{manualCheckpoints: true})
