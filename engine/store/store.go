@@ -349,10 +349,12 @@ type Outbox interface {
 	// DeleteCheckpoint forgets a consumer, so it no longer holds back
 	// pruning.
 	DeleteCheckpoint(ctx context.Context, consumer string) error
-	// PruneEvents deletes up to limit events that happened before the
-	// given time and that every consumer with a checkpoint has passed,
-	// oldest first, and reports how many it deleted. The newest event is
-	// always kept (the sequence goes on from it).
+	// PruneEvents takes out of the outbox up to limit events that
+	// happened before the given time and that every consumer with a
+	// checkpoint has passed, oldest first, and reports how many it took.
+	// The newest event is always kept (the sequence goes on from it). A
+	// store that keeps a change's audit entry as its event (SQLite) keeps
+	// that entry: the event only leaves the outbox.
 	PruneEvents(ctx context.Context, before time.Time, limit int) (int, error)
 }
 

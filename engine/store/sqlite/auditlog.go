@@ -71,7 +71,14 @@ func (s *Store) auditQuery(ctx context.Context, sel string, q store.AuditQuery, 
 	if events {
 		action = "audit"
 	}
-	add("entity", "=", q.Entity, false)
+	entity := "entity"
+	if events {
+		// Not by events_entity, which holds every event of the entity and
+		// would leave them all to sort: the audit id index, newest first,
+		// stops after limit.
+		entity = "+entity"
+	}
+	add(entity, "=", q.Entity, false)
 	add("record_id", "=", q.RecordID, true)
 	add("actor", "=", q.Actor, true)
 	add(action, "=", q.Action, false)

@@ -242,3 +242,106 @@ func writeRaw(t *testing.T, stmts ...string) string {
 	}
 	return path
 }
+
+// TestPruneKeepsSetValues: an update that sets a field that was empty
+// keeps the value in its body's record ("set"), so pruning must keep that
+// record, or the audit entry would lose its "to".
+func TestPruneKeepsSetValues(t *testing.T) {
+	s, _ := walStore(t)
+	ctx := context.Background()
+	old := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Hour)
+	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: old, UpdatedAt: old, Data: map[string]any{"name": "A"}}
+	if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, stage := range []string{"won", "lost"} {
+		r.Version = int64(i + 2)
+		r.Data["stage"] = stage
+		id := store.NewID()
+		ch := map[string]store.Change{"stage": {New: stage}} // was empty
+		if i == 1 {
+			ch = map[string]store.Change{"stage": {Old: "won", New: stage}}
+		}
+		if err := s.Update(ctx, "deal", r, store.Sides{
+			Audit: &store.AuditEntry{ID: id, At: old, Actor: "u1", Action: "record.update", Entity: "deal", RecordID: r.ID, Changes: store.AuditChanges(ch)},
+			Event: &store.Event{ID: id, Type: "record.updated", Entity: "deal", RecordID: r.ID, Version: r.Version, Actor: "u1", At: old,
+				Changes: ch, Record: map[string]any{"name": "A", "stage": stage}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.PruneEvents(ctx, time.Now(), 10); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListAudit(ctx, store.AuditQuery{RecordID: r.ID})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	if ch, _ := got[1].Changes["stage"].(map[string]any); ch["to"] != "won" {
+		t.Fatalf("the pruned update's entry lost its value: %#v", got[1].Changes)
+	}
+}
+
+// TestPruneReadsItsBatch: every statement of a prune batch reads the
+// batch's own rows, a range of seq on both sides, not the audit entries
+// that earlier batches kept below the mark.
+func TestPruneReadsItsBatch(t *testing.T) {
+	s, _ := walStore(t)
+	for _, q := range pruneStatements {
+		if !strings.HasPrefix(q, "DELETE FROM events") && !strings.HasPrefix(q, "UPDATE events") {
+			continue // the mark's own row
+		}
+		var plan []string
+		rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+q, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var a, b, c int
+			var d string
+			if err := rows.Scan(&a, &b, &c, &d); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, d)
+		}
+		rows.Close()
+		if !strings.Contains(strings.Join(plan, "; "), "rowid>? AND rowid<?") {
+			t.Errorf("%.60s… reads %v, not a range of its batch", q, plan)
+		}
+	}
+}
+
+// TestAuditPlans: an audit listing of the events reads at most limit rows
+// of an index in id order, or a record's entries by record, and sorts no
+// entity's whole outbox.
+func TestAuditPlans(t *testing.T) {
+	s, _ := walStore(t)
+	for _, tc := range []struct {
+		q    store.AuditQuery
+		want string
+	}{
+		{store.AuditQuery{}, "events_audit_id"},
+		{store.AuditQuery{Entity: "deal"}, "events_audit_id"},
+		{store.AuditQuery{Entity: "deal", Action: "record.update", Before: store.NewID()}, "events_audit_id"},
+		{store.AuditQuery{Actor: store.NewID()}, "events_audit_id"},
+		{store.AuditQuery{Entity: "deal", RecordID: store.NewID()}, "events_audit_record"},
+	} {
+		rows, err := s.auditQuery(context.Background(), `EXPLAIN QUERY PLAN SELECT seq FROM events`, tc.q, true, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var a, b, c int
+			var d string
+			if err := rows.Scan(&a, &b, &c, &d); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, d)
+		}
+		rows.Close()
+		got := strings.Join(plan, "; ")
+		if !strings.Contains(got, tc.want) || (tc.want == "events_audit_id" && strings.Contains(got, "TEMP B-TREE")) {
+			t.Errorf("%+v: %s; want %s", tc.q, got, tc.want)
+		}
+	}
+}

@@ -106,7 +106,7 @@ func blobText(v any) any {
 }
 
 // idTextSQL is col's id as text, in SQL, for what needs the text: a
-// substring test, a group's key.
+// substring test, a range bound that is not a UUID.
 func idTextSQL(col string) string {
 	return `(CASE WHEN typeof(` + col + `) = 'blob' AND length(` + col + `) = 16 THEN lower(substr(hex(` + col + `), 1, 8) || '-' ||
 		substr(hex(` + col + `), 9, 4) || '-' || substr(hex(` + col + `), 13, 4) || '-' || substr(hex(` + col + `), 17, 4) || '-' ||

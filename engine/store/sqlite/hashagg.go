@@ -262,6 +262,15 @@ func prefix(s string, n int) string {
 	return s
 }
 
+// keepStored copies a value that may point into SQLite's memory, as it
+// is.
+func keepStored(v driver.Value) any {
+	if b, ok := v.([]byte); ok {
+		return bytes.Clone(b)
+	}
+	return keep(v)
+}
+
 // keep copies a value that may point into SQLite's memory.
 func keep(v driver.Value) any {
 	switch x := v.(type) {
@@ -293,8 +302,8 @@ func appendKey(b []byte, v driver.Value) ([]byte, bool) {
 	case string:
 		b = binary.AppendUvarint(append(b, 3), uint64(len(x)))
 		return append(b, x...), true
-	case []byte:
-		b = binary.AppendUvarint(append(b, 3), uint64(len(x)))
+	case []byte: // a blob is never equal to text, in SQLite's GROUP BY too
+		b = binary.AppendUvarint(append(b, 4), uint64(len(x)))
 		return append(b, x...), true
 	}
 	return b, false
@@ -328,13 +337,15 @@ func (a *acc) step(op string, v driver.Value, buf *[]byte) error {
 		default:
 			return errUnsupported
 		}
+	// min and max compare values as stored (a compact id as its bytes,
+	// as SQLite does) and read as the API shows them only at the end.
 	case "min":
 		if a.min == nil || compareValues(v, a.min) < 0 {
-			a.min = keep(v)
+			a.min = keepStored(v)
 		}
 	case "max":
 		if a.max == nil || compareValues(v, a.max) > 0 {
-			a.max = keep(v)
+			a.max = keepStored(v)
 		}
 	case "count_distinct":
 		var ok bool
@@ -376,9 +387,9 @@ func (a *acc) value(op string) any {
 		}
 		return float64(a.iSum) / float64(a.rows)
 	case "min":
-		return a.min
+		return blobText(a.min)
 	case "max":
-		return a.max
+		return blobText(a.max)
 	case "count_distinct":
 		return int64(len(a.distinct))
 	}

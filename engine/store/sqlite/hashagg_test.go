@@ -312,3 +312,43 @@ func TestSplitPassOneState(t *testing.T) {
 		t.Fatalf("with a write between the snapshots: count %d (want 101), %d split passes (want 0)", n, sqlite.SplitPasses()-halves)
 	}
 }
+
+// TestHashMinMaxOfIDs: the hash aggregate's min and max of an id column
+// compare the ids as stored, as SQLite does, and answer their text: ids
+// inserted in descending order, so neither the first nor the last row
+// seen is the answer.
+func TestHashMinMaxOfIDs(t *testing.T) {
+	ctx := context.Background()
+	s := openAt(t, filepath.Join(t.TempDir(), "jimu.db"))
+	if err := s.EnsureEntity(ctx, storetestDeal()); err != nil {
+		t.Fatal(err)
+	}
+	// Inserted in descending id order, so "first wins" != min, "last wins" != max.
+	for i := 9; i >= 0; i-- {
+		r := newRec(fmt.Sprintf("01a232dd-0000-7000-8000-%012d", i), map[string]any{"name": "n", "qty": int64(1)})
+		r.Owner = fmt.Sprintf("01a232dd-1cc8-77dc-86ea-%012d", (i*7)%10)
+		if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := store.AggregateQuery{GroupBy: []string{"qty"}, Measures: []store.Measure{
+		{Op: "min", Field: "id"}, {Op: "max", Field: "id"}, {Op: "min", Field: "owner"}, {Op: "max", Field: "owner"}}}
+	sqlite.SetGroupInGo(false)
+	want, err := s.Aggregate(ctx, "deal", q)
+	sqlite.SetGroupInGo(true)
+	sqlite.ForgetAggregates(s, "deal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := sqlite.HashAggregates()
+	got, err := s.Aggregate(ctx, "deal", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sqlite.HashAggregates() == before {
+		t.Fatal("the hash aggregate did not answer")
+	}
+	if !sameRows(got, want) {
+		t.Fatalf("hash %v\n sql %v", got, want)
+	}
+}

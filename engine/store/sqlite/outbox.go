@@ -185,6 +185,21 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, consumer string) error {
 // prunedMark is the seq at and below which events have left the outbox.
 const prunedMark = `coalesce((SELECT seq FROM outbox_state WHERE name = 'pruned'), 0)`
 
+// pruneStatements take a batch, the events at or below ?1, out of the
+// outbox.
+var pruneStatements = []string{
+	// Above the mark: the batch reads its own rows, not the audit
+	// entries earlier batches kept.
+	`DELETE FROM events WHERE seq <= ?1 AND seq > ` + prunedMark + ` AND audit IS NULL`,
+	// An update's record goes unless a change is rebuilt from it
+	// (a field set or cleared: eventBody's Set and Cleared).
+	`UPDATE events SET body = json_remove(body, '$.record', '$.same', '$.same_all'), flags = flags & ~` + strconv.Itoa(int(store.FlagSameAll)) + `
+			WHERE seq <= ?1 AND seq > ` + prunedMark + ` AND audit IS NOT NULL AND type = 'record.updated'
+				AND json_type(body, '$.set') IS NULL AND json_type(body, '$.cleared') IS NULL
+				AND coalesce(flags, 0) & ` + strconv.Itoa(int(store.FlagSetAll|store.FlagClearedAll)) + ` = 0
+				AND json_type(body, '$.set_all') IS NULL AND json_type(body, '$.cleared_all') IS NULL`,
+	`INSERT INTO outbox_state (name, seq) VALUES ('pruned', ?1) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`}
+
 // PruneEvents takes one bounded batch out of the outbox, in one write of
 // the single writer, so a large backlog never holds other writes for long:
 // the caller loops while batches come back full. It takes from the front
@@ -226,12 +241,8 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (i
 		if err := rows.Err(); err != nil || last < 0 {
 			return err
 		}
-		stmts := []string{
-			`DELETE FROM events WHERE seq <= ?1 AND audit IS NULL`,
-			`UPDATE events SET body = json_remove(body, '$.record', '$.same', '$.same_all'), flags = flags & ~` + strconv.Itoa(int(store.FlagSameAll)) + `
-				WHERE seq <= ?1 AND seq > ` + prunedMark + ` AND audit IS NOT NULL AND type = 'record.updated'`,
-			`INSERT INTO outbox_state (name, seq) VALUES ('pruned', ?1) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq`,
-		}
+		stmts := pruneStatements
+
 		for _, q := range stmts {
 			if _, err := tx.ExecContext(ctx, q, last); err != nil {
 				return err
