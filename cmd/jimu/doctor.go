@@ -21,6 +21,7 @@ func doctorCmd(args []string, stdout, stderr io.Writer) error {
 	var cfg config
 	cfg.flags(fs)
 	repair := fs.Bool("repair", false, "rewrite each record found without the values it cannot serve (audited as record.repair)")
+	vacuum := fs.Bool("vacuum", false, "SQLite: after a check with nothing to fix, rebuild the file without its free pages (needs free disk the size of the database, and nothing serving it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -34,7 +35,27 @@ func doctorCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	return runDoctor(ctx, st, log, *repair, stdout)
+	err = runDoctor(ctx, st, log, *repair, stdout)
+	if *vacuum && err == nil {
+		err = vacuumStore(ctx, st, stdout)
+	}
+	return err
+}
+
+// vacuumStore gives a SQLite file's free pages back to the disk.
+func vacuumStore(ctx context.Context, st store.Store, stdout io.Writer) error {
+	v, ok := st.(interface {
+		Vacuum(context.Context) (int64, int64, error)
+	})
+	if !ok {
+		return errors.New("--vacuum is for a SQLite store; MongoDB compacts its own files")
+	}
+	before, after, err := v.Vacuum(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "vacuumed: %.1f MiB -> %.1f MiB\n", float64(before)/(1<<20), float64(after)/(1<<20))
+	return nil
 }
 
 func runDoctor(ctx context.Context, st store.Store, log *slog.Logger, repair bool, stdout io.Writer) error {
