@@ -98,42 +98,6 @@ func TestEventsGainAuditColumns(t *testing.T) {
 	}
 }
 
-// TestPruneShrinksKeptUpdates: pruning keeps an update's audit entry and
-// drops the record its event carried for followers.
-func TestPruneShrinksKeptUpdates(t *testing.T) {
-	s, _ := walStore(t)
-	ctx := context.Background()
-	old := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Hour)
-	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: old, UpdatedAt: old, Data: map[string]any{"name": "A"}}
-	if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
-		t.Fatal(err)
-	}
-	for i, name := range []string{"B", "C"} {
-		r.Version, r.Data["name"] = int64(i+2), name
-		id := store.NewID()
-		ch := map[string]store.Change{"name": {Old: "A", New: name}}
-		if err := s.Update(ctx, "deal", r, store.Sides{
-			Audit: &store.AuditEntry{ID: id, At: old, Actor: "u1", Action: "record.update", Entity: "deal", RecordID: r.ID, Changes: store.AuditChanges(ch)},
-			Event: &store.Event{ID: id, Type: "record.updated", Entity: "deal", RecordID: r.ID, Version: r.Version, Actor: "u1", At: old,
-				Changes: ch, Record: map[string]any{"name": name, "email": "a-long-address@example.com"}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n, err := s.PruneEvents(ctx, time.Now(), 10); err != nil || n != 1 {
-		t.Fatalf("PruneEvents: %d %v, want 1 (the newest stays)", n, err)
-	}
-	if n := rowCount(t, s, `SELECT count(*) FROM events WHERE body LIKE '%a-long-address%'`); n != 1 {
-		t.Fatalf("%d events still carry their record; want only the one left in the outbox", n)
-	}
-	got, err := s.ListAudit(ctx, store.AuditQuery{RecordID: r.ID})
-	if err != nil || len(got) != 2 {
-		t.Fatalf("audit after pruning: %+v %v", got, err)
-	}
-	if ch, _ := got[1].Changes["name"].(map[string]any); ch["to"] != "B" {
-		t.Fatalf("the pruned update's entry: %#v", got[1].Changes)
-	}
-}
-
 // TestEventsMigrationRefuses: an outbox time that is not one stops the
 // start, names the table and the event, and leaves the table as it was.
 func TestEventsMigrationRefuses(t *testing.T) {
@@ -243,44 +207,6 @@ func writeRaw(t *testing.T, stmts ...string) string {
 	return path
 }
 
-// TestPruneKeepsSetValues: an update that sets a field that was empty
-// keeps the value in its body's record ("set"), so pruning must keep that
-// record, or the audit entry would lose its "to".
-func TestPruneKeepsSetValues(t *testing.T) {
-	s, _ := walStore(t)
-	ctx := context.Background()
-	old := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Hour)
-	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: old, UpdatedAt: old, Data: map[string]any{"name": "A"}}
-	if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
-		t.Fatal(err)
-	}
-	for i, stage := range []string{"won", "lost"} {
-		r.Version = int64(i + 2)
-		r.Data["stage"] = stage
-		id := store.NewID()
-		ch := map[string]store.Change{"stage": {New: stage}} // was empty
-		if i == 1 {
-			ch = map[string]store.Change{"stage": {Old: "won", New: stage}}
-		}
-		if err := s.Update(ctx, "deal", r, store.Sides{
-			Audit: &store.AuditEntry{ID: id, At: old, Actor: "u1", Action: "record.update", Entity: "deal", RecordID: r.ID, Changes: store.AuditChanges(ch)},
-			Event: &store.Event{ID: id, Type: "record.updated", Entity: "deal", RecordID: r.ID, Version: r.Version, Actor: "u1", At: old,
-				Changes: ch, Record: map[string]any{"name": "A", "stage": stage}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := s.PruneEvents(ctx, time.Now(), 10); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.ListAudit(ctx, store.AuditQuery{RecordID: r.ID})
-	if err != nil || len(got) != 2 {
-		t.Fatalf("%+v %v", got, err)
-	}
-	if ch, _ := got[1].Changes["stage"].(map[string]any); ch["to"] != "won" {
-		t.Fatalf("the pruned update's entry lost its value: %#v", got[1].Changes)
-	}
-}
-
 // TestPruneReadsItsBatch: every statement of a prune batch reads the
 // batch's own rows, a range of seq on both sides, not the audit entries
 // that earlier batches kept below the mark.
@@ -290,21 +216,9 @@ func TestPruneReadsItsBatch(t *testing.T) {
 		if !strings.HasPrefix(q, "DELETE FROM events") && !strings.HasPrefix(q, "UPDATE events") {
 			continue // the mark's own row
 		}
-		var plan []string
 		rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+q, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var a, b, c int
-			var d string
-			if err := rows.Scan(&a, &b, &c, &d); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, d)
-		}
-		rows.Close()
-		if !strings.Contains(strings.Join(plan, "; "), "rowid>? AND rowid<?") {
+		plan := planOf(t, rows, err)
+		if !strings.Contains(plan, "rowid>? AND rowid<?") {
 			t.Errorf("%.60s… reads %v, not a range of its batch", q, plan)
 		}
 	}
@@ -326,22 +240,75 @@ func TestAuditPlans(t *testing.T) {
 		{store.AuditQuery{Entity: "deal", RecordID: store.NewID()}, "events_audit_record"},
 	} {
 		rows, err := s.auditQuery(context.Background(), `EXPLAIN QUERY PLAN SELECT seq FROM events`, tc.q, true, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var a, b, c int
-			var d string
-			if err := rows.Scan(&a, &b, &c, &d); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, d)
-		}
-		rows.Close()
-		got := strings.Join(plan, "; ")
+		got := planOf(t, rows, err)
 		if !strings.Contains(got, tc.want) || (tc.want == "events_audit_id" && strings.Contains(got, "TEMP B-TREE")) {
 			t.Errorf("%+v: %s; want %s", tc.q, got, tc.want)
 		}
 	}
+}
+
+// TestPruneShrinksKeptUpdates: pruning keeps an update's audit entry and
+// drops the record its event carried for followers, unless a change is
+// read from that record (a field set from empty: the body's "set").
+func TestPruneShrinksKeptUpdates(t *testing.T) {
+	s, _ := walStore(t)
+	ctx := context.Background()
+	old := time.Now().UTC().Truncate(time.Millisecond).Add(-time.Hour)
+	r := &store.Record{ID: store.NewID(), Version: 1, CreatedAt: old, UpdatedAt: old, Data: map[string]any{"name": "A"}}
+	if err := s.Insert(ctx, "deal", r, store.Sides{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range []map[string]store.Change{
+		{"stage": {New: "won"}},        // set from empty: kept whole
+		{"name": {Old: "A", New: "B"}}, // its record goes
+		{"name": {Old: "B", New: "C"}}, // the newest: stays in the outbox
+	} {
+		r.Version = int64(i + 2)
+		rec := map[string]any{"email": "a-long-address@example.com"}
+		for k, c := range ch {
+			rec[k] = c.New
+		}
+		id := store.NewID()
+		if err := s.Update(ctx, "deal", r, store.Sides{
+			Audit: &store.AuditEntry{ID: id, At: old, Actor: "u1", Action: "record.update", Entity: "deal", RecordID: r.ID, Changes: store.AuditChanges(ch)},
+			Event: &store.Event{ID: id, Type: "record.updated", Entity: "deal", RecordID: r.ID, Version: r.Version, Actor: "u1", At: old,
+				Changes: ch, Record: rec}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.PruneEvents(ctx, time.Now(), 10); err != nil || n != 2 {
+		t.Fatalf("PruneEvents: %d %v, want 2 (the newest stays)", n, err)
+	}
+	if n := rowCount(t, s, `SELECT count(*) FROM events WHERE body LIKE '%a-long-address%'`); n != 2 {
+		t.Fatalf("%d events carry their record; want the set change's and the newest", n)
+	}
+	got, err := s.ListAudit(ctx, store.AuditQuery{RecordID: r.ID})
+	if err != nil || len(got) != 3 {
+		t.Fatalf("audit after pruning: %+v %v", got, err)
+	}
+	if ch, _ := got[2].Changes["stage"].(map[string]any); ch["to"] != "won" {
+		t.Fatalf("the pruned set change's entry: %#v", got[2].Changes)
+	}
+	if ch, _ := got[1].Changes["name"].(map[string]any); ch["from"] != "A" || ch["to"] != "B" {
+		t.Fatalf("the pruned update's entry: %#v", got[1].Changes)
+	}
+}
+
+// planOf is what EXPLAIN QUERY PLAN rows say, joined.
+func planOf(t *testing.T, rows *sql.Rows, err error) string {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var a, b, c int
+		var d string
+		if err := rows.Scan(&a, &b, &c, &d); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, d)
+	}
+	return strings.Join(plan, "; ")
 }
