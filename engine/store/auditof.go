@@ -1,9 +1,6 @@
 package store
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "reflect"
 
 // AuditChanges is an event's changes as the audit log shows them: field →
 // {from, to}, a side left out when it is not set. The records service
@@ -25,16 +22,15 @@ func AuditChanges(changes map[string]Change) map[string]any {
 	return out
 }
 
-// AuditOf is the audit entry e stands for when a's changes are what the
-// audit log would make of e's: same id, time, actor, entity and record, and
-// changes whose JSON is auditJSON (a's, already encoded by the caller).
-// ok is false for any other pair — a conversion's entry, one that keeps
+// AuditOf is whether a is the audit entry e stands for: same id, time,
+// actor, entity and record, and the changes AuditChanges makes of e's.
+// It is false for any other pair — a conversion's entry, one that keeps
 // values that could not be read — and the store then keeps both.
-func AuditOf(a *AuditEntry, e *Event, auditJSON []byte) bool {
+// Compared as values, not as their JSON: a write encodes neither.
+func AuditOf(a *AuditEntry, e *Event) bool {
 	if a == nil || e == nil || a.ID != e.ID || !a.At.Equal(e.At) || a.Actor != e.Actor ||
 		a.Entity != e.Entity || a.RecordID != e.RecordID || e.Entity == "" || e.RecordID == "" || len(e.Payload) > 0 {
 		return false
 	}
-	derived, err := json.Marshal(AuditChanges(e.Changes))
-	return err == nil && bytes.Equal(derived, auditJSON)
+	return reflect.DeepEqual(a.Changes, AuditChanges(e.Changes))
 }

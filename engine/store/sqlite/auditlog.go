@@ -139,15 +139,3 @@ func (s *Store) auditEvents(ctx context.Context, q store.AuditQuery, limit int) 
 	}
 	return out, rows.Err()
 }
-
-// hasColumn says whether the table an ALTER TABLE … ADD COLUMN statement
-// names has its column already, so migrate can run it once.
-func hasColumn(ctx context.Context, db *sql.DB, alter string) bool {
-	f := strings.Fields(alter) // ALTER TABLE t ADD COLUMN c …
-	if len(f) < 6 {
-		return false
-	}
-	var n int
-	err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, f[2], f[5]).Scan(&n)
-	return err == nil && n > 0
-}

@@ -10,15 +10,16 @@ import (
 	"time"
 )
 
-// The outbox keeps ids as 16-byte blobs and times as integer milliseconds:
-// a record change's event carries three UUIDs and a time, which as text
-// took 132 bytes of the ~460 an event row holds (decision 30). Text that
-// is not a canonical lowercase UUID is kept as it came, so every value
-// reads back as written; blobs sort as their text does (hex digits sort as
-// their values), so id order and ranges are unchanged.
+// The outbox and the record tables keep ids as 16-byte blobs, and the
+// outbox its times as integer milliseconds: an event row carried three
+// UUIDs and a time as 132 bytes of text, a record four UUIDs as 144
+// (decision 30). Text that is not a canonical lowercase UUID is kept as it
+// came, so every value reads back as written; blobs sort as their text
+// does (hex digits sort as their values), so the order of UUIDs is
+// unchanged.
 
-// idArg is s as the outbox stores it: 16 bytes for a canonical UUID, the
-// text otherwise. The SQL of eventsToCompact makes the same choice.
+// idArg is s as the store keeps an id: 16 bytes for a canonical UUID, the
+// text otherwise. uuidSQL makes the same choice in SQL.
 func idArg(s string) any {
 	if b, ok := uuidBytes(s); ok {
 		return b
@@ -165,9 +166,10 @@ func compactEvents(ctx context.Context, db *sql.DB) error {
 	}
 	for _, q := range []string{
 		`CREATE TABLE events_compact ` + eventsColumns,
-		`INSERT INTO events_compact (seq, id, type, entity, record_id, version, actor, at, flags, body, audit, ip)
+		// Its bodies keep their flags; none of its events is an audit entry.
+		`INSERT INTO events_compact (seq, id, type, entity, record_id, version, actor, at, body)
 			SELECT seq, ` + uuidSQL("id") + `, type, entity, ` + uuidSQL("record_id") + `, version, ` + uuidSQL("actor") + `,
-				CAST(round(unixepoch(at, 'subsec') * 1000) AS INTEGER), flags, body, audit, ip FROM events`,
+				CAST(round(unixepoch(at, 'subsec') * 1000) AS INTEGER), body FROM events`,
 		`DROP TABLE events`,
 		`ALTER TABLE events_compact RENAME TO events`,
 	} {

@@ -241,9 +241,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, limit int) (i
 		if err := rows.Err(); err != nil || last < 0 {
 			return err
 		}
-		stmts := pruneStatements
-
-		for _, q := range stmts {
+		for _, q := range pruneStatements {
 			if _, err := tx.ExecContext(ctx, q, last); err != nil {
 				return err
 			}

@@ -22,56 +22,51 @@ func (s *Store) AppendAudit(ctx context.Context, a *store.AuditEntry) error {
 // the event's, with the entry's action and address (auditlog.go).
 type encodedSides struct {
 	audit, event []any
-	auditID      string // the one row's audit id, checked unique across both tables
+	// auditID is the entry's id, to be checked unique in the table that
+	// does not hold it (its own table's key checks the other).
+	auditID string
 }
 
 func encodeSides(sd store.Sides) (encodedSides, error) {
 	var es encodedSides
-	var changes []byte
-	if a := sd.Audit; a != nil && a.Changes != nil {
-		var err error
-		if changes, err = json.Marshal(a.Changes); err != nil {
-			return es, err
-		}
-	}
 	if e := sd.Event; e != nil {
 		body, flags, err := store.MarshalEventBodyFlags(e)
 		if err != nil {
 			return es, fmt.Errorf("event: %w", err)
 		}
 		var action, ip any
-		if a := sd.Audit; store.AuditOf(a, e, changes) {
-			action, ip, es.auditID = a.Action, nullable(a.IP), a.ID
+		if a := sd.Audit; store.AuditOf(a, e) {
+			action, ip, es.auditID = a.Action, a.IP, a.ID
 			sd.Audit = nil
 		}
 		es.event = []any{idArg(e.ID), e.Type, e.Entity, idArg(e.RecordID), e.Version, idArg(e.Actor), msArg(e.At), int64(flags), string(body), action, ip}
 	}
 	if a := sd.Audit; a != nil {
-		var c any
-		if changes != nil {
-			c = string(changes)
+		var changes any
+		if a.Changes != nil {
+			b, err := json.Marshal(a.Changes)
+			if err != nil {
+				return es, err
+			}
+			changes = string(b)
 		}
-		es.audit = []any{a.ID, ts(a.At), a.Actor, a.IP, a.Action, a.Entity, a.RecordID, c}
+		es.audit = []any{a.ID, ts(a.At), a.Actor, a.IP, a.Action, a.Entity, a.RecordID, changes}
 		es.auditID = a.ID
 	}
 	return es, nil
 }
 
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 func writeSides(ctx context.Context, tx *wtx, es encodedSides) error {
 	if es.auditID != "" {
-		// The audit log's ids are unique across its two tables, as the
-		// audit table's key makes them within it.
+		// The audit log's ids are unique across its two tables: each
+		// table's key (audit's, events_audit_id) checks its own, this the
+		// other's.
+		q, arg := `SELECT count(*) FROM events WHERE id = ? AND audit IS NOT NULL`, idArg(es.auditID)
+		if es.audit == nil {
+			q, arg = `SELECT count(*) FROM audit WHERE id = ?`, es.auditID
+		}
 		var n int
-		err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM audit WHERE id = ?) +
-			(SELECT count(*) FROM events WHERE id = ? AND audit IS NOT NULL)`, es.auditID, idArg(es.auditID)).Scan(&n)
-		if err != nil {
+		if err := tx.QueryRowContext(ctx, q, arg).Scan(&n); err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
 		if n > 0 {
