@@ -43,7 +43,7 @@ func (s *Service) countedPage(ctx context.Context, e *catalog.Entity, where *sto
 	// it: asked at once, they take one scan's time rather than two on a
 	// machine with a core for each.
 	fctx, stop := context.WithCancel(ctx)
-	defer stop() // ends the page's query when the count is 0 or fails
+	defer stop()
 	type found struct {
 		recs []*store.Record
 		err  error
@@ -55,6 +55,11 @@ func (s *Service) countedPage(ctx context.Context, e *catalog.Entity, where *sto
 	}()
 	n, capped, err := s.st.Count(ctx, e.Name, where, s.CountCap)
 	if err != nil || n == 0 {
+		// The page is not needed, but its query is still waited for: a
+		// request must not leave a read running on the store once it has
+		// answered (the store may be closed next).
+		stop()
+		<-page
 		return nil, n, capped, err
 	}
 	f := <-page

@@ -25,6 +25,9 @@ func SetSplitRows(n int64) func() {
 // BetweenSnapshots sets what runs between a split pass's two snapshots.
 func BetweenSnapshots(f func()) { betweenSnapshots = f }
 
+// AtFindSplit sets what runs as the background split-point job starts.
+func AtFindSplit(f func(ctx context.Context)) { atFindSplit = f }
+
 // FindSplit finds the point entity's split passes split at, now.
 func FindSplit(s *Store, entity string) error { return s.findSplit(context.Background(), entity, 0) }
 

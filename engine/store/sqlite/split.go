@@ -41,6 +41,10 @@ var splitRows int64 = 50_000
 // (a test writes from another process there).
 var betweenSnapshots func()
 
+// atFindSplit, when set, runs as the background job that finds a split
+// point starts, with its context, so a test can hold the job over Close.
+var atFindSplit func(ctx context.Context)
+
 // splitPasses counts the passes that ran as two halves, for tests.
 var splitPasses atomic.Int64
 
@@ -97,16 +101,18 @@ func (s *Store) splitPoint(entity string) (string, bool) {
 		// Nothing measured yet (only lists and counts ran, which do not
 		// say how many records they read): the job counts them first.
 		if !st.finding {
-			st.finding = true
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			st.finding = s.goBackground(func(ctx context.Context) {
+				ctx, cancel := context.WithTimeout(ctx, time.Minute)
 				defer cancel()
+				if atFindSplit != nil {
+					atFindSplit(ctx)
+				}
 				err := s.findSplit(ctx, entity, n)
 				st.mu.Lock()
 				defer st.mu.Unlock()
 				st.finding = false
 				_ = err // the next pass tries again
-			}()
+			})
 		}
 	}
 	if n < splitRows {

@@ -60,6 +60,14 @@ type Store struct {
 	closing   sync.RWMutex
 	closed    bool
 	writerEnd chan struct{}
+	// background counts the jobs a read starts and does not wait for
+	// (finding a split point); Close cancels them through stopBackground
+	// and waits, so no connection is opened on the file after Close
+	// returns — one that was opened while a test's temporary directory
+	// was being removed left a file in it (a CI failure).
+	background     sync.WaitGroup
+	backgroundCtx  context.Context
+	stopBackground context.CancelFunc
 
 	// prepared holds the writer's prepared statements (see wtx); only the
 	// writer goroutine uses it.
@@ -220,6 +228,7 @@ func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
 		jobs: make(chan *job, 4*maxBatch), writerEnd: make(chan struct{}), prepared: map[string]*sql.Stmt{},
 		spare:  make(chan struct{}, spareCores()),
 		ckStop: make(chan struct{}), ckEnd: make(chan struct{})}
+	s.backgroundCtx, s.stopBackground = context.WithCancel(context.Background())
 	go s.writer()
 	if o.manualCheckpoints {
 		close(s.ckEnd)
@@ -282,6 +291,8 @@ func (s *Store) Close() error {
 		close(s.jobs)
 	}
 	s.closing.Unlock()
+	s.stopBackground()
+	s.background.Wait()
 	<-s.writerEnd
 	select {
 	case <-s.ckStop:
@@ -291,6 +302,22 @@ func (s *Store) Close() error {
 	<-s.ckEnd
 	s.reads.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	return errors.Join(s.r.Close(), s.scan.Close(), s.ck.Close(), s.w.Close())
+}
+
+// goBackground runs fn in its own goroutine unless the store is closing;
+// Close cancels fn's context and waits for it.
+func (s *Store) goBackground(fn func(ctx context.Context)) bool {
+	s.closing.RLock()
+	defer s.closing.RUnlock()
+	if s.closed {
+		return false
+	}
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		fn(s.backgroundCtx)
+	}()
+	return true
 }
 
 // Path is the database file.
