@@ -50,3 +50,28 @@ func TestCloseWaitsForBackgroundJobs(t *testing.T) {
 		t.Fatal("Close returned while the split-point job was still running")
 	}
 }
+
+// TestCloseWaitsForConnections: a connection in use as Close runs (a read
+// on another goroutine) is waited for, so no connection to the file is
+// open once Close has returned.
+func TestCloseWaitsForConnections(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jimu.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := sqlite.HoldConnection(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	waited := false
+	sqlite.AtCloseWait(func() { waited = true; go release() })
+	t.Cleanup(func() { sqlite.AtCloseWait(nil) })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := sqlite.OpenConnections(s); !waited || n != 0 {
+		t.Fatalf("Close returned with %d connections open (waited: %v)", n, waited)
+	}
+}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/jimu-crm/jimu/engine/store"
@@ -27,6 +28,28 @@ func BetweenSnapshots(f func()) { betweenSnapshots = f }
 
 // AtFindSplit sets what runs as the background split-point job starts.
 func AtFindSplit(f func(ctx context.Context)) { atFindSplit = f }
+
+// HoldConnection takes a connection from the scan pool and returns what
+// gives it back.
+func HoldConnection(s *Store) (release func(), err error) {
+	c, err := s.scan.Conn(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	return func() { c.Close() }, nil
+}
+
+// AtCloseWait sets what runs as Close starts waiting for connections.
+func AtCloseWait(f func()) { atCloseWait = f }
+
+// OpenConnections counts the connections open in all the store's pools.
+func OpenConnections(s *Store) int {
+	n := 0
+	for _, db := range []*sql.DB{s.r, s.scan, s.ck, s.w} {
+		n += db.Stats().OpenConnections
+	}
+	return n
+}
 
 // FindSplit finds the point entity's split passes split at, now.
 func FindSplit(s *Store, entity string) error { return s.findSplit(context.Background(), entity, 0) }

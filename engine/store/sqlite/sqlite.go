@@ -16,7 +16,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -281,43 +280,6 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// Close closes both connection pools.
-func (s *Store) Close() error {
-	s.closing.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.jobs)
-	}
-	s.closing.Unlock()
-	s.stopBackground()
-	s.background.Wait()
-	<-s.writerEnd
-	select {
-	case <-s.ckStop:
-	default:
-		close(s.ckStop)
-	}
-	<-s.ckEnd
-	s.reads.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-	return errors.Join(s.r.Close(), s.scan.Close(), s.ck.Close(), s.w.Close())
-}
-
-// goBackground runs fn in its own goroutine unless the store is closing;
-// Close cancels fn's context and waits for it.
-func (s *Store) goBackground(fn func(ctx context.Context)) bool {
-	s.closing.RLock()
-	defer s.closing.RUnlock()
-	if s.closed {
-		return false
-	}
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		fn(s.backgroundCtx)
-	}()
-	return true
 }
 
 // Path is the database file.
