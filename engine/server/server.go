@@ -32,6 +32,11 @@ import (
 // BodyLimit is the largest request body accepted.
 const BodyLimit = 1 << 20
 
+// HeaderLimit is the largest request line and headers accepted (fasthttp's
+// read buffer). A filter longer than a URL holds goes in the body of POST
+// …/query.
+const HeaderLimit = 4096
+
 // Deps are the services the server exposes.
 type Deps struct {
 	Store   store.Store
@@ -91,6 +96,7 @@ func New(d Deps) *Server {
 		// key) would change under us.
 		Immutable:             true,
 		BodyLimit:             BodyLimit,
+		ReadBufferSize:        HeaderLimit,
 		DisableStartupMessage: true,
 		ErrorHandler:          s.errorHandler,
 		ReadTimeout:           30 * time.Second,
@@ -258,6 +264,12 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		pe = problem.New(fe.Code, "%s", fe.Message)
 		if fe.Code == http.StatusRequestEntityTooLarge {
 			pe.Detail = "request body is larger than " + strconv.Itoa(BodyLimit) + " bytes"
+			markDrain(c.Context().Conn())
+		}
+		if fe.Code == http.StatusRequestHeaderFieldsTooLarge {
+			pe.Detail = "the URL and headers are larger than " + strconv.Itoa(HeaderLimit) +
+				" bytes; send a long filter in the body of POST /api/v1/records/{entity}/query"
+			// The rest of the request is unread, as after a 413.
 			markDrain(c.Context().Conn())
 		}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
