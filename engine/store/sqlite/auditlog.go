@@ -48,9 +48,9 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]*store.Aud
 	return out, nil
 }
 
-// auditQuery runs sel (the table's columns, FROM it) under q's filters,
+// auditSQL is sel (the table's columns, FROM it) under q's filters,
 // newest first; over the events table when events.
-func (s *Store) auditQuery(ctx context.Context, sel string, q store.AuditQuery, events bool, limit int) (*sql.Rows, error) {
+func auditSQL(sel string, q store.AuditQuery, events bool, limit int) (string, []any) {
 	var where []string
 	var args []any
 	if events {
@@ -86,11 +86,12 @@ func (s *Store) auditQuery(ctx context.Context, sel string, q store.AuditQuery, 
 	if len(where) > 0 {
 		sel += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	return s.r.QueryContext(ctx, sel+fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit), args...)
+	return sel + fmt.Sprintf(` ORDER BY id DESC LIMIT %d`, limit), args
 }
 
 func (s *Store) auditRows(ctx context.Context, q store.AuditQuery, limit int) ([]*store.AuditEntry, error) {
-	rows, err := s.auditQuery(ctx, `SELECT id, at, actor, ip, action, entity, record_id, changes FROM audit`, q, false, limit)
+	query, args := auditSQL(`SELECT id, at, actor, ip, action, entity, record_id, changes FROM audit`, q, false, limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +115,8 @@ func (s *Store) auditRows(ctx context.Context, q store.AuditQuery, limit int) ([
 }
 
 func (s *Store) auditEvents(ctx context.Context, q store.AuditQuery, limit int) ([]*store.AuditEntry, error) {
-	rows, err := s.auditQuery(ctx, `SELECT seq, id, type, entity, record_id, version, actor, at, flags, body, audit, ip FROM events`, q, true, limit)
+	query, args := auditSQL(`SELECT seq, id, type, entity, record_id, version, actor, at, flags, body, audit, ip FROM events`, q, true, limit)
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -216,8 +216,7 @@ func TestPruneReadsItsBatch(t *testing.T) {
 		if !strings.HasPrefix(q, "DELETE FROM events") && !strings.HasPrefix(q, "UPDATE events") {
 			continue // the mark's own row
 		}
-		rows, err := s.r.Query(`EXPLAIN QUERY PLAN `+q, 10)
-		plan := planOf(t, rows, err)
+		plan := planOf(t, s, q, []any{10})
 		if !strings.Contains(plan, "rowid>? AND rowid<?") {
 			t.Errorf("%.60s… reads %v, not a range of its batch", q, plan)
 		}
@@ -239,8 +238,8 @@ func TestAuditPlans(t *testing.T) {
 		{store.AuditQuery{Actor: store.NewID()}, "events_audit_id"},
 		{store.AuditQuery{Entity: "deal", RecordID: store.NewID()}, "events_audit_record"},
 	} {
-		rows, err := s.auditQuery(context.Background(), `EXPLAIN QUERY PLAN SELECT seq FROM events`, tc.q, true, 100)
-		got := planOf(t, rows, err)
+		query, args := auditSQL(`SELECT seq FROM events`, tc.q, true, 100)
+		got := planOf(t, s, query, args)
 		if !strings.Contains(got, tc.want) || (tc.want == "events_audit_id" && strings.Contains(got, "TEMP B-TREE")) {
 			t.Errorf("%+v: %s; want %s", tc.q, got, tc.want)
 		}
@@ -294,21 +293,12 @@ func TestPruneShrinksKeptUpdates(t *testing.T) {
 	}
 }
 
-// planOf is what EXPLAIN QUERY PLAN rows say, joined.
-func planOf(t *testing.T, rows *sql.Rows, err error) string {
+// planOf is SQLite's query plan for query, its nodes' details joined.
+func planOf(t *testing.T, s *Store, query string, args []any) string {
 	t.Helper()
+	plan, err := s.explain(context.Background(), query, args)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var a, b, c int
-		var d string
-		if err := rows.Scan(&a, &b, &c, &d); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, d)
 	}
 	return strings.Join(plan, "; ")
 }
