@@ -55,9 +55,8 @@ func (s *Service) countedPage(ctx context.Context, e *catalog.Entity, where *sto
 	}()
 	n, capped, err := s.st.Count(ctx, e.Name, where, s.CountCap)
 	if err != nil || n == 0 {
-		// The page is not needed, but its query is still waited for: a
-		// request must not leave a read running on the store once it has
-		// answered (the store may be closed next).
+		// The page is not needed; its query is cancelled and waited for,
+		// so it does not hold a scan connection after the request ended.
 		stop()
 		<-page
 		return nil, n, capped, err
